@@ -1,0 +1,30 @@
+"""litellm-rust: Rust acceleration for LiteLLM, shipped as an OpenTelemetry instrumentor.
+
+    from litellm_rust import LiteLLMRustInstrumentor
+    LiteLLMRustInstrumentor().instrument()
+"""
+
+from litellm_rust.instrumentor import LiteLLMRustInstrumentor
+from litellm_rust.version import __version__
+
+__all__ = ["LiteLLMRustInstrumentor", "__version__", "count_tokens_batch", "status"]
+
+
+def status() -> dict:
+    """Per component: mode, calls served by Rust and by Python, fallbacks and their reasons.
+
+    JSON-serializable; safe to call before or without `instrument()`.
+    """
+    from litellm_rust.components import components
+
+    return {name: component.status() for name, component in components().items()}
+
+
+def count_tokens_batch(model: str, texts: list[str]) -> list[int]:
+    """Token counts of many texts in one native call (parallel for large batches).
+
+    Equal to ``[litellm.token_counter(model=model, text=t) for t in texts]``.
+    """
+    from litellm_rust.components import components
+
+    return components()["token_counter"].count_batch(model, texts)

@@ -1,0 +1,45 @@
+"""`litellm-rust` command line: `bench tokens`, `demo`, `status`."""
+
+import argparse
+import json
+import os
+import sys
+
+
+def _offline() -> None:
+    # Nothing may download at run time: litellm's cost map and HF tokenizers stay local.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="litellm-rust", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    bench = commands.add_parser("bench", help="measure Rust against litellm's own functions, side by side")
+    bench.add_argument("component", choices=["tokens"])
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions (noisier ratios)")
+    commands.add_parser("demo", help="a litellm Router workload on a loopback server, Rust vs Python")
+    commands.add_parser("status", help="print status() after instrumenting")
+    args = parser.parse_args(argv)
+    _offline()
+
+    if args.command == "bench":
+        from litellm_rust.bench import run_token_benchmark
+
+        run_token_benchmark(quick=args.quick)
+    elif args.command == "demo":
+        from litellm_rust.demo import run_demo
+
+        run_demo()
+    else:
+        from litellm_rust import LiteLLMRustInstrumentor, status
+
+        LiteLLMRustInstrumentor().instrument()
+        json.dump(status(), sys.stdout, indent=2)
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+//! `litellm_rust._native`: the PyO3 glue over the pure-Rust component crates.
+//!
+//! The glue converts Python objects, releases the GIL for large inputs and turns every Rust
+//! failure (including a panic) into an ordinary Python exception the adapter can catch and fall
+//! back from. Component logic lives in the crates.
+
+mod faults;
+mod stats;
+mod token_counter;
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+create_exception!(
+    _native,
+    Unsupported,
+    PyException,
+    "The call needs behaviour the Rust path does not reproduce exactly; args[0] is the reason."
+);
+create_exception!(_native, RustPanic, PyException, "A Rust panic, caught at the boundary.");
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("Unsupported", m.py().get_type::<Unsupported>())?;
+    m.add("RustPanic", m.py().get_type::<RustPanic>())?;
+    m.add_class::<token_counter::TokenCounter>()?;
+    m.add_class::<stats::CallStats>()?;
+    m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
+    Ok(())
+}

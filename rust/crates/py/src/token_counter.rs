@@ -1,0 +1,395 @@
+//! `TokenCounter`: one resolved litellm model (encoding + message accounting), counting text and
+//! whole message lists in one native call.
+//!
+//! The walk mirrors `_count_messages` / `_count_content_list` in
+//! `litellm/litellm_core_utils/token_counter.py` for the shapes it can reproduce exactly; any other
+//! shape raises `Unsupported` so the adapter hands the call to litellm, which then gives its own
+//! result or its own exception.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use rayon::prelude::*;
+
+use token_counter::image::{self, Detail, ImageLimits};
+use token_counter::{ChatAccounting, Encoding, Limits, TextCounter, Unsupported as Reason};
+
+use crate::faults::guarded;
+use crate::stats::CallStats;
+use crate::Unsupported;
+
+/// Above this many bytes of text the GIL is released while counting.
+const RELEASE_GIL_BYTES: usize = 16 * 1024;
+/// Above this many bytes a batch is counted on rayon's pool.
+const PARALLEL_BYTES: usize = 64 * 1024;
+
+fn unsupported(reason: Reason) -> PyErr {
+    Unsupported::new_err(reason.as_str())
+}
+
+type Walk<T> = Result<T, Reason>;
+
+#[pyclass(frozen, module = "litellm_rust._native")]
+pub struct TokenCounter {
+    text: TextCounter,
+    accounting: ChatAccounting,
+    images: ImageLimits,
+    stats: Py<CallStats>,
+}
+
+/// What a walk over messages found: fixed token costs plus the strings still to encode.
+struct Gathered<'py> {
+    use_default_images: bool,
+    fixed: i64,
+    texts: Vec<Bound<'py, PyString>>,
+    includes_system_message: bool,
+}
+
+impl<'py> Gathered<'py> {
+    fn text(&mut self, text: Bound<'py, PyString>) {
+        self.texts.push(text);
+    }
+
+    /// `str(value)`, as litellm applies it to tool-call arguments and block text.
+    fn display(&mut self, value: &Bound<'py, PyAny>) -> Walk<()> {
+        let text = match value.cast::<PyString>() {
+            Ok(text) => text.clone(),
+            Err(_) => value.str().map_err(|_| Reason::Input)?,
+        };
+        self.text(text);
+        Ok(())
+    }
+
+    /// `str(value or "")` counted only when non-empty (text-like content blocks).
+    fn display_if_truthy(&mut self, value: Option<Bound<'py, PyAny>>) -> Walk<()> {
+        match value {
+            Some(value) if value.is_truthy().map_err(|_| Reason::Input)? => self.display(&value),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn get<'py>(dict: &Bound<'py, PyDict>, key: &str) -> Walk<Option<Bound<'py, PyAny>>> {
+    dict.get_item(key).map_err(|_| Reason::Input)
+}
+
+fn exact_dict<'a, 'py>(value: &'a Bound<'py, PyAny>) -> Walk<&'a Bound<'py, PyDict>> {
+    value.cast_exact::<PyDict>().map_err(|_| Reason::Input)
+}
+
+fn exact_list<'a, 'py>(value: &'a Bound<'py, PyAny>) -> Walk<&'a Bound<'py, PyList>> {
+    value.cast_exact::<PyList>().map_err(|_| Reason::Input)
+}
+
+/// Python's `str.isspace` for the characters `str.strip()` removes; Rust's `char::is_whitespace`
+/// lacks the C0 separators U+001C..U+001F that Python strips.
+fn is_python_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+impl TokenCounter {
+    fn count_texts(&self, py: Python<'_>, texts: &[Bound<'_, PyString>]) -> PyResult<i64> {
+        let strs = texts
+            .iter()
+            .map(|text| text.to_str().map_err(|_| unsupported(Reason::Input)))
+            .collect::<PyResult<Vec<&str>>>()?;
+        let bytes: usize = strs.iter().map(|s| s.len()).sum();
+        let count = |strs: &[&str]| -> Result<i64, Reason> {
+            if bytes > PARALLEL_BYTES && strs.len() > 1 {
+                strs.par_iter().map(|s| self.text.count(s)).sum()
+            } else {
+                strs.iter().map(|s| self.text.count(s)).sum()
+            }
+        };
+        let total = if bytes > RELEASE_GIL_BYTES { py.detach(|| count(&strs)) } else { count(&strs) };
+        total.map_err(unsupported)
+    }
+
+    /// `_count_messages`: per-message overhead, every string value, names, tool-call arguments
+    /// and content lists.
+    fn gather_messages<'py>(&self, messages: &Bound<'py, PyAny>, gathered: &mut Gathered<'py>) -> Walk<()> {
+        let items: Vec<Bound<'py, PyAny>> = if let Ok(list) = messages.cast_exact::<PyList>() {
+            list.iter().collect()
+        } else if let Ok(tuple) = messages.cast_exact::<PyTuple>() {
+            tuple.iter().collect()
+        } else {
+            return Err(Reason::Input);
+        };
+        for message in &items {
+            let message = exact_dict(message)?;
+            gathered.fixed += self.accounting.tokens_per_message;
+            for (key, value) in message.iter() {
+                if value.is_none() {
+                    continue;
+                }
+                let key = key.cast_exact::<PyString>().map_err(|_| Reason::Input)?;
+                let key = key.to_str().map_err(|_| Reason::Input)?;
+                self.gather_field(key, &value, gathered)?;
+            }
+            if let Some(role) = get(message, "role")? {
+                let is_system = match role.cast::<PyString>() {
+                    Ok(role) => role.to_str().map_err(|_| Reason::Input)? == "system",
+                    Err(_) => role.eq("system").map_err(|_| Reason::Input)?,
+                };
+                gathered.includes_system_message |= is_system;
+            }
+        }
+        Ok(())
+    }
+
+    fn gather_field<'py>(&self, key: &str, value: &Bound<'py, PyAny>, gathered: &mut Gathered<'py>) -> Walk<()> {
+        match key {
+            "tool_calls" => {
+                for tool_call in exact_list(value)?.iter() {
+                    let function = get(exact_dict(&tool_call)?, "function")?.ok_or(Reason::Input)?;
+                    gather_arguments(exact_dict(&function)?, gathered)?;
+                }
+                Ok(())
+            }
+            "function_call" => gather_arguments(exact_dict(value)?, gathered),
+            _ if value.is_instance_of::<PyString>() => {
+                gathered.text(value.cast::<PyString>().map_err(|_| Reason::Input)?.clone());
+                if key == "name" {
+                    gathered.fixed += self.accounting.tokens_per_name;
+                }
+                Ok(())
+            }
+            "content" if value.is_instance_of::<PyList>() => self.gather_content(exact_list(value)?, gathered),
+            // Only compaction blocks count here; a dict without them contributes nothing.
+            "provider_specific_fields" => match value.cast_exact::<PyDict>() {
+                Ok(fields) if get(fields, "compaction_blocks")?.is_none_or(|blocks| blocks.is_none()) => Ok(()),
+                _ => Err(Reason::Input),
+            },
+            "search_results" if value.is_instance_of::<PyList>() => Err(Reason::Input),
+            _ => Ok(()),
+        }
+    }
+
+    /// `_count_content_list` for strings, text-like blocks, `image_url` and `tool_reference`.
+    fn gather_content<'py>(&self, parts: &Bound<'py, PyList>, gathered: &mut Gathered<'py>) -> Walk<()> {
+        for part in parts.iter() {
+            if let Ok(text) = part.cast::<PyString>() {
+                gathered.text(text.clone());
+                continue;
+            }
+            let block = exact_dict(&part)?;
+            let kind = get(block, "type")?.ok_or(Reason::Input)?;
+            let kind = kind.cast_exact::<PyString>().map_err(|_| Reason::Input)?;
+            match kind.to_str().map_err(|_| Reason::Input)? {
+                "text" => gathered.display_if_truthy(get(block, "text")?)?,
+                "thinking" | "redacted_thinking" => gathered.display_if_truthy(get(block, "thinking")?)?,
+                "compaction" => gathered.display_if_truthy(get(block, "content")?)?,
+                "tool_reference" => gathered.display_if_truthy(get(block, "tool_name")?)?,
+                "image_url" => {
+                    gathered.fixed += self.image_url_tokens(get(block, "image_url")?, gathered.use_default_images)?
+                }
+                _ => return Err(Reason::Input),
+            }
+        }
+        Ok(())
+    }
+
+    /// `_count_image_tokens`: a dict with `url` and `detail`, or a bare URL string.
+    fn image_url_tokens(&self, image_url: Option<Bound<'_, PyAny>>, use_default: bool) -> Walk<i64> {
+        let image_url = image_url.ok_or(Reason::Input)?;
+        let (url, detail) = if let Ok(spec) = image_url.cast_exact::<PyDict>() {
+            let detail = match get(spec, "detail")? {
+                None => Detail::Auto,
+                Some(detail) => match detail.cast_exact::<PyString>().map_err(|_| Reason::Input)?.to_str() {
+                    Ok("low") => Detail::Low,
+                    Ok("high") => Detail::High,
+                    Ok("auto") => Detail::Auto,
+                    _ => return Err(Reason::Input),
+                },
+            };
+            let url = get(spec, "url")?.ok_or(Reason::Input)?;
+            (url.cast_exact::<PyString>().map_err(|_| Reason::Input)?.clone(), detail)
+        } else {
+            let url = image_url.cast_exact::<PyString>().map_err(|_| Reason::Input)?.clone();
+            if url.to_str().map_err(|_| Reason::Input)?.chars().all(is_python_space) {
+                return Err(Reason::Input);
+            }
+            (url, Detail::Auto)
+        };
+        let url = url.to_str().map_err(|_| Reason::Input)?;
+        if url.is_empty() {
+            return Err(Reason::Input);
+        }
+        image::image_tokens(url, detail, use_default, &self.images)
+    }
+}
+
+/// `_count_function_call_tokens`: only `str(function.get("arguments", ""))` is counted.
+fn gather_arguments<'py>(function: &Bound<'py, PyDict>, gathered: &mut Gathered<'py>) -> Walk<()> {
+    match get(function, "arguments")? {
+        Some(arguments) => gathered.display(&arguments),
+        None => Ok(()),
+    }
+}
+
+fn constant<'py>(constants: &Bound<'py, PyDict>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    constants
+        .get_item(name)?
+        .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(name.to_owned()))
+}
+
+#[pymethods]
+impl TokenCounter {
+    /// `encoding`: `"cl100k_base"` or `"o200k_base"`; `constants`: litellm's constants by name.
+    #[new]
+    #[pyo3(signature = (encoding, *, legacy_accounting, constants, stats))]
+    fn new(encoding: &str, legacy_accounting: bool, constants: &Bound<'_, PyDict>, stats: Py<CallStats>) -> PyResult<Self> {
+        let encoding: Encoding = encoding.parse().map_err(unsupported)?;
+        let int = |name: &str| -> PyResult<u64> { constant(constants, name)?.extract() };
+        let limits = Limits {
+            chunk_chars: int("TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS")? as usize,
+            max_exact_chars: int("TOKEN_COUNTER_MAX_EXACT_CHARS")? as usize,
+            extrapolation_samples: int("EXTRAPOLATION_SAMPLES")? as usize,
+        };
+        let megabytes: f64 = constant(constants, "MAX_IMAGE_URL_DOWNLOAD_SIZE_MB")?.extract()?;
+        let images = ImageLimits {
+            base_tokens: 85,
+            default_image_tokens: int("DEFAULT_IMAGE_TOKEN_COUNT")? as i64,
+            default_width: int("DEFAULT_IMAGE_WIDTH")?,
+            default_height: int("DEFAULT_IMAGE_HEIGHT")?,
+            max_short_side: int("MAX_SHORT_SIDE_FOR_IMAGE_HIGH_RES")?,
+            max_long_side: int("MAX_LONG_SIDE_FOR_IMAGE_HIGH_RES")?,
+            tile_width: int("MAX_TILE_WIDTH")?,
+            tile_height: int("MAX_TILE_HEIGHT")?,
+            max_image_bytes: (megabytes * 1024.0 * 1024.0) as usize,
+        };
+        let accounting = if legacy_accounting { ChatAccounting::LEGACY_0301 } else { ChatAccounting::CURRENT };
+        Ok(TokenCounter { text: TextCounter::new(encoding, limits), accounting, images, stats })
+    }
+
+    #[getter]
+    fn encoding(&self) -> &'static str {
+        self.text.encoding.name()
+    }
+
+    /// `token_counter(text=...)`: a string, or a list whose string items are joined.
+    fn count_text(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<i64> {
+        guarded(|| {
+            let joined;
+            let text = if let Ok(text) = text.cast::<PyString>() {
+                text.clone()
+            } else if let Ok(items) = text.cast_exact::<PyList>() {
+                let mut parts = Vec::with_capacity(items.len());
+                for item in items.iter() {
+                    if let Ok(item) = item.cast::<PyString>() {
+                        parts.push(item.to_str().map_err(|_| unsupported(Reason::Input))?.to_owned());
+                    }
+                }
+                joined = PyString::new(py, &parts.concat());
+                joined
+            } else {
+                return Err(unsupported(Reason::Input));
+            };
+            let count = self.count_texts(py, std::slice::from_ref(&text))?;
+            self.stats.get().rust_call();
+            Ok(count)
+        })
+    }
+
+    /// `token_counter(messages=...)`. `tool_definitions` is litellm's own rendering of `tools`
+    /// (`_format_function_definitions`), or None when there are no tools; `with_extras` is
+    /// `count_response_tokens is False` (reply primer, tools and tool_choice are added).
+    #[pyo3(signature = (messages, use_default_image_token_count, with_extras, tool_definitions, tool_choice))]
+    fn count_messages(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        use_default_image_token_count: bool,
+        with_extras: bool,
+        tool_definitions: Option<Bound<'_, PyString>>,
+        tool_choice: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<i64> {
+        guarded(|| {
+            let mut gathered = Gathered {
+                use_default_images: use_default_image_token_count,
+                fixed: 0,
+                texts: Vec::new(),
+                includes_system_message: false,
+            };
+            self.gather_messages(messages, &mut gathered).map_err(unsupported)?;
+            if with_extras {
+                gathered.fixed += ChatAccounting::REPLY_PRIMER;
+                if let Some(definitions) = tool_definitions {
+                    gathered.fixed += ChatAccounting::tool_definition_overhead(gathered.includes_system_message);
+                    gathered.text(definitions);
+                }
+                if let Some(choice) = tool_choice {
+                    gathered.fixed += tool_choice_tokens(&choice, &mut gathered).map_err(unsupported)?;
+                }
+            }
+            let count = gathered.fixed + self.count_texts(py, &gathered.texts)?;
+            self.stats.get().rust_call();
+            Ok(count)
+        })
+    }
+
+    /// `[token_counter(model, text=t) for t in texts]` in one call, in parallel for large batches.
+    fn count_batch(&self, py: Python<'_>, texts: &Bound<'_, PyList>) -> PyResult<Vec<i64>> {
+        guarded(|| {
+            let texts = texts
+                .iter()
+                .map(|text| text.cast_exact::<PyString>().map(|s| s.clone()).map_err(|_| unsupported(Reason::Input)))
+                .collect::<PyResult<Vec<_>>>()?;
+            let strs = texts
+                .iter()
+                .map(|text| text.to_str().map_err(|_| unsupported(Reason::Input)))
+                .collect::<PyResult<Vec<&str>>>()?;
+            let bytes: usize = strs.iter().map(|s| s.len()).sum();
+            let count_all = || -> Result<Vec<i64>, Reason> {
+                if bytes > PARALLEL_BYTES {
+                    strs.par_iter().map(|s| self.text.count(s)).collect()
+                } else {
+                    strs.iter().map(|s| self.text.count(s)).collect()
+                }
+            };
+            let counts = if bytes > RELEASE_GIL_BYTES { py.detach(count_all) } else { count_all() };
+            let counts = counts.map_err(unsupported)?;
+            self.stats.get().rust_call();
+            Ok(counts)
+        })
+    }
+}
+
+/// `_count_tool_choice`: `"none"` and `{"type": "none"}` cost 1, a named function 7 + its name.
+fn tool_choice_tokens<'py>(choice: &Bound<'py, PyAny>, gathered: &mut Gathered<'py>) -> Walk<i64> {
+    if let Ok(choice) = choice.cast::<PyString>() {
+        return Ok(if choice.to_str().map_err(|_| Reason::Input)? == "none" { ChatAccounting::TOOL_CHOICE_NONE } else { 0 });
+    }
+    let Ok(choice) = choice.cast_exact::<PyDict>() else {
+        // Other mappings match litellm's `match` patterns too; leave them to litellm.
+        return if choice.is_none() { Ok(0) } else { Err(Reason::Input) };
+    };
+    let named = |name: Option<Bound<'py, PyAny>>, gathered: &mut Gathered<'py>| -> Walk<Option<i64>> {
+        match name.and_then(|name| name.cast_into::<PyString>().ok()) {
+            Some(name) => {
+                gathered.text(name);
+                Ok(Some(ChatAccounting::TOOL_CHOICE_NAMED))
+            }
+            None => Ok(None),
+        }
+    };
+    if let Some(function) = get(choice, "function")? {
+        match function.cast_exact::<PyDict>() {
+            Ok(function) => {
+                if let Some(tokens) = named(get(function, "name")?, gathered)? {
+                    return Ok(tokens);
+                }
+            }
+            Err(_) if function.cast::<pyo3::types::PyMapping>().is_ok() => return Err(Reason::Input),
+            Err(_) => {}
+        }
+    }
+    if let Some(kind) = get(choice, "type")? {
+        if kind.cast::<PyString>().is_ok_and(|k| k.to_str().is_ok_and(|k| k == "none")) {
+            return Ok(ChatAccounting::TOOL_CHOICE_NONE);
+        }
+        if !kind.is_instance_of::<PyString>() {
+            return Err(Reason::Input);
+        }
+    }
+    Ok(named(get(choice, "name")?, gathered)?.unwrap_or(0))
+}
