@@ -4,6 +4,8 @@ use std::sync::LazyLock;
 
 use rustc_hash::FxBuildHasher;
 
+use crate::pretokenize::{self, Pattern};
+
 /// The tiktoken encodings litellm 1.110 selects for OpenAI-tokenized models. `p50k_base` and
 /// `r50k_base` are never chosen by `openai_tokenizer_encoding_name` for a listed model, so they
 /// are left to litellm rather than shipped as a second dictionary.
@@ -26,6 +28,13 @@ impl Encoding {
         self.vocabulary().tokenizer
     }
 
+    fn pattern(self) -> Pattern {
+        match self {
+            Encoding::Cl100kBase => Pattern::Cl100k,
+            Encoding::O200kBase => Pattern::O200k,
+        }
+    }
+
     fn vocabulary(self) -> &'static Vocabulary {
         static CL100K_BASE: LazyLock<Vocabulary> = LazyLock::new(|| Vocabulary::new(bpe_openai::cl100k_base()));
         static O200K_BASE: LazyLock<Vocabulary> = LazyLock::new(|| Vocabulary::new(bpe_openai::o200k_base()));
@@ -41,8 +50,7 @@ impl Encoding {
     pub fn count_ordinary(self, text: &str) -> usize {
         let vocabulary = self.vocabulary();
         let tokenizer = vocabulary.tokenizer;
-        tokenizer
-            .split(text)
+        pretokenize::split(tokenizer, self.pattern(), text)
             .map(|piece| {
                 // tiktoken emits a piece that is itself a token as that one token; most pieces
                 // are, and a set lookup is far cheaper than running the BPE on them.

@@ -8,6 +8,7 @@
 
 pub mod encoding;
 pub mod image;
+pub mod pretokenize;
 pub mod text;
 
 pub use encoding::Encoding;

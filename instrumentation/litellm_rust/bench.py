@@ -1,0 +1,163 @@
+"""`litellm-rust bench tokens`: litellm's own token counting vs litellm-rust, side by side.
+
+Three implementations run interleaved in one process on the same inputs:
+  * litellm Python: litellm's `token_counter` implementation as litellm ships it (the original
+    `litellm.litellm_core_utils.token_counter.token_counter`, which `litellm.token_counter` calls);
+  * litellm native: the Rust tokenizer bundled with litellm 1.110
+    (`litellm.rust_bridge._native.Tokenizer.count(text, fast=True)`), which counts a raw string
+    without litellm's chunking or message accounting, so it has no chat row;
+  * litellm-rust: `litellm.token_counter` as instrumented (adapter + native path).
+Times are medians over interleaved rounds; ratios are what to read, not absolute numbers.
+"""
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+CHAT = [
+    {"role": "system", "content": "You are a helpful assistant that answers concisely."},
+    {"role": "user", "content": "What is the capital of France, and what is it famous for?"},
+    {"role": "assistant", "content": "Paris. It is famous for the Eiffel Tower, the Louvre and its cafés."},
+]
+_PROSE = (
+    "The committee reviewed the quarterly results on 2026-11-27 and didn't find anomalies; revenue grew 12.5% "
+    "while costs stayed flat. Über-efficient teams in München and 東京 shipped 3 releases. 🚀\n"
+)
+
+
+def _text(size: int) -> str:
+    return (_PROSE * (size // len(_PROSE) + 1))[:size]
+
+
+@dataclass
+class Row:
+    model: str
+    workload: str
+    python: Callable[[], object]
+    native: Callable[[], object] | None
+    ours: Callable[[], object]
+
+
+def _time_per_call(function: Callable[[], object], budget: float) -> float:
+    """Seconds per call, from as many calls as fit in `budget` seconds (at least one)."""
+    calls, start = 0, time.perf_counter()
+    while True:
+        function()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= budget:
+            return elapsed / calls
+
+
+def _measure(row: Row, rounds: int, budget: float) -> dict[str, float | None]:
+    samples: dict[str, list[float]] = {"python": [], "native": [], "ours": []}
+    for _ in range(rounds):  # interleaved, so drift in machine load hits all three alike
+        samples["python"].append(_time_per_call(row.python, budget))
+        if row.native is not None:
+            samples["native"].append(_time_per_call(row.native, budget))
+        samples["ours"].append(_time_per_call(row.ours, budget))
+    return {name: statistics.median(values) if values else None for name, values in samples.items()}
+
+
+def _rows(python_counter, ours_counter, native_tokenizer, batch_counter) -> list[Row]:
+    rows = []
+    short_texts = [f"request {i}: summarize ticket #{i * 7} about login failures" for i in range(1000)]
+    for model, encoding in (("gpt-4o", "o200k_base"), ("gpt-3.5-turbo", "cl100k_base")):
+        native = native_tokenizer(encoding)
+        rows.append(
+            Row(
+                model,
+                "3-message chat",
+                lambda m=model: python_counter(model=m, messages=CHAT),
+                None,
+                lambda m=model: ours_counter(model=m, messages=CHAT),
+            )
+        )
+        for name, text in (("4 KB text", _text(4096)), ("100 KB text", _text(100_000)), ('100 KB of "a"', "a" * 100_000)):
+            rows.append(
+                Row(
+                    model,
+                    name,
+                    lambda m=model, t=text: python_counter(model=m, text=t),
+                    (lambda t=text, n=native: n.count(t, fast=True)) if native else None,
+                    lambda m=model, t=text: ours_counter(model=m, text=t),
+                )
+            )
+        rows.append(
+            Row(
+                model,
+                "batch of 1,000 short texts",
+                lambda m=model: [python_counter(model=m, text=t) for t in short_texts],
+                (lambda n=native: [n.count(t, fast=True) for t in short_texts]) if native else None,
+                lambda m=model: batch_counter(m, short_texts),
+            )
+        )
+    return rows
+
+
+def _native_tokenizer_factory():
+    try:
+        from litellm.rust_bridge._native import Tokenizer
+    except ImportError:
+        return lambda encoding: None
+    return Tokenizer.from_tiktoken
+
+
+def _format_us(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1e6:,.1f}"
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> str:
+    return "n/a" if numerator is None or denominator is None else f"{numerator / denominator:.1f}x"
+
+
+def run_token_benchmark(quick: bool = False) -> list[dict]:
+    import litellm
+
+    from litellm_rust import LiteLLMRustInstrumentor, count_tokens_batch, status
+    from litellm_rust.components import components
+
+    litellm.suppress_debug_info = True
+    component = components()["token_counter"]
+    python_counter = component.reference
+    instrumentor = LiteLLMRustInstrumentor()
+    instrumentor.instrument()
+    try:
+        ours_counter = litellm.token_counter
+        rows = _rows(python_counter, ours_counter, _native_tokenizer_factory(), count_tokens_batch)
+        rounds, budget = (3, 0.05) if quick else (7, 0.2)
+        results = []
+        header = (
+            f"{'model':<14} {'workload':<27} {'litellm py µs':>14} {'litellm native µs':>18} {'litellm-rust µs':>16} "
+            f"{'py/ours':>8} {'native/ours':>12} {'ours==py':>9} {'native==py':>11}"
+        )
+        print(header)
+        print("-" * len(header))
+        for row in rows:
+            times = _measure(row, rounds, budget)
+            expected = row.python()
+            native_equal = "n/a" if row.native is None else str(row.native() == expected)
+            result = {
+                "model": row.model,
+                "workload": row.workload,
+                "python_us": times["python"] * 1e6,
+                "native_us": None if times["native"] is None else times["native"] * 1e6,
+                "ours_us": times["ours"] * 1e6,
+                "ours_equals_python": row.ours() == expected,
+                "native_equals_python": native_equal,
+            }
+            results.append(result)
+            print(
+                f"{row.model:<14} {row.workload:<27} {_format_us(times['python']):>14} {_format_us(times['native']):>18} "
+                f"{_format_us(times['ours']):>16} {_ratio(times['python'], times['ours']):>8} "
+                f"{_ratio(times['native'], times['ours']):>12} {str(result['ours_equals_python']):>9} {native_equal:>11}"
+            )
+        for model in ("gpt-4o", "gpt-3.5-turbo"):
+            by_workload = {r["workload"]: r for r in results if r["model"] == model}
+            pathological = by_workload['100 KB of "a"']["ours_us"] / by_workload["100 KB text"]["ours_us"]
+            print(f'{model}: litellm-rust time on 100 KB of "a" / on 100 KB text = {pathological:.2f}')
+        print(f"token_counter status: {status()['token_counter']}")
+        return results
+    finally:
+        instrumentor.uninstrument()
