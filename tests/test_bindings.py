@@ -66,7 +66,9 @@ def test_uninstrument_restores_each_original_to_its_own_site(token_component):
 
     instrumentor = LiteLLMRustInstrumentor()
     instrumentor.instrument()
+    assert token_component.status()["instrumented"] is True
     instrumentor.uninstrument()
+    assert token_component.status()["instrumented"] is False
 
     assert litellm.utils.token_counter is utils_original
     assert litellm.token_counter is utils_original

@@ -116,7 +116,7 @@ def test_a_panic_surfaces_as_an_ordinary_exception(token_component):
     _native.inject_fault("panic")
     try:
         with pytest.raises(_native.RustPanic):
-            token_component.profile("gpt-4o").counter.count_text("x")
+            token_component.profile("gpt-4o").count("x", None, False, None, None, False)
     finally:
         _native.inject_fault(None)
 

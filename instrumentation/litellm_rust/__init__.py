@@ -11,7 +11,8 @@ __all__ = ["LiteLLMRustInstrumentor", "__version__", "count_tokens_batch", "stat
 
 
 def status() -> dict:
-    """Per component: mode, calls served by Rust and by Python, fallbacks and their reasons.
+    """Per component: whether it is instrumented, its mode, calls served by Rust and by Python,
+    fallbacks and their reasons (counts are cumulative for the process).
 
     JSON-serializable; safe to call before or without `instrument()`.
     """

@@ -26,6 +26,7 @@ class Component(ABC):
 
     def __init__(self) -> None:
         self.mode = "rust"
+        self.instrumented = False
         self.stats = _native.CallStats()
 
     @abstractmethod
@@ -35,6 +36,7 @@ class Component(ABC):
     def status(self) -> dict:
         stats = self.stats
         return {
+            "instrumented": self.instrumented,
             "mode": self.mode,
             "rust_calls": stats.rust_calls,
             "python_calls": stats.python_calls,

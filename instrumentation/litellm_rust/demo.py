@@ -344,5 +344,5 @@ def run_demo() -> None:
             f"{(counts['rust_calls'] + counts['python_calls']) / requests:.2f})"
         )
     print()
-    print("status():")
+    print("status() (cumulative over both modes and warm-ups; read after the final uninstrument()):")
     print(json.dumps(status(), indent=2))

@@ -32,7 +32,9 @@ class LiteLLMRustInstrumentor(BaseInstrumentor):
         for component in components().values():
             component.mode = mode
             rebind(component.replacements())
+            component.instrumented = True
 
     def _uninstrument(self, **kwargs):
         for component in components().values():
-            rebind({new: old for old, new in component.replacements().items() if new is not old})
+            rebind({new: old for old, new in component.replacements().items()})
+            component.instrumented = False

@@ -2,9 +2,9 @@
 
 litellm 1.110 has two functions under this name: `litellm.utils.token_counter` (the public
 wrapper, also `litellm.token_counter`) and `litellm.litellm_core_utils.token_counter.token_counter`
-(the implementation, reached lazily through `litellm._lazy_imports.get_token_counter_new`). Both
-are each replaced by an accelerated function whose fallback is the implementation itself, so a
-fallback never re-enters the wrapper (which would now call us).
+(the implementation, reached lazily through `litellm._lazy_imports.get_token_counter_new`). Each
+is replaced by an accelerated function whose fallback is the implementation itself, so a fallback
+never re-enters the wrapper (which would now call us).
 
 The Rust path serves what it reproduces exactly: tiktoken-encoded models (cl100k_base,
 o200k_base), text and message lists, names, tool calls, tool definitions and tool_choice,
@@ -14,7 +14,6 @@ tokenizers, documents, chat-template tool sections, input litellm rejects) raise
 """
 
 import logging
-from dataclasses import dataclass
 
 from litellm_rust import _native
 from litellm_rust._component import Component
@@ -37,15 +36,6 @@ _CONSTANT_NAMES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Profile:
-    """How litellm counts for one model: the native counter, and whether the model's chat template
-    renders tools itself (`chat_template_tool_section`), which stays on Python."""
-
-    counter: _native.TokenCounter
-    template_tools: bool
-
-
 class TokenCounterComponent(Component):
     name = "token_counter"
 
@@ -60,7 +50,7 @@ class TokenCounterComponent(Component):
         self._utils = utils
         self._constants = {name: getattr(constants, name) for name in _CONSTANT_NAMES}
         self._constants["EXTRAPOLATION_SAMPLES"] = core.EXTRAPOLATION_SAMPLES
-        self._profiles: dict[object, _Profile | str] = {}
+        self._profiles: dict[object, _native.TokenCounter | str] = {}
         self._profiles_model_count = -1
         self._profiles_hf_flag: object = None
         self.reference = core.token_counter
@@ -74,7 +64,7 @@ class TokenCounterComponent(Component):
 
     # -- model resolution -------------------------------------------------------------------
 
-    def profile(self, model: object) -> _Profile:
+    def profile(self, model: object) -> _native.TokenCounter:
         """The cached native counter for `model`, resolved with litellm's own tokenizer choice."""
         litellm = self._litellm
         # Registering a model or toggling HF downloads can change litellm's choice; re-resolve then.
@@ -95,7 +85,7 @@ class TokenCounterComponent(Component):
             raise _native.Unsupported(profile)
         return profile
 
-    def _resolve(self, model: str | None) -> _Profile | str:
+    def _resolve(self, model: str | None) -> _native.TokenCounter | str:
         """Mirror `_get_exact_count_function` / `_MessageCountParams` for `model`, or a reason."""
         core, utils = self._core, self._utils
         from litellm._lazy_imports import get_default_encoding
@@ -113,73 +103,25 @@ class TokenCounterComponent(Component):
             legacy = core.uses_legacy_message_accounting(model)
             template_tools = chat_template_tool_section(model) is not None
         try:
-            counter = _native.TokenCounter(
-                encoding, legacy_accounting=legacy, constants=self._constants, stats=self.stats
+            return _native.TokenCounter(
+                encoding,
+                legacy_accounting=legacy,
+                template_tools=template_tools,
+                constants=self._constants,
+                render_tools=core._format_function_definitions,
+                message_dicts=utils.convert_list_message_to_dict,
+                stats=self.stats,
             )
         except _native.Unsupported as unsupported:
             return unsupported.args[0]
-        return _Profile(counter, template_tools)
 
     # -- the Rust path ----------------------------------------------------------------------
-
-    def count(
-        self,
-        model,
-        custom_tokenizer,
-        text,
-        messages,
-        count_response_tokens,
-        tools,
-        tool_choice,
-        use_default_image_token_count,
-    ) -> int:
-        """litellm's `token_counter` on the Rust path; raises `_native.Unsupported` to fall back."""
-        if custom_tokenizer is not None:
-            raise _native.Unsupported("custom_tokenizer")
-        profile = self.profile(model)
-        if text is not None:
-            if messages is not None or tools or tool_choice:
-                raise _native.Unsupported("invalid_arguments")  # litellm raises ValueError
-            return profile.counter.count_text(text)
-        if messages is None:
-            raise _native.Unsupported("invalid_arguments")
-        with_extras = count_response_tokens is False
-        if with_extras and profile.template_tools and (tools or tool_choice is not None):
-            raise _native.Unsupported("chat_template_tools")
-        extras = (
-            bool(use_default_image_token_count),
-            with_extras,
-            self._tool_definitions(tools) if with_extras and tools else None,
-            tool_choice if with_extras else None,
-        )
-        try:
-            return profile.counter.count_messages(messages, *extras)
-        except _native.Unsupported:
-            # Pydantic `Message` objects (e.g. a previous response's message) are converted by
-            # litellm itself first; retry with its conversion when that is what stopped the walk.
-            if not isinstance(messages, (list, tuple)) or all(type(message) is dict for message in messages):
-                raise
-        return profile.counter.count_messages(self._message_dicts(messages), *extras)
-
-    def _message_dicts(self, messages) -> list[dict]:
-        try:
-            return self._utils.convert_list_message_to_dict(messages)
-        except Exception:
-            raise _native.Unsupported("unsupported_input") from None
-
-    def _tool_definitions(self, tools) -> str:
-        # Tool schemas are rendered by litellm itself (a TypeScript-like namespace whose exact
-        # text depends on Python's str() of every schema value); only the counting is native.
-        try:
-            return self._core._format_function_definitions(tools)
-        except Exception:
-            raise _native.Unsupported("unsupported_input") from None
 
     def count_batch(self, model: str, texts: list[str]) -> list[int]:
         """`[litellm.token_counter(model=model, text=t) for t in texts]`, in one native call."""
         if self.mode == "rust" and self._litellm.disable_token_counter is not True:
             try:
-                return self.profile(model).counter.count_batch(texts)
+                return self.profile(model).count_batch(texts)
             except Exception as error:
                 self._record_fallback(error)
         else:
@@ -200,7 +142,7 @@ def _accelerated_token_counter(component: TokenCounterComponent, original):
     in for `original`; both originals fall back to litellm's implementation."""
     litellm = component._litellm
     reference = component.reference
-    count = component.count
+    profile = component.profile
     stats = component.stats
     record_fallback = component._record_fallback
 
@@ -219,15 +161,10 @@ def _accelerated_token_counter(component: TokenCounterComponent, original):
             return 0
         if component.mode == "rust":
             try:
-                return count(
-                    model,
-                    custom_tokenizer,
-                    text,
-                    messages,
-                    count_response_tokens,
-                    tools,
-                    tool_choice,
-                    use_default_image_token_count,
+                if custom_tokenizer is not None:
+                    raise _native.Unsupported("custom_tokenizer")
+                return profile(model).count(
+                    text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count
                 )
             except Exception as error:
                 record_fallback(error)

@@ -33,20 +33,35 @@ pub struct TokenCounter {
     text: TextCounter,
     accounting: ChatAccounting,
     images: ImageLimits,
+    /// The model's chat template renders tools itself (`chat_template_tool_section`): tools and
+    /// tool_choice stay with litellm.
+    template_tools: bool,
+    /// litellm's `_format_function_definitions`: tool schemas are rendered by litellm, counted here.
+    render_tools: Py<PyAny>,
+    /// litellm's `convert_list_message_to_dict`, for message lists holding pydantic objects.
+    message_dicts: Py<PyAny>,
     stats: Py<CallStats>,
 }
 
-/// What a walk over messages found: fixed token costs plus the strings still to encode.
-struct Gathered<'py> {
+/// A walk over messages: tokens counted so far, plus large strings kept to be counted at the end
+/// with the GIL released.
+struct Gathered<'a, 'py> {
+    counter: &'a TextCounter,
     use_default_images: bool,
-    fixed: i64,
-    texts: Vec<Bound<'py, PyString>>,
+    tokens: i64,
+    large_texts: Vec<Bound<'py, PyString>>,
     includes_system_message: bool,
 }
 
-impl<'py> Gathered<'py> {
-    fn text(&mut self, text: Bound<'py, PyString>) {
-        self.texts.push(text);
+impl<'py> Gathered<'_, 'py> {
+    fn text(&mut self, text: Bound<'py, PyString>) -> Walk<()> {
+        let str = text.to_str().map_err(|_| Reason::Input)?;
+        if str.len() > RELEASE_GIL_BYTES {
+            self.large_texts.push(text);
+        } else {
+            self.tokens += self.counter.count(str)?;
+        }
+        Ok(())
     }
 
     /// `str(value)`, as litellm applies it to tool-call arguments and block text.
@@ -55,8 +70,7 @@ impl<'py> Gathered<'py> {
             Ok(text) => text.clone(),
             Err(_) => value.str().map_err(|_| Reason::Input)?,
         };
-        self.text(text);
-        Ok(())
+        self.text(text)
     }
 
     /// `str(value or "")` counted only when non-empty (text-like content blocks).
@@ -68,8 +82,11 @@ impl<'py> Gathered<'py> {
     }
 }
 
-fn get<'py>(dict: &Bound<'py, PyDict>, key: &str) -> Walk<Option<Bound<'py, PyAny>>> {
-    dict.get_item(key).map_err(|_| Reason::Input)
+/// `dict.get(key)` with the key interned once per process rather than built per call.
+macro_rules! get {
+    ($dict:expr, $key:literal) => {
+        $dict.get_item(pyo3::intern!($dict.py(), $key)).map_err(|_| Reason::Input)
+    };
 }
 
 fn exact_dict<'a, 'py>(value: &'a Bound<'py, PyAny>) -> Walk<&'a Bound<'py, PyDict>> {
@@ -86,7 +103,74 @@ fn is_python_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
+/// How a message list is counted, decided once from `token_counter`'s arguments.
+struct Options<'py, 'a> {
+    use_default_images: bool,
+    with_extras: bool,
+    definitions: Option<Bound<'py, PyString>>,
+    tool_choice: Option<&'a Bound<'py, PyAny>>,
+}
+
+/// A list or tuple holding something other than plain dicts (pydantic `Message` objects).
+fn has_message_objects(messages: &Bound<'_, PyAny>) -> bool {
+    let items = match (messages.cast_exact::<PyList>(), messages.cast_exact::<PyTuple>()) {
+        (Ok(list), _) => list.iter().collect::<Vec<_>>(),
+        (_, Ok(tuple)) => tuple.iter().collect(),
+        _ => return false,
+    };
+    items.iter().any(|message| !message.is_exact_instance_of::<PyDict>())
+}
+
 impl TokenCounter {
+    /// `token_counter(text=...)`: a string, or a list whose string items are joined.
+    fn count_text(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<i64> {
+        let joined;
+        let text = if let Ok(text) = text.cast::<PyString>() {
+            text.clone()
+        } else if let Ok(items) = text.cast_exact::<PyList>() {
+            let mut parts = Vec::with_capacity(items.len());
+            for item in items.iter() {
+                if let Ok(item) = item.cast::<PyString>() {
+                    parts.push(item.to_str().map_err(|_| unsupported(Reason::Input))?.to_owned());
+                }
+            }
+            joined = PyString::new(py, &parts.concat());
+            joined
+        } else {
+            return Err(unsupported(Reason::Input));
+        };
+        self.count_texts(py, std::slice::from_ref(&text))
+    }
+
+    /// `token_counter(messages=...)` with its extras.
+    fn count_messages<'py>(&self, py: Python<'py>, messages: &Bound<'py, PyAny>, options: &Options<'py, '_>) -> PyResult<i64> {
+        let mut gathered = Gathered {
+            counter: &self.text,
+            use_default_images: options.use_default_images,
+            tokens: 0,
+            large_texts: Vec::new(),
+            includes_system_message: false,
+        };
+        self.gather_messages(messages, &mut gathered).map_err(unsupported)?;
+        if options.with_extras {
+            gathered.tokens += ChatAccounting::REPLY_PRIMER;
+            if let Some(definitions) = &options.definitions {
+                gathered.tokens += ChatAccounting::tool_definition_overhead(gathered.includes_system_message);
+                gathered.text(definitions.clone()).map_err(unsupported)?;
+            }
+            if let Some(choice) = options.tool_choice {
+                gathered.tokens += tool_choice_tokens(choice, &mut gathered).map_err(unsupported)?;
+            }
+        }
+        Ok(gathered.tokens + self.count_texts(py, &gathered.large_texts)?)
+    }
+
+    /// litellm's own rendering of `tools`; its failure is litellm's to report.
+    fn render<'py>(&self, tools: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+        let rendered = self.render_tools.bind(tools.py()).call1((tools,)).map_err(|_| unsupported(Reason::Input))?;
+        rendered.cast_into::<PyString>().map_err(|_| unsupported(Reason::Input))
+    }
+
     fn count_texts(&self, py: Python<'_>, texts: &[Bound<'_, PyString>]) -> PyResult<i64> {
         let strs = texts
             .iter()
@@ -106,7 +190,7 @@ impl TokenCounter {
 
     /// `_count_messages`: per-message overhead, every string value, names, tool-call arguments
     /// and content lists.
-    fn gather_messages<'py>(&self, messages: &Bound<'py, PyAny>, gathered: &mut Gathered<'py>) -> Walk<()> {
+    fn gather_messages<'py>(&self, messages: &Bound<'py, PyAny>, gathered: &mut Gathered<'_, 'py>) -> Walk<()> {
         let items: Vec<Bound<'py, PyAny>> = if let Ok(list) = messages.cast_exact::<PyList>() {
             list.iter().collect()
         } else if let Ok(tuple) = messages.cast_exact::<PyTuple>() {
@@ -116,47 +200,47 @@ impl TokenCounter {
         };
         for message in &items {
             let message = exact_dict(message)?;
-            gathered.fixed += self.accounting.tokens_per_message;
+            gathered.tokens += self.accounting.tokens_per_message;
             for (key, value) in message.iter() {
                 if value.is_none() {
                     continue;
                 }
                 let key = key.cast_exact::<PyString>().map_err(|_| Reason::Input)?;
                 let key = key.to_str().map_err(|_| Reason::Input)?;
+                if key == "role" {
+                    // litellm: `message.get("role", None) == "system"`.
+                    gathered.includes_system_message |= match value.cast::<PyString>() {
+                        Ok(role) => role.to_str().map_err(|_| Reason::Input)? == "system",
+                        Err(_) => value.eq("system").map_err(|_| Reason::Input)?,
+                    };
+                }
                 self.gather_field(key, &value, gathered)?;
-            }
-            if let Some(role) = get(message, "role")? {
-                let is_system = match role.cast::<PyString>() {
-                    Ok(role) => role.to_str().map_err(|_| Reason::Input)? == "system",
-                    Err(_) => role.eq("system").map_err(|_| Reason::Input)?,
-                };
-                gathered.includes_system_message |= is_system;
             }
         }
         Ok(())
     }
 
-    fn gather_field<'py>(&self, key: &str, value: &Bound<'py, PyAny>, gathered: &mut Gathered<'py>) -> Walk<()> {
+    fn gather_field<'py>(&self, key: &str, value: &Bound<'py, PyAny>, gathered: &mut Gathered<'_, 'py>) -> Walk<()> {
         match key {
             "tool_calls" => {
                 for tool_call in exact_list(value)?.iter() {
-                    let function = get(exact_dict(&tool_call)?, "function")?.ok_or(Reason::Input)?;
+                    let function = get!(exact_dict(&tool_call)?, "function")?.ok_or(Reason::Input)?;
                     gather_arguments(exact_dict(&function)?, gathered)?;
                 }
                 Ok(())
             }
             "function_call" => gather_arguments(exact_dict(value)?, gathered),
             _ if value.is_instance_of::<PyString>() => {
-                gathered.text(value.cast::<PyString>().map_err(|_| Reason::Input)?.clone());
+                gathered.text(value.cast::<PyString>().map_err(|_| Reason::Input)?.clone())?;
                 if key == "name" {
-                    gathered.fixed += self.accounting.tokens_per_name;
+                    gathered.tokens += self.accounting.tokens_per_name;
                 }
                 Ok(())
             }
             "content" if value.is_instance_of::<PyList>() => self.gather_content(exact_list(value)?, gathered),
             // Only compaction blocks count here; a dict without them contributes nothing.
             "provider_specific_fields" => match value.cast_exact::<PyDict>() {
-                Ok(fields) if get(fields, "compaction_blocks")?.is_none_or(|blocks| blocks.is_none()) => Ok(()),
+                Ok(fields) if get!(fields, "compaction_blocks")?.is_none_or(|blocks| blocks.is_none()) => Ok(()),
                 _ => Err(Reason::Input),
             },
             "search_results" if value.is_instance_of::<PyList>() => Err(Reason::Input),
@@ -165,22 +249,22 @@ impl TokenCounter {
     }
 
     /// `_count_content_list` for strings, text-like blocks, `image_url` and `tool_reference`.
-    fn gather_content<'py>(&self, parts: &Bound<'py, PyList>, gathered: &mut Gathered<'py>) -> Walk<()> {
+    fn gather_content<'py>(&self, parts: &Bound<'py, PyList>, gathered: &mut Gathered<'_, 'py>) -> Walk<()> {
         for part in parts.iter() {
             if let Ok(text) = part.cast::<PyString>() {
-                gathered.text(text.clone());
+                gathered.text(text.clone())?;
                 continue;
             }
             let block = exact_dict(&part)?;
-            let kind = get(block, "type")?.ok_or(Reason::Input)?;
+            let kind = get!(block, "type")?.ok_or(Reason::Input)?;
             let kind = kind.cast_exact::<PyString>().map_err(|_| Reason::Input)?;
             match kind.to_str().map_err(|_| Reason::Input)? {
-                "text" => gathered.display_if_truthy(get(block, "text")?)?,
-                "thinking" | "redacted_thinking" => gathered.display_if_truthy(get(block, "thinking")?)?,
-                "compaction" => gathered.display_if_truthy(get(block, "content")?)?,
-                "tool_reference" => gathered.display_if_truthy(get(block, "tool_name")?)?,
+                "text" => gathered.display_if_truthy(get!(block, "text")?)?,
+                "thinking" | "redacted_thinking" => gathered.display_if_truthy(get!(block, "thinking")?)?,
+                "compaction" => gathered.display_if_truthy(get!(block, "content")?)?,
+                "tool_reference" => gathered.display_if_truthy(get!(block, "tool_name")?)?,
                 "image_url" => {
-                    gathered.fixed += self.image_url_tokens(get(block, "image_url")?, gathered.use_default_images)?
+                    gathered.tokens += self.image_url_tokens(get!(block, "image_url")?, gathered.use_default_images)?
                 }
                 _ => return Err(Reason::Input),
             }
@@ -192,7 +276,7 @@ impl TokenCounter {
     fn image_url_tokens(&self, image_url: Option<Bound<'_, PyAny>>, use_default: bool) -> Walk<i64> {
         let image_url = image_url.ok_or(Reason::Input)?;
         let (url, detail) = if let Ok(spec) = image_url.cast_exact::<PyDict>() {
-            let detail = match get(spec, "detail")? {
+            let detail = match get!(spec, "detail")? {
                 None => Detail::Auto,
                 Some(detail) => match detail.cast_exact::<PyString>().map_err(|_| Reason::Input)?.to_str() {
                     Ok("low") => Detail::Low,
@@ -201,7 +285,7 @@ impl TokenCounter {
                     _ => return Err(Reason::Input),
                 },
             };
-            let url = get(spec, "url")?.ok_or(Reason::Input)?;
+            let url = get!(spec, "url")?.ok_or(Reason::Input)?;
             (url.cast_exact::<PyString>().map_err(|_| Reason::Input)?.clone(), detail)
         } else {
             let url = image_url.cast_exact::<PyString>().map_err(|_| Reason::Input)?.clone();
@@ -219,8 +303,8 @@ impl TokenCounter {
 }
 
 /// `_count_function_call_tokens`: only `str(function.get("arguments", ""))` is counted.
-fn gather_arguments<'py>(function: &Bound<'py, PyDict>, gathered: &mut Gathered<'py>) -> Walk<()> {
-    match get(function, "arguments")? {
+fn gather_arguments<'py>(function: &Bound<'py, PyDict>, gathered: &mut Gathered<'_, 'py>) -> Walk<()> {
+    match get!(function, "arguments")? {
         Some(arguments) => gathered.display(&arguments),
         None => Ok(()),
     }
@@ -236,8 +320,17 @@ fn constant<'py>(constants: &Bound<'py, PyDict>, name: &str) -> PyResult<Bound<'
 impl TokenCounter {
     /// `encoding`: `"cl100k_base"` or `"o200k_base"`; `constants`: litellm's constants by name.
     #[new]
-    #[pyo3(signature = (encoding, *, legacy_accounting, constants, stats))]
-    fn new(encoding: &str, legacy_accounting: bool, constants: &Bound<'_, PyDict>, stats: Py<CallStats>) -> PyResult<Self> {
+    #[pyo3(signature = (encoding, *, legacy_accounting, template_tools, constants, render_tools, message_dicts, stats))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        encoding: &str,
+        legacy_accounting: bool,
+        template_tools: bool,
+        constants: &Bound<'_, PyDict>,
+        render_tools: Py<PyAny>,
+        message_dicts: Py<PyAny>,
+        stats: Py<CallStats>,
+    ) -> PyResult<Self> {
         let encoding: Encoding = encoding.parse().map_err(unsupported)?;
         let int = |name: &str| -> PyResult<u64> { constant(constants, name)?.extract() };
         let limits = Limits {
@@ -258,7 +351,15 @@ impl TokenCounter {
             max_image_bytes: (megabytes * 1024.0 * 1024.0) as usize,
         };
         let accounting = if legacy_accounting { ChatAccounting::LEGACY_0301 } else { ChatAccounting::CURRENT };
-        Ok(TokenCounter { text: TextCounter::new(encoding, limits), accounting, images, stats })
+        Ok(TokenCounter {
+            text: TextCounter::new(encoding, limits),
+            accounting,
+            images,
+            template_tools,
+            render_tools,
+            message_dicts,
+            stats,
+        })
     }
 
     #[getter]
@@ -266,62 +367,46 @@ impl TokenCounter {
         self.text.encoding.name()
     }
 
-    /// `token_counter(text=...)`: a string, or a list whose string items are joined.
-    fn count_text(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<i64> {
-        guarded(|| {
-            let joined;
-            let text = if let Ok(text) = text.cast::<PyString>() {
-                text.clone()
-            } else if let Ok(items) = text.cast_exact::<PyList>() {
-                let mut parts = Vec::with_capacity(items.len());
-                for item in items.iter() {
-                    if let Ok(item) = item.cast::<PyString>() {
-                        parts.push(item.to_str().map_err(|_| unsupported(Reason::Input))?.to_owned());
-                    }
-                }
-                joined = PyString::new(py, &parts.concat());
-                joined
-            } else {
-                return Err(unsupported(Reason::Input));
-            };
-            let count = self.count_texts(py, std::slice::from_ref(&text))?;
-            self.stats.get().rust_call();
-            Ok(count)
-        })
-    }
-
-    /// `token_counter(messages=...)`. `tool_definitions` is litellm's own rendering of `tools`
-    /// (`_format_function_definitions`), or None when there are no tools; `with_extras` is
-    /// `count_response_tokens is False` (reply primer, tools and tool_choice are added).
-    #[pyo3(signature = (messages, use_default_image_token_count, with_extras, tool_definitions, tool_choice))]
-    fn count_messages(
+    /// litellm's `token_counter(model, text=..., messages=..., ...)` for this model, in one call.
+    /// Raises `Unsupported` (reason in `args[0]`) wherever litellm must serve the call.
+    #[pyo3(signature = (text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count))]
+    fn count(
         &self,
         py: Python<'_>,
+        text: &Bound<'_, PyAny>,
         messages: &Bound<'_, PyAny>,
-        use_default_image_token_count: bool,
-        with_extras: bool,
-        tool_definitions: Option<Bound<'_, PyString>>,
-        tool_choice: Option<Bound<'_, PyAny>>,
+        count_response_tokens: &Bound<'_, PyAny>,
+        tools: &Bound<'_, PyAny>,
+        tool_choice: &Bound<'_, PyAny>,
+        use_default_image_token_count: &Bound<'_, PyAny>,
     ) -> PyResult<i64> {
         guarded(|| {
-            let mut gathered = Gathered {
-                use_default_images: use_default_image_token_count,
-                fixed: 0,
-                texts: Vec::new(),
-                includes_system_message: false,
+            let truthy = |value: &Bound<'_, PyAny>| value.is_truthy().map_err(|_| unsupported(Reason::Input));
+            let count = if !text.is_none() {
+                if !messages.is_none() || truthy(tools)? || truthy(tool_choice)? {
+                    return Err(Unsupported::new_err("invalid_arguments")); // litellm raises ValueError
+                }
+                self.count_text(py, text)?
+            } else if messages.is_none() {
+                return Err(Unsupported::new_err("invalid_arguments"));
+            } else {
+                // litellm adds the reply primer, tools and tool_choice only for exactly `False`.
+                let with_extras = count_response_tokens.is(&*pyo3::types::PyBool::new(py, false));
+                let with_tools = with_extras && truthy(tools)?;
+                let tool_choice = (with_extras && !tool_choice.is_none()).then_some(tool_choice);
+                if (with_tools || tool_choice.is_some()) && self.template_tools {
+                    return Err(Unsupported::new_err("chat_template_tools"));
+                }
+                let definitions = if with_tools { Some(self.render(tools)?) } else { None };
+                let options = Options { use_default_images: truthy(use_default_image_token_count)?, with_extras, definitions, tool_choice };
+                match self.count_messages(py, messages, &options) {
+                    Err(error) if error.is_instance_of::<Unsupported>(py) && has_message_objects(messages) => {
+                        let converted = self.message_dicts.bind(py).call1((messages,)).map_err(|_| unsupported(Reason::Input))?;
+                        self.count_messages(py, &converted, &options)?
+                    }
+                    counted => counted?,
+                }
             };
-            self.gather_messages(messages, &mut gathered).map_err(unsupported)?;
-            if with_extras {
-                gathered.fixed += ChatAccounting::REPLY_PRIMER;
-                if let Some(definitions) = tool_definitions {
-                    gathered.fixed += ChatAccounting::tool_definition_overhead(gathered.includes_system_message);
-                    gathered.text(definitions);
-                }
-                if let Some(choice) = tool_choice {
-                    gathered.fixed += tool_choice_tokens(&choice, &mut gathered).map_err(unsupported)?;
-                }
-            }
-            let count = gathered.fixed + self.count_texts(py, &gathered.texts)?;
             self.stats.get().rust_call();
             Ok(count)
         })
@@ -355,7 +440,7 @@ impl TokenCounter {
 }
 
 /// `_count_tool_choice`: `"none"` and `{"type": "none"}` cost 1, a named function 7 + its name.
-fn tool_choice_tokens<'py>(choice: &Bound<'py, PyAny>, gathered: &mut Gathered<'py>) -> Walk<i64> {
+fn tool_choice_tokens<'py>(choice: &Bound<'py, PyAny>, gathered: &mut Gathered<'_, 'py>) -> Walk<i64> {
     if let Ok(choice) = choice.cast::<PyString>() {
         return Ok(if choice.to_str().map_err(|_| Reason::Input)? == "none" { ChatAccounting::TOOL_CHOICE_NONE } else { 0 });
     }
@@ -363,19 +448,19 @@ fn tool_choice_tokens<'py>(choice: &Bound<'py, PyAny>, gathered: &mut Gathered<'
         // Other mappings match litellm's `match` patterns too; leave them to litellm.
         return if choice.is_none() { Ok(0) } else { Err(Reason::Input) };
     };
-    let named = |name: Option<Bound<'py, PyAny>>, gathered: &mut Gathered<'py>| -> Walk<Option<i64>> {
+    let named = |name: Option<Bound<'py, PyAny>>, gathered: &mut Gathered<'_, 'py>| -> Walk<Option<i64>> {
         match name.and_then(|name| name.cast_into::<PyString>().ok()) {
             Some(name) => {
-                gathered.text(name);
+                gathered.text(name)?;
                 Ok(Some(ChatAccounting::TOOL_CHOICE_NAMED))
             }
             None => Ok(None),
         }
     };
-    if let Some(function) = get(choice, "function")? {
+    if let Some(function) = get!(choice, "function")? {
         match function.cast_exact::<PyDict>() {
             Ok(function) => {
-                if let Some(tokens) = named(get(function, "name")?, gathered)? {
+                if let Some(tokens) = named(get!(function, "name")?, gathered)? {
                     return Ok(tokens);
                 }
             }
@@ -383,7 +468,7 @@ fn tool_choice_tokens<'py>(choice: &Bound<'py, PyAny>, gathered: &mut Gathered<'
             Err(_) => {}
         }
     }
-    if let Some(kind) = get(choice, "type")? {
+    if let Some(kind) = get!(choice, "type")? {
         if kind.cast::<PyString>().is_ok_and(|k| k.to_str().is_ok_and(|k| k == "none")) {
             return Ok(ChatAccounting::TOOL_CHOICE_NONE);
         }
@@ -391,5 +476,5 @@ fn tool_choice_tokens<'py>(choice: &Bound<'py, PyAny>, gathered: &mut Gathered<'
             return Err(Reason::Input);
         }
     }
-    Ok(named(get(choice, "name")?, gathered)?.unwrap_or(0))
+    Ok(named(get!(choice, "name")?, gathered)?.unwrap_or(0))
 }

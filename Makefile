@@ -1,0 +1,107 @@
+# litellm-rust developer and CI entry points.
+#
+#   make venv         .venv with litellm 1.110.2, OTel, pytest, maturin; the package built (release) and installed editable
+#   make system-deps  Debian packages used by later integration work (prometheus, alertmanager, redis-server)
+#   make test         Rust tests, then the Python test suite
+#   make demo         token-counting benchmark, then the Router demo (Python vs Rust, side by side)
+#   make clean        remove build outputs (keeps .venv; `make distclean` removes it too)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := $(CURDIR)/.venv
+VPY := $(VENV)/bin/python
+# The pip step reruns only when pyproject.toml or this Makefile changes (or the stamp is removed).
+PIP_STAMP := $(VENV)/.deps-stamp
+
+# Run-time dependencies and the `test` extra, read from pyproject.toml (one list, not two), plus
+# the build tool. maturin installs the package itself.
+PRINT_PY_DEPS = $(VPY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["test"]))'
+
+# Nothing may download at run time: litellm's cost map and HF tokenizers stay local.
+OFFLINE_ENV := LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_OFFLINE_MODE=true HF_HUB_OFFLINE=1
+
+# maturin builds pyo3 with these set; giving cargo the same values keeps pyo3's build-script
+# fingerprint identical, so `cargo test` and `maturin develop` share rust/target instead of
+# rebuilding pyo3 and the extension crate on every alternation.
+PYO3_ENV = VIRTUAL_ENV=$(VENV) PYO3_PYTHON=$(VPY) \
+	PYO3_ENVIRONMENT_SIGNATURE=$$($(VPY) -c 'import sys; print(f"{sys.implementation.name}-{sys.version_info[0]}.{sys.version_info[1]}-{64 if sys.maxsize > 2**32 else 32}bit")')
+
+CI ?=
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager redis-server
+
+.PHONY: venv system-deps test rust-test py-test demo clean distclean
+
+# ---------------------------------------------------------------------------------------------
+
+$(VPY):
+	@ver=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	case "$$ver" in 3.1[1-9]) ;; *) echo "error: $(PYTHON) is Python $$ver; litellm-rust needs >= 3.11 (set PYTHON=...)" >&2; exit 1;; esac
+	$(PYTHON) -m venv $(VENV)
+
+$(PIP_STAMP): pyproject.toml Makefile | $(VPY)
+	$(VPY) -m pip install -q -U pip
+	$(PRINT_PY_DEPS) | xargs -d '\n' $(VPY) -m pip install -q 'maturin>=1.7,<2'
+	touch $@
+
+venv: $(PIP_STAMP)
+	cd $(CURDIR) && $(PYO3_ENV) $(VENV)/bin/maturin develop --release
+
+# ---------------------------------------------------------------------------------------------
+
+system-deps:
+	@missing=0; \
+	command -v prometheus >/dev/null 2>&1 || missing=1; \
+	command -v redis-server >/dev/null 2>&1 || missing=1; \
+	{ command -v alertmanager || command -v prometheus-alertmanager; } >/dev/null 2>&1 || missing=1; \
+	if [ $$missing -eq 0 ]; then exit 0; fi; \
+	echo "system-deps: installing $(SYSTEM_PACKAGES)"; \
+	ok=1; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=; \
+	elif command -v sudo >/dev/null 2>&1; then sudo="sudo -n"; \
+	else sudo=; ok=0; echo "system-deps: not root and no sudo" >&2; fi; \
+	if [ $$ok -eq 1 ]; then \
+		apt_install() { $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES); }; \
+		apt_update() { $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q; }; \
+		updated=0; \
+		for pkg in $(SYSTEM_PACKAGES); do \
+			if ! apt-cache policy "$$pkg" 2>/dev/null | grep -q 'Candidate: [^(]'; then \
+				apt_update || true; updated=1; break; \
+			fi; \
+		done; \
+		if ! apt_install; then \
+			if [ $$updated -eq 0 ] && apt_update && apt_install; then :; else ok=0; fi; \
+		fi; \
+	fi; \
+	if [ $$ok -eq 0 ]; then \
+		if [ "$(CI)" = true ]; then echo "system-deps: ERROR: could not install $(SYSTEM_PACKAGES)" >&2; exit 1; fi; \
+		echo "system-deps: WARNING: could not install $(SYSTEM_PACKAGES); continuing" >&2; \
+	fi
+
+# ---------------------------------------------------------------------------------------------
+
+test: rust-test py-test
+
+# `venv` first: the Rust tests then reuse the release artifacts maturin just built.
+rust-test: venv system-deps
+	cd rust && $(PYO3_ENV) cargo test --workspace --release
+
+py-test: venv system-deps
+	$(OFFLINE_ENV) $(VPY) -m pytest -q
+
+demo: venv
+	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench tokens
+	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust demo
+
+# ---------------------------------------------------------------------------------------------
+
+clean:
+	cd rust && cargo clean
+	rm -rf dist build .pytest_cache .hypothesis
+	rm -f instrumentation/litellm_rust/_native*.so instrumentation/litellm_rust/_native*.pyd
+	find . -path ./.venv -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
