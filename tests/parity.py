@@ -18,10 +18,9 @@ def litellm_outcome(**kwargs):
 
 def rust_count(**kwargs) -> int:
     """The Rust path alone: raises `_native.Unsupported` where it would fall back."""
-    if kwargs.get("custom_tokenizer") is not None:
-        raise _native.Unsupported("custom_tokenizer")
-    counter = components()["token_counter"].profile(kwargs.get("model", ""))
-    return counter.count(
+    return components()["token_counter"].rust_count(
+        kwargs.get("model", ""),
+        kwargs.get("custom_tokenizer"),
         kwargs.get("text"),
         kwargs.get("messages"),
         kwargs.get("count_response_tokens", False),

@@ -4,15 +4,28 @@
     LiteLLMRustInstrumentor().instrument()
 """
 
+from litellm_rust.control_plane import configure, force_open, recommendations, release, set_mode, stats
 from litellm_rust.instrumentor import LiteLLMRustInstrumentor
 from litellm_rust.version import __version__
 
-__all__ = ["LiteLLMRustInstrumentor", "__version__", "count_tokens_batch", "status"]
+__all__ = [
+    "LiteLLMRustInstrumentor",
+    "__version__",
+    "configure",
+    "count_tokens_batch",
+    "force_open",
+    "recommendations",
+    "release",
+    "set_mode",
+    "stats",
+    "status",
+]
 
 
 def status() -> dict:
-    """Per component: whether it is instrumented, its mode, calls served by Rust and by Python,
-    fallbacks and their reasons (counts are cumulative for the process).
+    """Per component: whether it is instrumented, its mode and rollout, calls by mode and
+    implementation, fallbacks and their reasons, shadow comparisons and sampled mismatch details,
+    and the breaker's state and transitions. Counts are cumulative for the process.
 
     JSON-serializable; safe to call before or without `instrument()`.
     """

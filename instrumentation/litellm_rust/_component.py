@@ -1,22 +1,16 @@
 """The shape every accelerated litellm hot path takes.
 
-A component names the litellm functions it replaces (its binding sites), builds a plain-function
-replacement for each, and keeps its call accounting in native atomics. The instrumentor walks the
-components; it knows nothing about any one of them.
+A component names the litellm functions it replaces (its binding sites) and builds a plain
+function for each; says how to compare a Rust result with Python's and how to describe a call's
+inputs for a mismatch record; and keeps its call accounting in native atomics. Routing, shadow
+comparison, fallback, timing and the breaker are the generic `Control`'s. The instrumentor and the
+control plane walk the components and know nothing about any one of them.
 """
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
 from litellm_rust import _native
-
-MODES = ("python", "rust")
-
-
-def validate_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    return mode
 
 
 class Component(ABC):
@@ -25,21 +19,19 @@ class Component(ABC):
     name: str
 
     def __init__(self) -> None:
-        self.mode = "rust"
+        from litellm_rust._control import Control
+
         self.instrumented = False
         self.stats = _native.CallStats()
+        self.control = Control(self)
 
     @abstractmethod
     def replacements(self) -> Mapping[object, object]:
         """litellm's original function objects mapped to the plain functions that replace them."""
 
+    def compare(self, python_result: object, rust_result: object) -> bool:
+        """Whether the Rust result is the one Python gave (shadow mode)."""
+        return python_result == rust_result
+
     def status(self) -> dict:
-        stats = self.stats
-        return {
-            "instrumented": self.instrumented,
-            "mode": self.mode,
-            "rust_calls": stats.rust_calls,
-            "python_calls": stats.python_calls,
-            "fallbacks": stats.fallbacks,
-            "fallback_reasons": dict(sorted(stats.fallback_reasons.items())),
-        }
+        return {"instrumented": self.instrumented, **self.control.status()}

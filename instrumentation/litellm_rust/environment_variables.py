@@ -1,13 +1,20 @@
 """Environment variables read by litellm-rust.
 
-Registered under the ``opentelemetry_environment_variables`` entry point so that
-``opentelemetry-instrument --litellm_rust_mode python`` sets them.
+Registered under the ``opentelemetry_environment_variables`` entry point so that every one of them
+is also an ``opentelemetry-instrument`` flag (``--litellm_rust_mode shadow``,
+``--litellm_rust_token_counter_rollout_percent 25``, ``--litellm_rust_config path.yaml``):
+
+``OTEL_PYTHON_LITELLM_RUST_CONFIG``
+    A JSON or YAML configuration file, re-read when it changes.
+``OTEL_PYTHON_LITELLM_RUST_<SETTING>``
+    A setting for every component: ``MODE`` (python, shadow, rust), ``ROLLOUT_PERCENT``,
+    ``SHADOW_SAMPLE_RATE``, ``TIMING_SAMPLE_RATE``, ``CAPTURE_CONTENT``.
+``OTEL_PYTHON_LITELLM_RUST_<COMPONENT>_<SETTING>``
+    The same for one component, e.g. ``OTEL_PYTHON_LITELLM_RUST_TOKEN_COUNTER_MODE``.
 """
 
-OTEL_PYTHON_LITELLM_RUST_MODE = "OTEL_PYTHON_LITELLM_RUST_MODE"
-"""
-.. envvar:: OTEL_PYTHON_LITELLM_RUST_MODE
+from litellm_rust.components import COMPONENT_NAMES
+from litellm_rust.config import environment_variable_names
 
-Which implementation serves every accelerated component: ``rust`` (default; Python is the
-per-call fallback) or ``python`` (Python serves, calls are still counted).
-"""
+# One module attribute per variable, named as its value: that is what opentelemetry-instrument reads.
+globals().update({name: name for name in environment_variable_names(COMPONENT_NAMES)})

@@ -1,14 +1,12 @@
 """`LiteLLMRustInstrumentor`: serves litellm's hot paths from Rust."""
 
-import os
 from collections.abc import Collection
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from litellm_rust._bindings import rebind
-from litellm_rust._component import validate_mode
 from litellm_rust.components import components
-from litellm_rust.environment_variables import OTEL_PYTHON_LITELLM_RUST_MODE
+from litellm_rust.control_plane import PLANE
 from litellm_rust.package import _instruments
 
 
@@ -21,20 +19,29 @@ class LiteLLMRustInstrumentor(BaseInstrumentor):
     everywhere, including in modules imported while instrumented.
 
     Keyword arguments:
-        mode: ``"rust"`` (default) or ``"python"``; defaults to ``$OTEL_PYTHON_LITELLM_RUST_MODE``.
+        config_path: a JSON or YAML configuration file (default ``$OTEL_PYTHON_LITELLM_RUST_CONFIG``),
+            re-read when it changes.
+        meter_provider, tracer_provider: where telemetry goes (default: the global providers).
+        Any setting, for every component (``mode="shadow"``, ``rollout_percent=25``,
+        ``timing_sample_rate=0.01``, ``breaker={...}``, ...) or per component
+        (``components={"token_counter": {"mode": "shadow"}}``). These override the file and the
+        environment; ``litellm_rust.configure()`` / ``set_mode()`` override them at run time.
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
     def _instrument(self, **kwargs):
-        mode = validate_mode(kwargs.get("mode") or os.environ.get(OTEL_PYTHON_LITELLM_RUST_MODE) or "rust")
+        config_path = kwargs.pop("config_path", None)
+        meter_provider = kwargs.pop("meter_provider", None)
+        tracer_provider = kwargs.pop("tracer_provider", None)
+        PLANE.start(config_path, kwargs, meter_provider, tracer_provider)
         for component in components().values():
-            component.mode = mode
             rebind(component.replacements())
             component.instrumented = True
 
     def _uninstrument(self, **kwargs):
+        PLANE.stop()
         for component in components().values():
             rebind({new: old for old, new in component.replacements().items()})
             component.instrumented = False

@@ -1,13 +1,22 @@
 """The accelerated components, by name. Adding one means adding its module here."""
 
+import importlib
 from functools import cache
 
 from litellm_rust._component import Component
 
+# name -> "module:class"; components are imported on first use, since each imports litellm,
+# which `import litellm_rust` (and the environment-variable entry point) must not.
+_REGISTRY = {
+    "token_counter": "litellm_rust.components.token_counter:TokenCounterComponent",
+}
+COMPONENT_NAMES = tuple(_REGISTRY)
+
 
 @cache
 def components() -> dict[str, Component]:
-    """Built on first use: each component imports litellm, which `import litellm_rust` must not."""
-    from litellm_rust.components.token_counter import TokenCounterComponent
-
-    return {component.name: component for component in (TokenCounterComponent(),)}
+    built = {}
+    for name, location in _REGISTRY.items():
+        module, _, cls = location.partition(":")
+        built[name] = getattr(importlib.import_module(module), cls)()
+    return built

@@ -13,12 +13,8 @@ tokenizers, documents, chat-template tool sections, input litellm rejects) raise
 `_native.Unsupported` and the call is served by litellm, counted under its reason.
 """
 
-import logging
-
 from litellm_rust import _native
 from litellm_rust._component import Component
-
-_logger = logging.getLogger(__name__)
 
 # litellm's constants the native counter mirrors (read from `litellm.constants` and
 # `litellm.litellm_core_utils.token_counter`, so the values of the installed litellm apply).
@@ -117,24 +113,57 @@ class TokenCounterComponent(Component):
 
     # -- the Rust path ----------------------------------------------------------------------
 
+    def rust_count(
+        self, model, custom_tokenizer, text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count
+    ) -> int:
+        """The Rust path alone: litellm's count, or `_native.Unsupported` where litellm must serve."""
+        if custom_tokenizer is not None:
+            raise _native.Unsupported("custom_tokenizer")
+        return self.profile(model).count(
+            text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count
+        )
+
+    def serve(self, *arguments) -> int:
+        """A `token_counter` call (positional, in litellm's order) routed by the control plane."""
+        model, custom_tokenizer, text, messages, count_response_tokens, tools, tool_choice, use_default_images, _ = arguments
+        return self.control.serve(
+            lambda: self.rust_count(*arguments[:-1]),
+            lambda: self.reference(*arguments),
+            describe=lambda capture_content: self.describe(model, text, messages, tools, capture_content),
+            timed=True if self.control.rust_fast else None,
+        )
+
     def count_batch(self, model: str, texts: list[str]) -> list[int]:
         """`[litellm.token_counter(model=model, text=t) for t in texts]`, in one native call."""
-        if self.mode == "rust" and self._litellm.disable_token_counter is not True:
-            try:
-                return self.profile(model).count_batch(texts)
-            except Exception as error:
-                self._record_fallback(error)
-        else:
-            self.stats.python_call()
-        return [self.reference(model=model, text=text) for text in texts]
+        if self._litellm.disable_token_counter is True:
+            return [0] * len(texts)
+        return self.control.serve(
+            lambda: self.profile(model).count_batch(texts),
+            lambda: [self.reference(model=model, text=text) for text in texts],
+            describe=lambda capture_content: {"model": model, "texts": len(texts)},
+        )
 
-    def _record_fallback(self, error: Exception) -> None:
-        if isinstance(error, _native.Unsupported):
-            self.stats.fallback(error.args[0])
-            return
-        reason = "rust_panic" if isinstance(error, _native.RustPanic) else "rust_error"
-        self.stats.fallback(reason)
-        _logger.debug("token_counter fell back to Python after %s", reason, exc_info=error)
+    def describe(self, model, text, messages, tools, capture_content: bool) -> dict:
+        """A call's inputs for a mismatch record: their shape, and their text only when
+        `capture_content` allows it."""
+        shape: dict = {"model": model if isinstance(model, str) else type(model).__name__}
+        if isinstance(text, str):
+            shape["text_chars"] = len(text)
+        if isinstance(messages, (list, tuple)):
+            shape["messages"] = [
+                {
+                    key: (f"str[{len(value)}]" if isinstance(value, str) else type(value).__name__)
+                    if key != "role" else value
+                    for key, value in message.items()
+                }
+                if isinstance(message, dict) else type(message).__name__
+                for message in messages
+            ]
+        if tools:
+            shape["tools"] = len(tools) if isinstance(tools, list) else type(tools).__name__
+        if capture_content:
+            shape["content"] = {"text": text, "messages": messages}
+        return shape
 
 
 def _accelerated_token_counter(component: TokenCounterComponent, original):
@@ -143,8 +172,9 @@ def _accelerated_token_counter(component: TokenCounterComponent, original):
     litellm = component._litellm
     reference = component.reference
     profile = component.profile
-    stats = component.stats
-    record_fallback = component._record_fallback
+    control = component.control
+    ticks = control.ticks
+    serve = component.serve
 
     def token_counter(
         model="",
@@ -159,18 +189,28 @@ def _accelerated_token_counter(component: TokenCounterComponent, original):
     ) -> int:
         if litellm.disable_token_counter is True:
             return 0
-        if component.mode == "rust":
+        # The fast path, inlined (no closures, no control call): see `Control`.
+        if control.rust_fast and next(ticks) % control.timing_every:
             try:
-                if custom_tokenizer is not None:
-                    raise _native.Unsupported("custom_tokenizer")
-                return profile(model).count(
-                    text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count
-                )
+                if custom_tokenizer is None:
+                    return profile(model).count(
+                        text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count
+                    )
+                raise _native.Unsupported("custom_tokenizer")
             except Exception as error:
-                record_fallback(error)
-        else:
-            stats.python_call()
-        return reference(
+                control.rust_failed(error)
+            return reference(
+                model,
+                custom_tokenizer,
+                text,
+                messages,
+                count_response_tokens,
+                tools,
+                tool_choice,
+                use_default_image_token_count,
+                default_token_count,
+            )
+        return serve(
             model,
             custom_tokenizer,
             text,

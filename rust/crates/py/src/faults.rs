@@ -1,6 +1,6 @@
 //! Fault injection for the degradation tests: makes the Rust side of every component fail the
-//! way a real bug would (an error or a panic), so fallback, breaker and alerting are exercised
-//! against the real boundary rather than a Python mock.
+//! way a real bug would (an error, a panic, or a wrong answer), so fallback, breaker, shadow
+//! comparison and alerting are exercised against the real boundary rather than a Python mock.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -13,10 +13,11 @@ use crate::RustPanic;
 const NONE: u8 = 0;
 const ERROR: u8 = 1;
 const PANIC: u8 = 2;
+const WRONG_RESULT: u8 = 3;
 
 static FAULT: AtomicU8 = AtomicU8::new(NONE);
 
-/// Set (`"error"` or `"panic"`) or clear (`None`) the injected fault.
+/// Set (`"error"`, `"panic"` or `"wrong_result"`) or clear (`None`) the injected fault.
 #[pyfunction]
 #[pyo3(signature = (kind))]
 pub fn inject_fault(kind: Option<&str>) -> PyResult<()> {
@@ -24,10 +25,16 @@ pub fn inject_fault(kind: Option<&str>) -> PyResult<()> {
         None => NONE,
         Some("error") => ERROR,
         Some("panic") => PANIC,
+        Some("wrong_result") => WRONG_RESULT,
         Some(other) => return Err(PyValueError::new_err(format!("unknown fault {other:?}"))),
     };
     FAULT.store(value, Ordering::Relaxed);
     Ok(())
+}
+
+/// What a component adds to its numeric result: 1 while `"wrong_result"` is injected, else 0.
+pub fn result_skew() -> i64 {
+    i64::from(FAULT.load(Ordering::Relaxed) == WRONG_RESULT)
 }
 
 /// Runs `work` with panics caught, raising `RustPanic` instead of unwinding into Python.

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use token_counter::image::{self, Detail, ImageLimits};
 use token_counter::{ChatAccounting, Encoding, Limits, TextCounter, Unsupported as Reason};
 
-use crate::faults::guarded;
+use crate::faults::{self, guarded};
 use crate::stats::CallStats;
 use crate::Unsupported;
 
@@ -408,7 +408,7 @@ impl TokenCounter {
                 }
             };
             self.stats.get().rust_call();
-            Ok(count)
+            Ok(count + faults::result_skew())
         })
     }
 

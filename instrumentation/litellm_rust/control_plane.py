@@ -1,0 +1,207 @@
+"""The control plane: configuration sources, reloads, telemetry wiring and the runtime API.
+
+One process-wide `ControlPlane` holds the configuration layers (file, environment, instrument
+kwargs, runtime overrides), builds the effective settings and applies them to every component's
+`Control`. A daemon thread re-reads the file when its mtime changes (checked once a second), off
+the hot path. The functions at the bottom are the public runtime API, re-exported by
+`litellm_rust`.
+"""
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+
+from litellm_rust.components import components
+from litellm_rust.config import ENV_PREFIX, Config, ConfigError, from_environment, load_file
+
+_logger = logging.getLogger("litellm_rust")
+
+CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
+RELOAD_INTERVAL_SECONDS = 1.0
+
+
+class ControlPlane:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.config_path: str | None = None
+        self._file_layer: Mapping = {}
+        self._file_mtime: float | None = None
+        self._kwargs_layer: Mapping = {}
+        self._runtime_layer: dict = {"components": {}}
+        self.reload_errors = 0
+        self._last_reload_error: str | None = None
+        self._telemetry_by_providers: dict = {}
+        self._reloader: threading.Thread | None = None
+        self._stop_reloading = threading.Event()
+
+    @property
+    def controls(self) -> dict:
+        return {name: component.control for name, component in components().items()}
+
+    # -- lifecycle (driven by the instrumentor) ------------------------------------------------
+
+    def start(self, config_path: str | None, settings: Mapping, meter_provider=None, tracer_provider=None) -> None:
+        """Load every source (raising `ConfigError` on an invalid one) and apply the result."""
+        with self._lock:
+            self.config_path = config_path or os.environ.get(CONFIG_ENV) or None
+            self._file_layer = load_file(self.config_path) if self.config_path else {}
+            self._file_mtime = self._mtime()
+            self._kwargs_layer = dict(settings)
+            self._apply()
+            telemetry = self._telemetry(meter_provider, tracer_provider)
+            for control in self.controls.values():
+                control.telemetry = telemetry
+        if self.config_path:
+            self._stop_reloading.clear()
+            self._reloader = threading.Thread(target=self._reload_loop, name="litellm-rust-config", daemon=True)
+            self._reloader.start()
+
+    def stop(self) -> None:
+        self._stop_reloading.set()
+        if self._reloader is not None:
+            self._reloader.join(timeout=5)
+            self._reloader = None
+
+    def _telemetry(self, meter_provider, tracer_provider):
+        # Instruments are created once per provider pair: creating them again on re-instrument
+        # would register duplicate observable callbacks.
+        from litellm_rust.telemetry import Telemetry
+
+        key = (id(meter_provider), id(tracer_provider))
+        if key not in self._telemetry_by_providers:
+            self._telemetry_by_providers[key] = Telemetry(
+                lambda: self.controls, lambda: self.reload_errors, meter_provider, tracer_provider
+            )
+        return self._telemetry_by_providers[key]
+
+    # -- building and applying ----------------------------------------------------------------
+
+    def _layers(self, file_layer: Mapping) -> list[Mapping]:
+        return [file_layer, from_environment(components()), self._kwargs_layer, self._runtime_layer]
+
+    def _apply(self, file_layer: Mapping | None = None) -> None:
+        config = Config.build(components(), self._layers(self._file_layer if file_layer is None else file_layer))
+        for name, control in self.controls.items():
+            control.apply(config.components[name])
+
+    def _mtime(self) -> float | None:
+        try:
+            return os.stat(self.config_path).st_mtime if self.config_path else None
+        except OSError:
+            return None
+
+    def check_reload(self) -> bool:
+        """Re-read the file if it changed; keep the last good configuration if it is invalid.
+        Returns whether a new configuration was applied."""
+        with self._lock:
+            mtime = self._mtime()
+            if not self.config_path or mtime == self._file_mtime:
+                return False
+            self._file_mtime = mtime
+            try:
+                layer = load_file(self.config_path)
+                self._apply(layer)
+            except (ConfigError, OSError) as error:
+                self.reload_errors += 1
+                message = str(error)
+                if message != self._last_reload_error:  # log each distinct problem once
+                    _logger.error("litellm_rust: keeping the last good configuration: %s", message)
+                    self._last_reload_error = message
+                return False
+            self._file_layer = layer
+            self._last_reload_error = None
+            _logger.info("litellm_rust: configuration reloaded from %s", self.config_path)
+            return True
+
+    def _reload_loop(self) -> None:
+        while not self._stop_reloading.wait(RELOAD_INTERVAL_SECONDS):
+            self.check_reload()
+
+    # -- runtime API --------------------------------------------------------------------------
+
+    def configure(self, component: str | None = None, **settings) -> None:
+        """Override settings at run time (the last layer): for one component, or all of them."""
+        with self._lock:
+            runtime = {**self._runtime_layer, "components": dict(self._runtime_layer["components"])}
+            if component is None:
+                runtime.update(settings)
+            else:
+                self._control(component)
+                runtime["components"][component] = {**runtime["components"].get(component, {}), **settings}
+            Config.build(components(), self._layers(self._file_layer)[:-1] + [runtime])  # validate first
+            self._runtime_layer = runtime
+            self._apply()
+
+    def _control(self, component: str):
+        controls = self.controls
+        if component not in controls:
+            raise ConfigError(f"unknown component {component!r} (expected one of {', '.join(controls)})")
+        return controls[component]
+
+    def force_open(self, component: str, reason: str) -> None:
+        self._control(component).breaker.force_open(reason)
+
+    def release(self, component: str, reason: str) -> None:
+        self._control(component).breaker.release(reason)
+
+
+PLANE = ControlPlane()
+
+
+def set_mode(component: str, mode: str) -> None:
+    """Switch one component to `python`, `shadow` or `rust` at run time."""
+    PLANE.configure(component, mode=mode)
+
+
+def configure(component: str | None = None, **settings) -> None:
+    """Override any setting (`rollout_percent`, `shadow_sample_rate`, `breaker={...}`, ...) at
+    run time, for one component or for all."""
+    PLANE.configure(component, **settings)
+
+
+def force_open(component: str, reason: str = "external signal") -> None:
+    """Take a component's Rust path out of service until `release()` (e.g. a firing alert)."""
+    PLANE.force_open(component, reason)
+
+
+def release(component: str, reason: str = "external signal resolved") -> None:
+    """End `force_open()`: the breaker goes half-open and probes before closing."""
+    PLANE.release(component, reason)
+
+
+def stats() -> dict:
+    """p50/p95/p99 (seconds) per component and implementation, from the sampled timings."""
+    return {name: control.percentiles() for name, control in PLANE.controls.items()}
+
+
+def recommendations() -> list[str]:
+    """Plain advice per component from its calls, comparisons, fallbacks and timings."""
+    advice = []
+    for name, control in PLANE.controls.items():
+        timings = control.percentiles()
+        rust, python = timings["rust"], timings["python"]
+        status = control.status()
+        mode, breaker = status["mode"], status["breaker"]["state"]
+        if breaker != "closed":
+            advice.append(f"{name}: breaker {breaker} ({control.breaker.transitions[-1].reason}); Python is serving.")
+            continue
+        speed = (
+            f"Rust p50 {python['p50'] / rust['p50']:.0f}x faster over {rust['samples'] + python['samples']:,} timed calls"
+            if rust["samples"] and python["samples"] else "not enough timed calls of both implementations to compare speed"
+        )
+        errors = status["fallback_reasons"].get("rust_error", 0) + status["fallback_reasons"].get("rust_panic", 0)
+        compared, mismatched = status["shadow_comparisons"], status["shadow_mismatches"]
+        if mismatched or errors:
+            verdict = f"{mismatched} mismatches and {errors} Rust errors -> stay on Python and report the mismatch details"
+        elif mode == "shadow" and compared:
+            verdict = f"0 mismatches in {compared:,} shadow comparisons -> safe to move to rust at 100%"
+        elif mode == "shadow":
+            verdict = "no shadow comparisons yet -> keep shadowing"
+        elif mode == "python":
+            verdict = "serving Python -> try shadow mode to compare"
+        else:
+            verdict = f"serving Rust at {status['rollout_percent']:g}% with no Rust errors"
+        advice.append(f"{name}: {speed}, {verdict}.")
+    return advice
