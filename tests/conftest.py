@@ -8,8 +8,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import litellm  # noqa: E402
 import pytest  # noqa: E402
 
-from litellm_rust import LiteLLMRustInstrumentor  # noqa: E402
+from litellm_rust import LiteLLMRustInstrumentor, _native  # noqa: E402
 from litellm_rust.components import components  # noqa: E402
+from litellm_rust.control_plane import PLANE  # noqa: E402
 
 litellm.suppress_debug_info = True
 
@@ -28,3 +29,17 @@ def instrumented():
 @pytest.fixture
 def token_component():
     return components()["token_counter"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_control_state():
+    """Each test starts from default settings and a closed breaker, with no fault injected."""
+    yield
+    _native.inject_fault(None)
+    PLANE._runtime_layer = {"components": {}}
+    PLANE._kwargs_layer = {}
+    PLANE._file_layer = {}
+    PLANE.config_path = None
+    PLANE._apply()
+    for component in components().values():
+        component.control.reset()

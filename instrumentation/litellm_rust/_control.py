@@ -56,11 +56,14 @@ class Control:
         self.ticks = itertools.count(1)
         self.timings: dict[str, deque[float]] = {"rust": deque(maxlen=_TIMINGS_KEPT), "python": deque(maxlen=_TIMINGS_KEPT)}
         self.mismatch_details: deque[dict] = deque(maxlen=_MISMATCH_DETAILS_KEPT)
+        self._since_mode_change = self._evidence()
         self.apply(self.settings)
 
     # -- configuration ------------------------------------------------------------------------
 
     def apply(self, settings: ComponentSettings) -> None:
+        if settings.mode != self.settings.mode:
+            self._since_mode_change = self._evidence()
         self.settings = settings
         self.breaker.settings = settings.breaker
         self.stats.set_mode(settings.mode)
@@ -183,6 +186,28 @@ class Control:
     def _event(self, name: str, attributes: dict) -> None:
         if self.telemetry is not None:
             self.telemetry.event(name, {"litellm_rust.operation": self.name, "litellm_rust.mode": self.settings.mode, **attributes})
+
+    def reset(self) -> None:
+        """Forget the breaker's window and state, the timings and the mismatch details."""
+        self.breaker.reset()
+        for samples in self.timings.values():
+            samples.clear()
+        self.mismatch_details.clear()
+        self._since_mode_change = self._evidence()
+        self._refresh()
+
+    def _evidence(self) -> dict[str, int]:
+        reasons = self.stats.fallback_reasons
+        return {
+            "comparisons": self.stats.comparisons,
+            "mismatches": self.stats.mismatches,
+            "rust_errors": reasons.get("rust_error", 0) + reasons.get("rust_panic", 0),
+        }
+
+    def evidence_since_mode_change(self) -> dict[str, int]:
+        """Shadow comparisons, mismatches and Rust errors since the mode last changed."""
+        now = self._evidence()
+        return {key: now[key] - self._since_mode_change[key] for key in now}
 
     # -- reporting ----------------------------------------------------------------------------
 

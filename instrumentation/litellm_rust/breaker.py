@@ -50,12 +50,17 @@ class CircuitBreaker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self.state = CLOSED
-        self.forced = False
         self.transitions: deque[Transition] = deque(maxlen=50)
         self._on_transition = on_transition
         self._clock = clock
         self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Closed, with nothing remembered: no window, no forced opening, no transitions."""
+        self.state = CLOSED
+        self.forced = False
+        self.transitions.clear()
         self._opened_at = 0.0
         self._probe_successes = 0
         self._errors: deque[float] = deque()

@@ -177,7 +177,8 @@ def stats() -> dict:
 
 
 def recommendations() -> list[str]:
-    """Plain advice per component from its calls, comparisons, fallbacks and timings."""
+    """Plain advice per component from its sampled timings and what happened since its mode last
+    changed (shadow comparisons, mismatches, Rust errors)."""
     advice = []
     for name, control in PLANE.controls.items():
         timings = control.percentiles()
@@ -191,8 +192,8 @@ def recommendations() -> list[str]:
             f"Rust p50 {python['p50'] / rust['p50']:.0f}x faster over {rust['samples'] + python['samples']:,} timed calls"
             if rust["samples"] and python["samples"] else "not enough timed calls of both implementations to compare speed"
         )
-        errors = status["fallback_reasons"].get("rust_error", 0) + status["fallback_reasons"].get("rust_panic", 0)
-        compared, mismatched = status["shadow_comparisons"], status["shadow_mismatches"]
+        evidence = control.evidence_since_mode_change()
+        errors, compared, mismatched = evidence["rust_errors"], evidence["comparisons"], evidence["mismatches"]
         if mismatched or errors:
             verdict = f"{mismatched} mismatches and {errors} Rust errors -> stay on Python and report the mismatch details"
         elif mode == "shadow" and compared:
