@@ -11,6 +11,7 @@ The breaker only sees rare events (errors, mismatches, sampled timings) plus the
 counter read at those moments, so the hot path pays nothing for it.
 """
 
+import math
 import random
 import threading
 import time
@@ -21,6 +22,9 @@ from dataclasses import dataclass
 from litellm_rust.config import BreakerSettings
 
 CLOSED, HALF_OPEN, OPEN = "closed", "half_open", "open"
+# Latency percentiles sort the window's samples: bound both the samples and how often.
+_TIMINGS_PER_WINDOW = 2_000
+_LATENCY_CHECK_SECONDS = 1.0
 STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 
 
@@ -37,9 +41,11 @@ class Transition:
 
 
 def percentile(samples: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of `samples` (non-empty)."""
+    """Nearest-rank percentile of `samples` (non-empty): the smallest value with at least
+    `fraction` of the samples at or below it."""
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+    rank = math.ceil(fraction * len(ordered) - 1e-9)  # 0.95 * 100 is 95.00000000000001 in floats
+    return ordered[min(len(ordered), max(rank, 1)) - 1]
 
 
 class CircuitBreaker:
@@ -67,7 +73,10 @@ class CircuitBreaker:
         self._mismatches: deque[float] = deque()
         self._comparisons: deque[float] = deque()
         self._call_counts: deque[tuple[float, int]] = deque()
-        self._timings: dict[str, deque[tuple[float, float]]] = {"rust": deque(), "python": deque()}
+        self._timings: dict[str, deque[tuple[float, float]]] = {
+            implementation: deque(maxlen=_TIMINGS_PER_WINDOW) for implementation in ("rust", "python")
+        }
+        self._latency_checked_at = float("-inf")
 
     # -- what the component reports ---------------------------------------------------------
 
@@ -177,6 +186,9 @@ class CircuitBreaker:
         if self._mismatches and compared and len(self._mismatches) / compared > settings.max_mismatch_rate:
             self._open(f"shadow mismatches {len(self._mismatches)}/{compared} over {settings.window_seconds:g}s")
             return
+        if now - self._latency_checked_at < _LATENCY_CHECK_SECONDS:
+            return
+        self._latency_checked_at = now
         rust = [seconds for _, seconds in self._timings["rust"]]
         python = [seconds for _, seconds in self._timings["python"]]
         if min(len(rust), len(python)) >= settings.min_latency_samples:
