@@ -6,7 +6,9 @@
 
 from litellm_rust.control_plane import configure, force_open, recommendations, release, set_mode, stats
 from litellm_rust.instrumentor import LiteLLMRustInstrumentor
+from litellm_rust.prometheus import start_metrics_server
 from litellm_rust.version import __version__
+from litellm_rust.webhook import start_alert_webhook
 
 __all__ = [
     "LiteLLMRustInstrumentor",
@@ -17,6 +19,8 @@ __all__ = [
     "recommendations",
     "release",
     "set_mode",
+    "start_alert_webhook",
+    "start_metrics_server",
     "stats",
     "status",
 ]

@@ -10,7 +10,7 @@ the hot path. The functions at the bottom are the public runtime API, re-exporte
 import logging
 import os
 import threading
-import time
+from collections import Counter
 from collections.abc import Mapping
 
 from litellm_rust.components import components
@@ -33,6 +33,9 @@ class ControlPlane:
         self.reload_errors = 0
         self._last_reload_error: str | None = None
         self._telemetry_by_providers: dict = {}
+        self.telemetry = None
+        self.tracer_provider = None
+        self.webhook_decisions: Counter[str] = Counter({"degrade": 0, "release": 0, "ignore": 0, "reject": 0})
         self._reloader: threading.Thread | None = None
         self._stop_reloading = threading.Event()
 
@@ -50,9 +53,7 @@ class ControlPlane:
             self._file_mtime = self._mtime()
             self._kwargs_layer = dict(settings)
             self._apply()
-            telemetry = self._telemetry(meter_provider, tracer_provider)
-            for control in self.controls.values():
-                control.telemetry = telemetry
+            self.use_telemetry(meter_provider, tracer_provider)
         if self.config_path:
             self._stop_reloading.clear()
             self._reloader = threading.Thread(target=self._reload_loop, name="litellm-rust-config", daemon=True)
@@ -64,17 +65,28 @@ class ControlPlane:
             self._reloader.join(timeout=5)
             self._reloader = None
 
-    def _telemetry(self, meter_provider, tracer_provider):
+    def use_telemetry(self, meter_provider=None, tracer_provider=None) -> None:
+        """Send telemetry to these providers (None: the global ones)."""
         # Instruments are created once per provider pair: creating them again on re-instrument
         # would register duplicate observable callbacks.
         from litellm_rust.telemetry import Telemetry
 
+        self.tracer_provider = tracer_provider
         key = (id(meter_provider), id(tracer_provider))
         if key not in self._telemetry_by_providers:
-            self._telemetry_by_providers[key] = Telemetry(
-                lambda: self.controls, lambda: self.reload_errors, meter_provider, tracer_provider
-            )
-        return self._telemetry_by_providers[key]
+            self._telemetry_by_providers[key] = Telemetry(self, meter_provider, tracer_provider)
+        self.telemetry = self._telemetry_by_providers[key]
+        for control in self.controls.values():
+            control.telemetry = self.telemetry
+
+    def record_webhook_decision(self, decision: str, reason: str, component: str | None = None) -> None:
+        """Count an alert-webhook decision (`degrade`, `release`, `ignore`, `reject`) and emit it."""
+        self.webhook_decisions[decision] += 1
+        if self.telemetry is not None:
+            attributes = {"litellm_rust.webhook.decision": decision, "litellm_rust.webhook.reason": reason}
+            if component is not None:
+                attributes["litellm_rust.operation"] = component
+            self.telemetry.event("litellm_rust.webhook.decision", attributes)
 
     # -- building and applying ----------------------------------------------------------------
 

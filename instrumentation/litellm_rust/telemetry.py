@@ -7,7 +7,7 @@ calls (`timing_sample_rate`) record a duration, and only rare events (fallbacks,
 breaker transitions) become spans, or events on the current span when one is recording.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -28,12 +28,12 @@ DURATION_BUCKETS = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 
 class Telemetry:
     """The instruments of one meter/tracer provider pair, reading `controls()` at collection."""
 
-    def __init__(self, controls: Callable[[], Mapping[str, object]], reload_errors: Callable[[], int],
-                 meter_provider=None, tracer_provider=None) -> None:
-        self._controls = controls
-        self._reload_errors = reload_errors
-        meter = get_meter(__name__, __version__, meter_provider)
-        self.tracer = trace.get_tracer(__name__, __version__, tracer_provider)
+    def __init__(self, plane, meter_provider=None, tracer_provider=None) -> None:
+        """`plane`: the control plane, read at collection time (its controls, reload errors and
+        webhook decisions)."""
+        self._plane = plane
+        meter = get_meter("litellm_rust", __version__, meter_provider)
+        self.tracer = trace.get_tracer("litellm_rust", __version__, tracer_provider)
         self.duration = meter.create_histogram(
             "litellm_rust.operation.duration",
             unit="s",
@@ -70,16 +70,22 @@ class Telemetry:
             unit="{error}",
             description="Configuration file reloads rejected (the last good configuration stays).",
         )
+        meter.create_observable_counter(
+            "litellm_rust.webhook.decisions",
+            callbacks=[self._observe_webhook_decisions],
+            unit="{decision}",
+            description="Alert webhook decisions: degrade, release, ignore, reject.",
+        )
 
     # -- collection-time observations (zeros included, so series exist from start-up) ---------
 
     def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
-        for name, control in self._controls().items():
+        for name, control in self._plane.controls.items():
             for (mode, implementation), count in control.stats.calls().items():
                 yield Observation(count, {OPERATION: name, IMPLEMENTATION: implementation, MODE: mode})
 
     def _observe_fallbacks(self, options: CallbackOptions) -> Iterable[Observation]:
-        for name, control in self._controls().items():
+        for name, control in self._plane.controls.items():
             # Rust errors and panics are reported as zero until they happen, so alerts on them
             # have a series to evaluate; input-driven reasons appear when first seen.
             reasons = {"rust_error": 0, "rust_panic": 0, **control.stats.fallback_reasons}
@@ -87,15 +93,19 @@ class Telemetry:
                 yield Observation(count, {OPERATION: name, ERROR_TYPE: reason})
 
     def _observe_mismatches(self, options: CallbackOptions) -> Iterable[Observation]:
-        for name, control in self._controls().items():
+        for name, control in self._plane.controls.items():
             yield Observation(control.stats.mismatches, {OPERATION: name})
 
     def _observe_breakers(self, options: CallbackOptions) -> Iterable[Observation]:
-        for name, control in self._controls().items():
+        for name, control in self._plane.controls.items():
             yield Observation(STATE_VALUES[control.breaker.state], {OPERATION: name})
 
     def _observe_reload_errors(self, options: CallbackOptions) -> Iterable[Observation]:
-        yield Observation(self._reload_errors())
+        yield Observation(self._plane.reload_errors)
+
+    def _observe_webhook_decisions(self, options: CallbackOptions) -> Iterable[Observation]:
+        for decision, count in self._plane.webhook_decisions.items():
+            yield Observation(count, {"litellm_rust.webhook.decision": decision})
 
     # -- sampled and rare records -------------------------------------------------------------
 
