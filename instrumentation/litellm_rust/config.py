@@ -16,6 +16,7 @@ Unknown components, fields and modes are errors, never ignored.
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -80,6 +81,8 @@ def _check_number(path: str, value: object, kind: type, minimum: float, maximum:
                 raise ConfigError(f"{path}: expected a number, got {value!r}") from None
         else:
             raise ConfigError(f"{path}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{path}: expected a finite number, got {value!r}")
     if kind is int and value != int(value):
         raise ConfigError(f"{path}: expected a whole number, got {value!r}")
     if value < minimum or (maximum is not None and value > maximum):

@@ -48,11 +48,17 @@ class ControlPlane:
     def start(self, config_path: str | None, settings: Mapping, meter_provider=None, tracer_provider=None) -> None:
         """Load every source (raising `ConfigError` on an invalid one) and apply the result."""
         with self._lock:
-            self.config_path = config_path or os.environ.get(CONFIG_ENV) or None
-            self._file_layer = load_file(self.config_path) if self.config_path else {}
-            self._file_mtime = self._mtime()
+            path = config_path or os.environ.get(CONFIG_ENV) or None
+            file_layer = load_file(path) if path else {}
+            previous = self._kwargs_layer
             self._kwargs_layer = dict(settings)
-            self._apply()
+            try:
+                self._apply(file_layer)
+            except ConfigError:
+                self._kwargs_layer = previous  # nothing changes when a source is invalid
+                raise
+            self.config_path, self._file_layer = path, file_layer
+            self._file_mtime = self._mtime()
             self.use_telemetry(meter_provider, tracer_provider)
         if self.config_path:
             self._stop_reloading.clear()
@@ -136,12 +142,11 @@ class ControlPlane:
     def configure(self, component: str | None = None, **settings) -> None:
         """Override settings at run time (the last layer): for one component, or all of them."""
         with self._lock:
-            runtime = {**self._runtime_layer, "components": dict(self._runtime_layer["components"])}
             if component is None:
-                runtime.update(settings)
+                runtime = _merged(self._runtime_layer, settings)
             else:
                 self._control(component)
-                runtime["components"][component] = {**runtime["components"].get(component, {}), **settings}
+                runtime = _merged(self._runtime_layer, {"components": {component: settings}})
             Config.build(components(), self._layers(self._file_layer)[:-1] + [runtime])  # validate first
             self._runtime_layer = runtime
             self._apply()
@@ -157,6 +162,15 @@ class ControlPlane:
 
     def release(self, component: str, reason: str) -> None:
         self._control(component).breaker.release(reason)
+
+
+def _merged(base: Mapping, overrides: Mapping) -> dict:
+    """`base` with `overrides` applied, nested mappings (`breaker`, `components`) merged field by
+    field, so successive runtime calls accumulate."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        merged[key] = _merged(merged[key], value) if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) else value
+    return merged
 
 
 PLANE = ControlPlane()

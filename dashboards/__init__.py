@@ -1,0 +1,1 @@
+"""Dashboards and alert rules for litellm-rust, generated as code."""
