@@ -1,9 +1,10 @@
 # litellm-rust developer and CI entry points.
 #
 #   make venv         .venv with litellm 1.110.2, OTel, pytest, maturin; the package built (release) and installed editable
-#   make system-deps  Debian packages used by later integration work (prometheus, alertmanager, redis-server)
-#   make test         Rust tests, then the Python test suite
+#   make system-deps  Debian packages for the integration tests (prometheus, alertmanager, redis-server)
+#   make test         Rust tests, then the Python test suite (incl. the Prometheus/Alertmanager loop)
 #   make demo         token-counting benchmark, then the Router demo (Python vs Rust, side by side)
+#   make artifacts    the overview dashboard rendered from the loop test's Prometheus data, as a PNG
 #   make clean        remove build outputs (keeps .venv; `make distclean` removes it too)
 
 SHELL := /bin/bash
@@ -32,7 +33,7 @@ PYO3_ENV = VIRTUAL_ENV=$(VENV) PYO3_PYTHON=$(VPY) \
 CI ?=
 SYSTEM_PACKAGES := prometheus prometheus-alertmanager redis-server
 
-.PHONY: venv system-deps test rust-test py-test demo clean distclean
+.PHONY: venv system-deps test rust-test py-test demo artifacts clean distclean
 
 # ---------------------------------------------------------------------------------------------
 
@@ -94,6 +95,12 @@ py-test: venv system-deps
 demo: venv
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench tokens
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust demo
+
+# The overview dashboard rendered from the end-to-end test's Prometheus data (a picture for review).
+artifacts: venv system-deps
+	mkdir -p build/artifacts
+	$(OFFLINE_ENV) LITELLM_RUST_ARTIFACTS=$(CURDIR)/build/artifacts $(VPY) -m pytest -q tests/test_observability_loop.py
+	@echo "wrote build/artifacts/overview.png"
 
 # ---------------------------------------------------------------------------------------------
 

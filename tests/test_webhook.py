@@ -23,8 +23,8 @@ def payload(*alerts, status="firing") -> bytes:
     return json.dumps({"version": "4", "status": status, "receiver": "litellm-rust", "alerts": list(alerts)}).encode()
 
 
-def post(webhook, body: bytes, token: str | None = None, path: str = "/alerts") -> tuple[int, dict]:
-    request = urllib.request.Request(f"http://127.0.0.1:{webhook.port}{path}", data=body, method="POST")
+def post(port: int, body: bytes, token: str | None = None, path: str = "/alerts") -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST")
     request.add_header("Content-Type", "application/json")
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
@@ -49,7 +49,7 @@ def breaker() -> dict:
 
 
 def test_a_firing_degrade_alert_moves_the_component_to_python(instrumented, webhook):
-    status, body = post(webhook, payload(alert()))
+    status, body = post(webhook.port, payload(alert()))
     assert status == 200 and body["applied"][0]["decision"] == "degrade"
     assert breaker()["state"] == "open" and breaker()["forced"] is True
     rust_before = litellm_rust.status()["token_counter"]["rust_calls"]
@@ -58,23 +58,23 @@ def test_a_firing_degrade_alert_moves_the_component_to_python(instrumented, webh
 
 
 def test_resolution_releases_to_probing_not_straight_to_rust(instrumented, webhook):
-    post(webhook, payload(alert()))
-    status, body = post(webhook, payload(alert(status="resolved"), status="resolved"))
+    post(webhook.port, payload(alert()))
+    status, body = post(webhook.port, payload(alert(status="resolved"), status="resolved"))
     assert status == 200 and body["applied"][0]["decision"] == "release"
     assert breaker()["state"] == "half_open" and breaker()["forced"] is False
 
 
 def test_the_component_stays_degraded_while_another_alert_still_fires(instrumented, webhook):
-    post(webhook, payload(alert(), alert(alertname="LiteLLMRustShadowMismatches", fingerprint="f2")))
-    status, body = post(webhook, payload(alert(status="resolved")))
+    post(webhook.port, payload(alert(), alert(alertname="LiteLLMRustShadowMismatches", fingerprint="f2")))
+    status, body = post(webhook.port, payload(alert(status="resolved")))
     assert body["applied"][0]["decision"] == "held"
     assert breaker()["state"] == "open"
-    post(webhook, payload(alert(status="resolved", alertname="LiteLLMRustShadowMismatches", fingerprint="f2")))
+    post(webhook.port, payload(alert(status="resolved", alertname="LiteLLMRustShadowMismatches", fingerprint="f2")))
     assert breaker()["state"] == "half_open"
 
 
 def test_alerts_without_the_degrade_action_are_ignored(instrumented, webhook):
-    status, body = post(webhook, payload(alert(action=None, alertname="LiteLLMRustSlowerThanPython")))
+    status, body = post(webhook.port, payload(alert(action=None, alertname="LiteLLMRustSlowerThanPython")))
     assert (status, body) == (200, {"applied": []})
     assert breaker()["state"] == "closed"
 
@@ -92,23 +92,23 @@ def test_alerts_without_the_degrade_action_are_ignored(instrumented, webhook):
 )
 def test_bad_requests_are_4xx_and_change_nothing(instrumented, webhook, body, status, reason):
     rejected_before = PLANE.webhook_decisions["reject"]
-    answer, response = post(webhook, body)
+    answer, response = post(webhook.port, body)
     assert answer == status and reason in response["error"]
     assert breaker()["state"] == "closed"
     assert PLANE.webhook_decisions["reject"] == rejected_before + 1
 
 
 def test_unknown_paths_are_404(webhook):
-    assert post(webhook, payload(alert()), path="/elsewhere")[0] == 404
+    assert post(webhook.port, payload(alert()), path="/elsewhere")[0] == 404
 
 
 def test_a_bearer_token_is_required_when_configured(instrumented):
     receiver = litellm_rust.start_alert_webhook(port=0, token="s3cret")
     try:
-        assert post(receiver, payload(alert()))[0] == 401
-        assert post(receiver, payload(alert()), token="wrong")[0] == 401
+        assert post(receiver.port, payload(alert()))[0] == 401
+        assert post(receiver.port, payload(alert()), token="wrong")[0] == 401
         assert breaker()["state"] == "closed"
-        assert post(receiver, payload(alert()), token="s3cret")[0] == 200
+        assert post(receiver.port, payload(alert()), token="s3cret")[0] == 200
         assert breaker()["state"] == "open"
     finally:
         receiver.stop()
@@ -137,3 +137,22 @@ def test_the_metrics_endpoint_serves_every_series_from_start_up(instrumented):
         'litellm_rust_webhook_decisions_total{litellm_rust_webhook_decision="degrade"',
     ):
         assert series in exposition
+
+
+def test_the_webhook_runs_while_instrumented_when_configured_by_environment(monkeypatch, tmp_path):
+    from servers import free_port
+
+    port = free_port()
+    (tmp_path / "token").write_text("from-a-file\n")
+    monkeypatch.setenv("OTEL_PYTHON_LITELLM_RUST_WEBHOOK_ADDRESS", f"127.0.0.1:{port}")
+    monkeypatch.setenv("OTEL_PYTHON_LITELLM_RUST_WEBHOOK_TOKEN_FILE", str(tmp_path / "token"))
+    instrumentor = litellm_rust.LiteLLMRustInstrumentor()
+    instrumentor.instrument()
+    try:
+        assert post(port, payload(alert()))[0] == 401
+        assert post(port, payload(alert()), token="from-a-file")[0] == 200
+        assert breaker()["state"] == "open"
+    finally:
+        instrumentor.uninstrument()
+    with pytest.raises(OSError):
+        post(port, payload(alert()))

@@ -181,8 +181,14 @@ def load_file(path: str | os.PathLike) -> Mapping:
 ENV_SETTINGS = ("mode", "rollout_percent", "shadow_sample_rate", "timing_sample_rate", "capture_content")
 
 
+# Process-wide variables: the configuration file, and the alert webhook started by instrument().
+CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
+WEBHOOK_ADDRESS_ENV = f"{ENV_PREFIX}WEBHOOK_ADDRESS"
+WEBHOOK_TOKEN_FILE_ENV = f"{ENV_PREFIX}WEBHOOK_TOKEN_FILE"
+
+
 def environment_variable_names(component_names: Iterable[str]) -> list[str]:
-    names = [f"{ENV_PREFIX}CONFIG"]
+    names = [CONFIG_ENV, WEBHOOK_ADDRESS_ENV, WEBHOOK_TOKEN_FILE_ENV]
     names += [f"{ENV_PREFIX}{setting.upper()}" for setting in ENV_SETTINGS]
     for component in component_names:
         names += [f"{ENV_PREFIX}{component.upper()}_{setting.upper()}" for setting in ENV_SETTINGS]

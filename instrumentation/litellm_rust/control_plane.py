@@ -14,11 +14,10 @@ from collections import Counter
 from collections.abc import Mapping
 
 from litellm_rust.components import components
-from litellm_rust.config import ENV_PREFIX, Config, ConfigError, from_environment, load_file
+from litellm_rust.config import CONFIG_ENV, Config, ConfigError, from_environment, load_file
 
 _logger = logging.getLogger("litellm_rust")
 
-CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 RELOAD_INTERVAL_SECONDS = 1.0
 
 
@@ -59,6 +58,7 @@ class ControlPlane:
                 raise
             self.config_path, self._file_layer = path, file_layer
             self._file_mtime = self._mtime()
+            self._last_reload_error = None
             self.use_telemetry(meter_provider, tracer_provider)
         if self.config_path:
             self._stop_reloading.clear()
@@ -80,8 +80,9 @@ class ControlPlane:
         self.tracer_provider = tracer_provider
         key = (id(meter_provider), id(tracer_provider))
         if key not in self._telemetry_by_providers:
-            self._telemetry_by_providers[key] = Telemetry(self, meter_provider, tracer_provider)
-        self.telemetry = self._telemetry_by_providers[key]
+            # The providers are kept with their instruments, so their ids cannot be reused.
+            self._telemetry_by_providers[key] = (meter_provider, tracer_provider, Telemetry(self, meter_provider, tracer_provider))
+        self.telemetry = self._telemetry_by_providers[key][2]
         for control in self.controls.values():
             control.telemetry = self.telemetry
 

@@ -6,6 +6,9 @@ is also an ``opentelemetry-instrument`` flag (``--litellm_rust_mode shadow``,
 
 ``OTEL_PYTHON_LITELLM_RUST_CONFIG``
     A JSON or YAML configuration file, re-read when it changes.
+``OTEL_PYTHON_LITELLM_RUST_WEBHOOK_ADDRESS`` / ``..._WEBHOOK_TOKEN_FILE``
+    Run the Alertmanager webhook receiver on ``host:port`` while instrumented (a bearer token,
+    read from the file, is required beyond loopback).
 ``OTEL_PYTHON_LITELLM_RUST_<SETTING>``
     A setting for every component: ``MODE`` (python, shadow, rust), ``ROLLOUT_PERCENT``,
     ``SHADOW_SAMPLE_RATE``, ``TIMING_SAMPLE_RATE``, ``CAPTURE_CONTENT``.

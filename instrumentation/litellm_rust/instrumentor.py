@@ -1,13 +1,17 @@
 """`LiteLLMRustInstrumentor`: serves litellm's hot paths from Rust."""
 
+import os
 from collections.abc import Collection
+from pathlib import Path
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from litellm_rust._bindings import rebind
 from litellm_rust.components import components
+from litellm_rust.config import WEBHOOK_ADDRESS_ENV, WEBHOOK_TOKEN_FILE_ENV
 from litellm_rust.control_plane import PLANE
 from litellm_rust.package import _instruments
+from litellm_rust.webhook import AlertWebhook
 
 
 class LiteLLMRustInstrumentor(BaseInstrumentor):
@@ -36,12 +40,26 @@ class LiteLLMRustInstrumentor(BaseInstrumentor):
         meter_provider = kwargs.pop("meter_provider", None)
         tracer_provider = kwargs.pop("tracer_provider", None)
         PLANE.start(config_path, kwargs, meter_provider, tracer_provider)
+        self._webhook = _webhook_from_environment()
         for component in components().values():
             rebind(component.replacements())
             component.instrumented = True
 
     def _uninstrument(self, **kwargs):
+        if self._webhook is not None:
+            self._webhook.stop()
+            self._webhook = None
         PLANE.stop()
         for component in components().values():
             rebind({new: old for old, new in component.replacements().items()})
             component.instrumented = False
+
+
+def _webhook_from_environment() -> AlertWebhook | None:
+    address = os.environ.get(WEBHOOK_ADDRESS_ENV)
+    if not address:
+        return None
+    host, _, port = address.rpartition(":")
+    token_file = os.environ.get(WEBHOOK_TOKEN_FILE_ENV)
+    token = Path(token_file).read_text().strip() if token_file else None
+    return AlertWebhook(host or "127.0.0.1", int(port), token)
