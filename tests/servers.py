@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 
-def binary(*names: str) -> str:
+def require_tool(*names: str) -> str:
     """The first of `names` on PATH; a missing tool fails under CI=true and skips elsewhere."""
     for name in names:
         path = shutil.which(name)
@@ -103,7 +103,7 @@ def alertmanager(directory: Path, webhook_url: str):
     }
     (directory / "alertmanager.yml").write_text(yaml.safe_dump(config))
     command = [
-        binary("prometheus-alertmanager", "alertmanager"),
+        require_tool("prometheus-alertmanager", "alertmanager"),
         f"--config.file={directory / 'alertmanager.yml'}",
         f"--storage.path={directory / 'alertmanager-data'}",
         f"--web.listen-address=127.0.0.1:{port}",
@@ -126,7 +126,7 @@ def prometheus(directory: Path, scrape_target: str, rule_groups: dict, alertmana
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager_address]}]}]}
     (directory / "prometheus.yml").write_text(yaml.safe_dump(config))
     command = [
-        binary("prometheus"),
+        require_tool("prometheus"),
         f"--config.file={directory / 'prometheus.yml'}",
         f"--storage.tsdb.path={directory / 'prometheus-data'}",
         f"--web.listen-address=127.0.0.1:{port}",

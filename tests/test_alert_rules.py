@@ -1,9 +1,7 @@
 """The generated alert rules: committed file up to date, valid for promtool, unit-tested at production
 windows, every rule labelled and annotated by the conventions, every runbook present."""
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,24 +10,13 @@ import pytest
 import yaml
 
 from dashboards import alerts
+from servers import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_TEST = ROOT / "dashboards" / "alerts_test.yaml"
 EXPORTERS_README = ROOT / "exporters" / "README.md"
 REQUIRED_LABELS = ("severity", "component")
 REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
-
-
-def require_tool(name: str) -> str:
-    """The tool's path; a missing tool fails the test under CI=true and skips it elsewhere."""
-    path = shutil.which(name)
-    if path is None:
-        reason = f"{name} not found on PATH (Debian: apt-get install prometheus prometheus-alertmanager)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60)

@@ -13,8 +13,6 @@ import json
 import logging
 import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import litellm_rust
+from apps import run_under_opentelemetry_instrument
 from litellm_rust import LiteLLMRustInstrumentor, environment_variables, status
 from litellm_rust.components import COMPONENT_NAMES, components
 from litellm_rust.config import (
@@ -657,18 +656,7 @@ print(json.dumps(status()))
 
 
 def run_instrumented_app(tmp_path: Path, *options: str) -> dict:
-    app = tmp_path / "app.py"
-    app.write_text(APP)
-    command = [str(Path(sys.executable).with_name("opentelemetry-instrument")), *options, sys.executable, str(app)]
-    environment = {
-        **os.environ,
-        "OTEL_TRACES_EXPORTER": "none",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-    }
-    completed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
-    assert completed.returncode == 0, completed.stderr
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return run_under_opentelemetry_instrument(tmp_path, APP, *options)
 
 
 def test_opentelemetry_instrument_sets_a_per_component_setting_from_its_flag(tmp_path):

@@ -7,9 +7,7 @@ expression parses (`promtool check rules`).
 """
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,11 +16,11 @@ import pytest
 from dashboards import grafana
 from dashboards.grafana import build_dashboards, dumps
 from dashboards.render import _panels, panel_queries
+from servers import require_tool
 
 COMMITTED = Path(grafana.__file__).resolve().parent / "grafana"
 DASHBOARDS = build_dashboards()
 UIDS = {grafana.OVERVIEW_FILE: "litellm-rust-overview", grafana.COMPONENT_FILE: "litellm-rust-component"}
-PROMTOOL = "/usr/bin/promtool"
 
 by_file = pytest.mark.parametrize("name", sorted(DASHBOARDS))
 
@@ -253,12 +251,7 @@ def test_panel_queries_rejects_unknown_variables():
 # -- every expression parses --------------------------------------------------------------------
 
 def test_every_expression_parses_with_promtool(tmp_path):
-    if not Path(PROMTOOL).exists() and not shutil.which("promtool"):
-        message = f"promtool not found at {PROMTOOL}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    promtool = PROMTOOL if Path(PROMTOOL).exists() else shutil.which("promtool")
+    promtool = require_tool("promtool")
     rules = [
         {"record": f"dashboard:{Path(name).stem.replace('-', '_')}:target_{i}", "expr": expr}
         for name in sorted(DASHBOARDS)

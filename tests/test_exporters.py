@@ -1,14 +1,13 @@
 """The exporter configuration: Prometheus and Alertmanager configs accepted by their own tools, the
 degrade route reaching the package's webhook, the Collector config wired and on loopback."""
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from servers import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTERS = ROOT / "exporters"
@@ -17,18 +16,6 @@ RULES = EXPORTERS / "prometheus" / "litellm-rust-alerts.yaml"
 ALERTMANAGER = EXPORTERS / "alertmanager" / "alertmanager.yml"
 COLLECTOR = EXPORTERS / "otel-collector" / "config.yaml"
 WEBHOOK_URL = "http://127.0.0.1:9465/alerts"
-
-
-def require_tool(name: str) -> str:
-    """The tool's path; a missing tool fails the test under CI=true and skips it elsewhere."""
-    path = shutil.which(name)
-    if path is None:
-        reason = f"{name} not found on PATH (Debian: apt-get install prometheus prometheus-alertmanager)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -1,12 +1,10 @@
 """`opentelemetry-instrument` discovers the instrumentor through its entry point."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from apps import run_under_opentelemetry_instrument
 
 APP = """
 import json
@@ -20,19 +18,7 @@ print(json.dumps({"accelerated": served_by.endswith("litellm_rust/components/tok
 
 
 def run_app(tmp_path: Path, *options: str, **env: str) -> dict:
-    app = tmp_path / "app.py"
-    app.write_text(APP)
-    command = [str(Path(sys.executable).with_name("opentelemetry-instrument")), *options, sys.executable, str(app)]
-    environment = {
-        **os.environ,
-        "OTEL_TRACES_EXPORTER": "none",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        **env,
-    }
-    completed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
-    assert completed.returncode == 0, completed.stderr
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return run_under_opentelemetry_instrument(tmp_path, APP, *options, **env)
 
 
 def test_opentelemetry_instrument_serves_token_counting_from_rust(tmp_path):
