@@ -113,7 +113,7 @@ def test_only_sampled_calls_record_durations(otel):
 
 
 def test_no_span_per_call(otel):
-    otel.instrument(timing_sample_rate=1.0)
+    otel.instrument(timing_sample_rate=1.0, span_sample_rate=0.0)
     for _ in range(20):
         count()
     assert otel.exporter.get_finished_spans() == ()
@@ -351,3 +351,12 @@ def test_stats_and_recommendations_from_shadow_timings(instrumented):
     (advice,) = litellm_rust.recommendations()
     assert advice.startswith("token_counter: Rust p50 ")
     assert "0 mismatches in" in advice and "safe to move to rust at 100%" in advice
+
+
+def test_sampled_calls_become_spans_at_the_span_sample_rate(otel):
+    otel.instrument(timing_sample_rate=1.0, span_sample_rate=1.0)
+    count()
+    (span,) = otel.exporter.get_finished_spans()
+    assert span.name == "litellm_rust.call"
+    assert span.attributes["litellm_rust.implementation"] == "rust"
+    assert span.attributes["litellm_rust.duration_s"] > 0

@@ -44,3 +44,27 @@ def test_mode_is_configurable_without_code(tmp_path, options, env):
     assert result["accelerated"] is True
     assert result["status"]["token_counter"]["mode"] == "python"
     assert result["status"]["token_counter"]["python_calls"] == 1
+
+
+PROMETHEUS_APP = """
+import json, os, urllib.request
+import litellm
+
+litellm.token_counter(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])
+port = os.environ["OTEL_EXPORTER_PROMETHEUS_PORT"]
+exposition = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+print(json.dumps({line.split("{")[0]: line.rsplit(" ", 1)[1] for line in exposition.splitlines() if line.startswith("litellm_rust_operation_calls_total") and 'implementation="rust",litellm_rust_mode="rust"' in line}))
+"""
+
+
+def test_the_standard_prometheus_exporter_serves_the_metrics(tmp_path):
+    from servers import free_port
+
+    result = run_under_opentelemetry_instrument(
+        tmp_path,
+        PROMETHEUS_APP,
+        OTEL_METRICS_EXPORTER="prometheus",
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(free_port()),
+    )
+    assert result == {"litellm_rust_operation_calls_total": "1.0"}

@@ -142,8 +142,12 @@ class Control:
 
     def _timing(self, implementation: str, seconds: float) -> None:
         self.timings[implementation].append(seconds)
+        settings = self.settings
         if self.telemetry is not None:
-            self.telemetry.record_duration(seconds, self.name, implementation, self.settings.mode)
+            self.telemetry.record_duration(seconds, self.name, implementation, settings.mode)
+            # Spans are drawn from the timed calls: span_sample_rate of all calls.
+            if random.random() * settings.timing_sample_rate < settings.span_sample_rate:
+                self._event("litellm_rust.call", {"litellm_rust.implementation": implementation, "litellm_rust.duration_s": seconds})
         self.breaker.timing(implementation, seconds, self.stats.rust_calls)
 
     def _shadow(self, run_rust, run_python, describe, timed) -> object:

@@ -64,12 +64,15 @@ class ComponentSettings:
     """In `shadow` mode, the share of calls on which Rust also runs and is compared."""
     timing_sample_rate: float = 0.01
     """The share of calls timed into the duration histogram and the percentiles."""
+    span_sample_rate: float = 0.0001
+    """The share of calls that also become a span (or an event on the current span); drawn from
+    the timed calls, so at most `timing_sample_rate`."""
     capture_content: bool = False
     """Whether mismatch details may include prompt text (otherwise only its shape)."""
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
 
 
-_RATES = ("shadow_sample_rate", "timing_sample_rate", "max_error_rate", "max_mismatch_rate", "probe_rate")
+_RATES = ("shadow_sample_rate", "timing_sample_rate", "span_sample_rate", "max_error_rate", "max_mismatch_rate", "probe_rate")
 
 
 def _check_number(path: str, value: object, kind: type, minimum: float, maximum: float | None) -> float | int:
@@ -178,7 +181,7 @@ def load_file(path: str | os.PathLike) -> Mapping:
 
 # Environment variables: OTEL_PYTHON_LITELLM_RUST_<SETTING> for every component and
 # OTEL_PYTHON_LITELLM_RUST_<COMPONENT>_<SETTING> for one.
-ENV_SETTINGS = ("mode", "rollout_percent", "shadow_sample_rate", "timing_sample_rate", "capture_content")
+ENV_SETTINGS = ("mode", "rollout_percent", "shadow_sample_rate", "timing_sample_rate", "span_sample_rate", "capture_content")
 
 
 # Process-wide variables: the configuration file, and the alert webhook started by instrument().
