@@ -7,11 +7,15 @@
 from litellm_rust.control_plane import configure, force_open, recommendations, release, set_mode, stats
 from litellm_rust.instrumentor import LiteLLMRustInstrumentor
 from litellm_rust.prometheus import start_metrics_server
+from litellm_rust.rate_limiter import ManualClock, RateLimiter, RateLimitResult
 from litellm_rust.version import __version__
 from litellm_rust.webhook import start_alert_webhook
 
 __all__ = [
     "LiteLLMRustInstrumentor",
+    "ManualClock",
+    "RateLimitResult",
+    "RateLimiter",
     "__version__",
     "configure",
     "count_tokens_batch",

@@ -5,6 +5,7 @@
 //! back from. Component logic lives in the crates.
 
 mod faults;
+mod rate_limiter;
 mod stats;
 mod token_counter;
 
@@ -26,6 +27,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RustPanic", m.py().get_type::<RustPanic>())?;
     m.add_class::<token_counter::TokenCounter>()?;
     m.add_class::<stats::CallStats>()?;
+    m.add_class::<rate_limiter::RateLimiter>()?;
+    m.add_class::<rate_limiter::ManualClock>()?;
     m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
     Ok(())
 }

@@ -1,0 +1,141 @@
+"""`litellm_rust.RateLimiter`: keyed rate limits served by Rust, usable on their own (for instance
+in a litellm custom hook).
+
+    limiter = RateLimiter(rpm=60, tpm=100_000, max_parallel_requests=8)
+    result = limiter.check(api_key, tokens=estimated_prompt_tokens)
+    if not result.allowed:
+        raise HTTPException(429, headers={"retry-after": str(math.ceil(result.retry_after))})
+    ...
+    limiter.record_usage(api_key, tokens=actual_tokens - estimated_prompt_tokens)
+
+Two algorithms, side by side:
+
+* ``fixed_window`` (default) counts requests and tokens over a window that starts at the first hit
+  after the previous window ended, which is how litellm's own limiters count;
+* ``gcra`` is the smoother token bucket (generic cell rate algorithm): a burst of the limit, then a
+  steady rate of ``limit / period``, so a client cannot spend two windows' worth around a boundary.
+
+Each limit is admitted atomically (compare-and-swap for GCRA, a per-key lock for a window), so
+concurrent callers never get more than the limit in any window; a request refused by one limit
+charges none. Idle keys are evicted with ``evict_idle()``.
+"""
+
+from dataclasses import dataclass, field
+
+from litellm_rust import _native
+
+# Named limits: (unit, period in seconds).
+_NAMED_LIMITS = {
+    "rpm": ("requests", 60.0),
+    "tpm": ("tokens", 60.0),
+    "rpd": ("requests", 86_400.0),
+    "tpd": ("tokens", 86_400.0),
+}
+_MAX_AMOUNT = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class RateLimitResult:
+    allowed: bool
+    remaining: dict[str, int] = field(default_factory=dict)
+    """What is left per limit after this decision."""
+    refused_by: str | None = None
+    retry_after: float = 0.0
+    """Seconds until the refused request could be admitted."""
+
+
+def _amount(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected a whole number, got {value!r}")
+    if not 0 <= value <= _MAX_AMOUNT:
+        raise ValueError(f"{name}: must be between 0 and {_MAX_AMOUNT}, got {value}")
+    return value
+
+
+def _key(key: object) -> str:
+    if not isinstance(key, str):
+        raise TypeError(f"rate-limit keys are strings, got {type(key).__name__}")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"rate-limit keys must be valid Unicode (no lone surrogates), got {key!r}") from None
+    return key
+
+
+class RateLimiter:
+    """Keyed limits: ``rpm``, ``tpm``, ``rpd``, ``tpd``, any custom ``limits`` as
+    ``(name, "requests" | "tokens", amount, period_seconds)``, and ``max_parallel_requests`` slots.
+
+    ``clock``: a ``ManualClock`` for deterministic tests and replays (default: monotonic time).
+    """
+
+    def __init__(
+        self,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        rpd: int | None = None,
+        tpd: int | None = None,
+        limits: list[tuple[str, str, int, float]] = (),
+        max_parallel_requests: int | None = None,
+        algorithm: str = "fixed_window",
+        idle_seconds: float = 600.0,
+        clock: "_native.ManualClock | None" = None,
+    ) -> None:
+        specs = []
+        for name, value in (("rpm", rpm), ("tpm", tpm), ("rpd", rpd), ("tpd", tpd)):
+            if value is not None:
+                unit, period = _NAMED_LIMITS[name]
+                specs.append((name, unit, _amount(name, value), period))
+        specs += [(name, unit, _amount(name, amount), float(period)) for name, unit, amount, period in limits]
+        if max_parallel_requests is not None:
+            _amount("max_parallel_requests", max_parallel_requests)
+        self._limiter = _native.RateLimiter(
+            specs, algorithm=algorithm, max_parallel_requests=max_parallel_requests, idle_seconds=idle_seconds, clock=clock
+        )
+
+    def check(self, key: str, tokens: int = 0) -> RateLimitResult:
+        """Admit one request carrying ``tokens`` (charged to token limits), or refuse it."""
+        allowed, remaining, refused_by, retry_after = self._limiter.check(_key(key), _amount("tokens", tokens))
+        return RateLimitResult(allowed, dict(remaining), refused_by, retry_after)
+
+    def record_usage(self, key: str, tokens: int, limit: str | None = None) -> None:
+        """Charge tokens known only after the response (negative refunds an over-estimate), to
+        every token limit or to ``limit`` only. Charged even beyond the limit."""
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or abs(tokens) > _MAX_AMOUNT:
+            raise ValueError(f"tokens: expected a whole number within +/-{_MAX_AMOUNT}, got {tokens!r}")
+        self._limiter.record_usage(_key(key), "tokens", tokens, limit)
+
+    def acquire(self, key: str) -> bool:
+        """Take one of ``max_parallel_requests`` slots; False when all are taken."""
+        return self._limiter.acquire(_key(key))
+
+    def release(self, key: str) -> None:
+        self._limiter.release(_key(key))
+
+    def slots_in_use(self, key: str) -> int:
+        return self._limiter.slots_in_use(_key(key))
+
+    def evict_idle(self) -> int:
+        """Forget keys idle for ``idle_seconds`` that hold no slot; returns how many."""
+        return self._limiter.evict_idle()
+
+    def __len__(self) -> int:
+        return self._limiter.key_count()
+
+    # Async callers get the same non-blocking calls (each is well under a microsecond of work).
+    async def acheck(self, key: str, tokens: int = 0) -> RateLimitResult:
+        return self.check(key, tokens)
+
+    async def arecord_usage(self, key: str, tokens: int, limit: str | None = None) -> None:
+        self.record_usage(key, tokens, limit)
+
+    async def aacquire(self, key: str) -> bool:
+        return self.acquire(key)
+
+    async def arelease(self, key: str) -> None:
+        self.release(key)
+
+
+ManualClock = _native.ManualClock
+__all__ = ["ManualClock", "RateLimitResult", "RateLimiter"]

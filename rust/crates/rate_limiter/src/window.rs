@@ -1,0 +1,195 @@
+//! One limit's state for one key, in either algorithm.
+//!
+//! * `Gcra` (generic cell rate algorithm, the token bucket without a refill thread): one atomic
+//!   "theoretical arrival time"; admission and debit are a compare-and-swap loop, lock-free.
+//!   governor implements the same algorithm, but refuses rather than debits when a cost exceeds
+//!   what is left, and usage known only after a response (tokens) must be charged regardless.
+//! * `FixedWindow`: litellm's own semantics, a count over a window that starts at the first hit
+//!   after the previous window ended, so shadow mode can compare decisions one for one.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// A limit: `amount` per `period_ns`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    pub amount: u64,
+    pub period_ns: u64,
+}
+
+/// What one limit says about a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    /// What is left in this limit after the decision.
+    pub remaining: u64,
+    /// Nanoseconds until the request could be admitted (0 when allowed).
+    pub retry_after_ns: u64,
+}
+
+pub enum WindowState {
+    Gcra(AtomicU64),
+    FixedWindow(Mutex<(u64, u64)>),
+}
+
+impl WindowState {
+    pub fn gcra() -> Self {
+        WindowState::Gcra(AtomicU64::new(0))
+    }
+
+    pub fn fixed_window() -> Self {
+        WindowState::FixedWindow(Mutex::new((0, 0)))
+    }
+
+    /// Admit `cost` if the limit allows it, charging it; otherwise change nothing.
+    pub fn admit(&self, quota: Quota, now: u64, cost: u64) -> Verdict {
+        match self {
+            WindowState::Gcra(tat) => gcra_admit(tat, quota, now, cost),
+            WindowState::FixedWindow(state) => {
+                let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+                let (start, used) = current_window(*state, quota, now);
+                if used.saturating_add(cost) <= quota.amount {
+                    *state = (start, used + cost);
+                    Verdict { allowed: true, remaining: quota.amount - used - cost, retry_after_ns: 0 }
+                } else {
+                    *state = (start, used);
+                    let retry_after_ns = (start + quota.period_ns).saturating_sub(now);
+                    Verdict { allowed: false, remaining: quota.amount.saturating_sub(used), retry_after_ns }
+                }
+            }
+        }
+    }
+
+    /// Charge `cost` whether or not it fits (usage known after the fact), or refund a negative one.
+    pub fn debit(&self, quota: Quota, now: u64, cost: i64) {
+        match self {
+            WindowState::Gcra(tat) => {
+                let interval = emission_interval(quota);
+                let _ = tat.fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                    let base = current.max(now);
+                    Some(if cost >= 0 {
+                        base.saturating_add(interval.saturating_mul(cost as u64))
+                    } else {
+                        base.saturating_sub(interval.saturating_mul(cost.unsigned_abs())).max(now)
+                    })
+                });
+            }
+            WindowState::FixedWindow(state) => {
+                let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+                let (start, used) = current_window(*state, quota, now);
+                let used = if cost >= 0 { used.saturating_add(cost as u64) } else { used.saturating_sub(cost.unsigned_abs()) };
+                *state = (start, used);
+            }
+        }
+    }
+
+    /// What is left right now, without charging anything.
+    pub fn remaining(&self, quota: Quota, now: u64) -> u64 {
+        match self {
+            WindowState::Gcra(tat) => gcra_remaining(tat.load(Ordering::Acquire), quota, now),
+            WindowState::FixedWindow(state) => {
+                let state = state.lock().unwrap_or_else(|e| e.into_inner());
+                quota.amount.saturating_sub(current_window(*state, quota, now).1)
+            }
+        }
+    }
+}
+
+/// The window `now` falls in: the stored one while it lasts, else a fresh one starting now.
+fn current_window((start, used): (u64, u64), quota: Quota, now: u64) -> (u64, u64) {
+    if used == 0 || now >= start.saturating_add(quota.period_ns) {
+        (now, 0)
+    } else {
+        (start, used)
+    }
+}
+
+fn emission_interval(quota: Quota) -> u64 {
+    (quota.period_ns / quota.amount.max(1)).max(1)
+}
+
+/// GCRA with burst = `amount`: a request of `cost` is admitted when the theoretical arrival time
+/// after it stays within one period of now.
+fn gcra_admit(tat: &AtomicU64, quota: Quota, now: u64, cost: u64) -> Verdict {
+    let interval = emission_interval(quota);
+    let tolerance = quota.period_ns;
+    let mut current = tat.load(Ordering::Acquire);
+    loop {
+        let base = current.max(now);
+        let next = base.saturating_add(interval.saturating_mul(cost));
+        if next > now.saturating_add(tolerance) || (quota.amount == 0 && cost > 0) {
+            let retry_after_ns = next.saturating_sub(now.saturating_add(tolerance));
+            return Verdict { allowed: false, remaining: gcra_remaining(current, quota, now), retry_after_ns };
+        }
+        match tat.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Verdict { allowed: true, remaining: gcra_remaining(next, quota, now), retry_after_ns: 0 },
+            Err(actual) => current = actual,
+        }
+    }
+}
+
+fn gcra_remaining(tat: u64, quota: Quota, now: u64) -> u64 {
+    let used_ns = tat.saturating_sub(now);
+    let free_ns = quota.period_ns.saturating_sub(used_ns);
+    (free_ns / emission_interval(quota)).min(quota.amount)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn quota(amount: u64) -> Quota {
+        Quota { amount, period_ns: 60 * SECOND }
+    }
+
+    #[test]
+    fn fixed_window_admits_up_to_the_limit_then_waits_for_the_window() {
+        let state = WindowState::fixed_window();
+        for remaining in (0..3).rev() {
+            assert_eq!(state.admit(quota(3), 10 * SECOND, 1), Verdict { allowed: true, remaining, retry_after_ns: 0 });
+        }
+        let refused = state.admit(quota(3), 20 * SECOND, 1);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after_ns, 50 * SECOND); // the window started at the first hit
+        assert!(state.admit(quota(3), 70 * SECOND, 1).allowed);
+    }
+
+    #[test]
+    fn gcra_admits_a_burst_of_the_limit_then_one_per_interval() {
+        let state = WindowState::gcra();
+        for _ in 0..60 {
+            assert!(state.admit(quota(60), 0, 1).allowed);
+        }
+        assert!(!state.admit(quota(60), 0, 1).allowed);
+        assert!(state.admit(quota(60), SECOND, 1).allowed); // one emission interval later
+        assert!(!state.admit(quota(60), SECOND, 1).allowed);
+    }
+
+    #[test]
+    fn a_debit_is_charged_even_beyond_the_limit() {
+        for state in [WindowState::gcra(), WindowState::fixed_window()] {
+            assert!(state.admit(quota(100), 0, 10).allowed);
+            state.debit(quota(100), 0, 500);
+            assert_eq!(state.remaining(quota(100), 0), 0);
+            assert!(!state.admit(quota(100), 0, 1).allowed);
+        }
+    }
+
+    #[test]
+    fn a_refund_gives_capacity_back() {
+        for state in [WindowState::gcra(), WindowState::fixed_window()] {
+            assert!(state.admit(quota(10), 0, 10).allowed);
+            state.debit(quota(10), 0, -4);
+            assert_eq!(state.remaining(quota(10), 0), 4);
+        }
+    }
+
+    #[test]
+    fn a_zero_limit_admits_nothing() {
+        for state in [WindowState::gcra(), WindowState::fixed_window()] {
+            assert!(!state.admit(quota(0), 0, 1).allowed);
+        }
+    }
+}
