@@ -18,8 +18,15 @@ Two algorithms, side by side:
 Each limit is admitted atomically (compare-and-swap for GCRA, a per-key lock for a window), so
 concurrent callers never get more than the limit in any window; a request refused by one limit
 charges none. Idle keys are evicted with ``evict_idle()``.
+
+With ``redis_url``, requests and tokens are counted in Redis and shared by every process: one Lua
+script per check (one round trip, atomic on the server), fixed windows anchored at the first hit
+by the key's TTL (no shared clock needed). A Redis that does not answer within ``redis_timeout``
+is reported in the result's ``error`` and ``fail_open`` decides (admit, by default, or refuse);
+the connection is re-established on the next call. Parallel-request slots stay per process.
 """
 
+import asyncio
 from dataclasses import dataclass, field
 
 from litellm_rust import _native
@@ -42,6 +49,8 @@ class RateLimitResult:
     refused_by: str | None = None
     retry_after: float = 0.0
     """Seconds until the refused request could be admitted."""
+    error: str | None = None
+    """Why Redis could not decide (the fail mode did), when limits are shared through Redis."""
 
 
 def _amount(name: str, value: object) -> int:
@@ -81,6 +90,10 @@ class RateLimiter:
         algorithm: str = "fixed_window",
         idle_seconds: float = 600.0,
         clock: "_native.ManualClock | None" = None,
+        redis_url: str | None = None,
+        redis_prefix: str = "litellm_rust:ratelimit",
+        redis_timeout: float = 0.05,
+        fail_open: bool = True,
     ) -> None:
         specs = []
         for name, value in (("rpm", rpm), ("tpm", tpm), ("rpd", rpd), ("tpd", tpd)):
@@ -93,18 +106,40 @@ class RateLimiter:
         self._limiter = _native.RateLimiter(
             specs, algorithm=algorithm, max_parallel_requests=max_parallel_requests, idle_seconds=idle_seconds, clock=clock
         )
+        self._shared = None
+        if redis_url is not None:
+            if algorithm != "fixed_window":
+                raise ValueError("limits shared through Redis use fixed windows; algorithm must be 'fixed_window'")
+            if clock is not None:
+                raise ValueError("limits shared through Redis use Redis's clock; a ManualClock cannot drive them")
+            self._shared = _native.RedisRateLimiter(
+                redis_url, specs, prefix=redis_prefix, timeout_seconds=redis_timeout, fail_open=fail_open
+            )
+
+    @property
+    def redis_errors(self) -> int:
+        """Redis calls that failed (the fail mode decided those checks)."""
+        return 0 if self._shared is None else self._shared.errors
 
     def check(self, key: str, tokens: int = 0) -> RateLimitResult:
         """Admit one request carrying ``tokens`` (charged to token limits), or refuse it."""
-        allowed, remaining, refused_by, retry_after = self._limiter.check(_key(key), _amount("tokens", tokens))
+        key, tokens = _key(key), _amount("tokens", tokens)
+        if self._shared is not None:
+            allowed, remaining, refused_by, retry_after, error = self._shared.check(key, tokens)
+            return RateLimitResult(allowed, dict(remaining), refused_by, retry_after, error)
+        allowed, remaining, refused_by, retry_after = self._limiter.check(key, tokens)
         return RateLimitResult(allowed, dict(remaining), refused_by, retry_after)
 
-    def record_usage(self, key: str, tokens: int, limit: str | None = None) -> None:
+    def record_usage(self, key: str, tokens: int, limit: str | None = None) -> str | None:
         """Charge tokens known only after the response (negative refunds an over-estimate), to
-        every token limit or to ``limit`` only. Charged even beyond the limit."""
+        every token limit or to ``limit`` only. Charged even beyond the limit. Returns the Redis
+        error when shared usage could not be recorded."""
         if isinstance(tokens, bool) or not isinstance(tokens, int) or abs(tokens) > _MAX_AMOUNT:
             raise ValueError(f"tokens: expected a whole number within +/-{_MAX_AMOUNT}, got {tokens!r}")
+        if self._shared is not None:
+            return self._shared.record_usage(_key(key), "tokens", tokens, limit)
         self._limiter.record_usage(_key(key), "tokens", tokens, limit)
+        return None
 
     def acquire(self, key: str) -> bool:
         """Take one of ``max_parallel_requests`` slots; False when all are taken."""
@@ -123,12 +158,17 @@ class RateLimiter:
     def __len__(self) -> int:
         return self._limiter.key_count()
 
-    # Async callers get the same non-blocking calls (each is well under a microsecond of work).
+    # Local checks are well under a microsecond and run inline; a Redis round trip (bounded by
+    # redis_timeout) runs in a worker thread so the event loop never waits on the network.
     async def acheck(self, key: str, tokens: int = 0) -> RateLimitResult:
-        return self.check(key, tokens)
+        if self._shared is None:
+            return self.check(key, tokens)
+        return await asyncio.to_thread(self.check, key, tokens)
 
-    async def arecord_usage(self, key: str, tokens: int, limit: str | None = None) -> None:
-        self.record_usage(key, tokens, limit)
+    async def arecord_usage(self, key: str, tokens: int, limit: str | None = None) -> str | None:
+        if self._shared is None:
+            return self.record_usage(key, tokens, limit)
+        return await asyncio.to_thread(self.record_usage, key, tokens, limit)
 
     async def aacquire(self, key: str) -> bool:
         return self.acquire(key)

@@ -29,6 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stats::CallStats>()?;
     m.add_class::<rate_limiter::RateLimiter>()?;
     m.add_class::<rate_limiter::ManualClock>()?;
+    m.add_class::<rate_limiter::RedisRateLimiter>()?;
     m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
     Ok(())
 }

@@ -1,11 +1,12 @@
 //! `RateLimiter` / `ManualClock`: the keyed limiter of the `rate_limiter` crate.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use rate_limiter::{Algorithm, Clock, KeyedLimiter, Limit, MonotonicClock, Quota, Unit};
+use rate_limiter::{Algorithm, Clock, FailMode, KeyedLimiter, Limit, MonotonicClock, Outcome, Quota, RedisLimiter, Unit};
 
 use crate::faults::guarded;
 
@@ -68,15 +69,7 @@ impl RateLimiter {
             "gcra" => Algorithm::Gcra,
             other => return Err(PyValueError::new_err(format!("algorithm must be 'fixed_window' or 'gcra', got {other:?}"))),
         };
-        let limits = limits
-            .into_iter()
-            .map(|(name, unit_name, amount, period)| {
-                if !(period.is_finite() && period > 0.0) {
-                    return Err(PyValueError::new_err(format!("{name}: the period must be a positive number of seconds")));
-                }
-                Ok(Limit { unit: unit(&unit_name)?, quota: Quota { amount, period_ns: (period * NANOS) as u64 }, name })
-            })
-            .collect::<PyResult<Vec<_>>>()?;
+        let limits = parse_limits(limits)?;
         let clock: Arc<dyn Clock> = match clock {
             Some(manual) => Arc::new(manual.get().clock.clone()),
             None => Arc::new(MonotonicClock::default()),
@@ -124,5 +117,64 @@ impl RateLimiter {
 
     fn key_count(&self) -> usize {
         self.inner.key_count()
+    }
+}
+
+/// The same limits shared through Redis (see the `rate_limiter::distributed` module).
+#[pyclass(frozen, module = "litellm_rust._native")]
+pub struct RedisRateLimiter {
+    inner: RedisLimiter,
+}
+
+fn parse_limits(limits: Vec<(String, String, u64, f64)>) -> PyResult<Vec<Limit>> {
+    limits
+        .into_iter()
+        .map(|(name, unit_name, amount, period)| {
+            if !(period.is_finite() && period > 0.0) {
+                return Err(PyValueError::new_err(format!("{name}: the period must be a positive number of seconds")));
+            }
+            Ok(Limit { unit: unit(&unit_name)?, quota: Quota { amount, period_ns: (period * NANOS) as u64 }, name })
+        })
+        .collect()
+}
+
+#[pymethods]
+impl RedisRateLimiter {
+    #[new]
+    #[pyo3(signature = (url, limits, *, prefix, timeout_seconds, fail_open))]
+    fn new(url: &str, limits: Vec<(String, String, u64, f64)>, prefix: &str, timeout_seconds: f64, fail_open: bool) -> PyResult<Self> {
+        if !(timeout_seconds.is_finite() && timeout_seconds > 0.0) {
+            return Err(PyValueError::new_err("the Redis timeout must be a positive number of seconds"));
+        }
+        let fail_mode = if fail_open { FailMode::Open } else { FailMode::Closed };
+        let inner = RedisLimiter::new(url, parse_limits(limits)?, prefix, Duration::from_secs_f64(timeout_seconds), fail_mode)
+            .map_err(PyValueError::new_err)?;
+        Ok(RedisRateLimiter { inner })
+    }
+
+    /// Like `RateLimiter.check`, plus the Redis error when the fail mode decided (else None).
+    /// The GIL is released for the round trip.
+    #[allow(clippy::type_complexity)]
+    fn check(&self, py: Python<'_>, key: &str, tokens: u64) -> PyResult<(bool, Vec<(String, u64)>, Option<String>, f64, Option<String>)> {
+        guarded(|| {
+            Ok(match py.detach(|| self.inner.check(key, tokens)) {
+                Outcome::Decided(decision) => {
+                    (decision.allowed, decision.remaining, decision.refused_by, decision.retry_after_ns as f64 / NANOS, None)
+                }
+                Outcome::Unavailable { allowed, error } => (allowed, Vec::new(), None, 0.0, Some(error)),
+            })
+        })
+    }
+
+    /// Returns the Redis error if the usage could not be recorded.
+    #[pyo3(signature = (key, unit_name, amount, name=None))]
+    fn record_usage(&self, py: Python<'_>, key: &str, unit_name: &str, amount: i64, name: Option<&str>) -> PyResult<Option<String>> {
+        let unit = unit(unit_name)?;
+        guarded(|| Ok(py.detach(|| self.inner.record_usage(key, unit, amount, name)).err()))
+    }
+
+    #[getter]
+    fn errors(&self) -> u64 {
+        self.inner.errors()
     }
 }

@@ -3,6 +3,7 @@
 //! injectable clock. No Python here; the glue crate exposes it as `litellm_rust.RateLimiter`.
 
 pub mod clock;
+pub mod distributed;
 pub mod window;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use distributed::{FailMode, Outcome, RedisLimiter};
 pub use window::{Quota, Verdict, WindowState};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
