@@ -27,9 +27,11 @@ the connection is re-established on the next call. Parallel-request slots stay p
 """
 
 import asyncio
-from dataclasses import dataclass, field
 
 from litellm_rust import _native
+
+ManualClock = _native.ManualClock
+RateLimitResult = _native.RateLimitResult
 
 # Named limits: (unit, period in seconds).
 _NAMED_LIMITS = {
@@ -41,34 +43,12 @@ _NAMED_LIMITS = {
 _MAX_AMOUNT = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class RateLimitResult:
-    allowed: bool
-    remaining: dict[str, int] = field(default_factory=dict)
-    """What is left per limit after this decision."""
-    refused_by: str | None = None
-    retry_after: float = 0.0
-    """Seconds until the refused request could be admitted."""
-    error: str | None = None
-    """Why Redis could not decide (the fail mode did), when limits are shared through Redis."""
-
-
 def _amount(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name}: expected a whole number, got {value!r}")
     if not 0 <= value <= _MAX_AMOUNT:
         raise ValueError(f"{name}: must be between 0 and {_MAX_AMOUNT}, got {value}")
     return value
-
-
-def _key(key: object) -> str:
-    if not isinstance(key, str):
-        raise TypeError(f"rate-limit keys are strings, got {type(key).__name__}")
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"rate-limit keys must be valid Unicode (no lone surrogates), got {key!r}") from None
-    return key
 
 
 class RateLimiter:
@@ -107,12 +87,13 @@ class RateLimiter:
             specs, algorithm=algorithm, max_parallel_requests=max_parallel_requests, idle_seconds=idle_seconds, clock=clock
         )
         self._shared = None
+        self._checker = self._limiter
         if redis_url is not None:
             if algorithm != "fixed_window":
                 raise ValueError("limits shared through Redis use fixed windows; algorithm must be 'fixed_window'")
             if clock is not None:
                 raise ValueError("limits shared through Redis use Redis's clock; a ManualClock cannot drive them")
-            self._shared = _native.RedisRateLimiter(
+            self._shared = self._checker = _native.RedisRateLimiter(
                 redis_url, specs, prefix=redis_prefix, timeout_seconds=redis_timeout, fail_open=fail_open
             )
 
@@ -122,13 +103,11 @@ class RateLimiter:
         return 0 if self._shared is None else self._shared.errors
 
     def check(self, key: str, tokens: int = 0) -> RateLimitResult:
-        """Admit one request carrying ``tokens`` (charged to token limits), or refuse it."""
-        key, tokens = _key(key), _amount("tokens", tokens)
-        if self._shared is not None:
-            allowed, remaining, refused_by, retry_after, error = self._shared.check(key, tokens)
-            return RateLimitResult(allowed, dict(remaining), refused_by, retry_after, error)
-        allowed, remaining, refused_by, retry_after = self._limiter.check(key, tokens)
-        return RateLimitResult(allowed, dict(remaining), refused_by, retry_after)
+        """Admit one request carrying ``tokens`` (charged to token limits), or refuse it.
+
+        Keys are any valid Unicode string (a lone surrogate is a ``UnicodeEncodeError``);
+        ``tokens`` a non-negative whole number (``OverflowError`` otherwise)."""
+        return self._checker.check(key, tokens)
 
     def record_usage(self, key: str, tokens: int, limit: str | None = None) -> str | None:
         """Charge tokens known only after the response (negative refunds an over-estimate), to
@@ -137,19 +116,19 @@ class RateLimiter:
         if isinstance(tokens, bool) or not isinstance(tokens, int) or abs(tokens) > _MAX_AMOUNT:
             raise ValueError(f"tokens: expected a whole number within +/-{_MAX_AMOUNT}, got {tokens!r}")
         if self._shared is not None:
-            return self._shared.record_usage(_key(key), "tokens", tokens, limit)
-        self._limiter.record_usage(_key(key), "tokens", tokens, limit)
+            return self._shared.record_usage(key, "tokens", tokens, limit)
+        self._limiter.record_usage(key, "tokens", tokens, limit)
         return None
 
     def acquire(self, key: str) -> bool:
         """Take one of ``max_parallel_requests`` slots; False when all are taken."""
-        return self._limiter.acquire(_key(key))
+        return self._limiter.acquire(key)
 
     def release(self, key: str) -> None:
-        self._limiter.release(_key(key))
+        self._limiter.release(key)
 
     def slots_in_use(self, key: str) -> int:
-        return self._limiter.slots_in_use(_key(key))
+        return self._limiter.slots_in_use(key)
 
     def evict_idle(self) -> int:
         """Forget keys idle for ``idle_seconds`` that hold no slot; returns how many."""
@@ -177,5 +156,3 @@ class RateLimiter:
         self.release(key)
 
 
-ManualClock = _native.ManualClock
-__all__ = ["ManualClock", "RateLimitResult", "RateLimiter"]

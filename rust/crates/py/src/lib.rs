@@ -30,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rate_limiter::RateLimiter>()?;
     m.add_class::<rate_limiter::ManualClock>()?;
     m.add_class::<rate_limiter::RedisRateLimiter>()?;
+    m.add_class::<rate_limiter::RateLimitResult>()?;
     m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
     Ok(())
 }

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
 
-use rate_limiter::{Algorithm, Clock, FailMode, KeyedLimiter, Limit, MonotonicClock, Outcome, Quota, RedisLimiter, Unit};
+use rate_limiter::{Algorithm, Clock, Decision, FailMode, KeyedLimiter, Limit, MonotonicClock, Outcome, Quota, RedisLimiter, Unit};
 
 use crate::faults::guarded;
 
@@ -39,6 +40,59 @@ impl ManualClock {
     }
 }
 
+/// What a check decided.
+#[pyclass(frozen, get_all, module = "litellm_rust._native")]
+pub struct RateLimitResult {
+    allowed: bool,
+    /// What is left per limit after this decision, in limit order.
+    remaining: Py<PyDict>,
+    /// The first limit that refused, if any.
+    refused_by: Option<Py<PyString>>,
+    /// Seconds until the refused request could be admitted.
+    retry_after: f64,
+    /// Why Redis could not decide (the fail mode did), for limits shared through Redis.
+    error: Option<String>,
+}
+
+impl RateLimitResult {
+    /// `names`: the limits' names, built once per limiter so a check allocates no strings.
+    fn decided(py: Python<'_>, decision: Decision, names: &[Py<PyString>]) -> PyResult<Self> {
+        let remaining = PyDict::new(py);
+        for (name, left) in names.iter().zip(decision.remaining) {
+            remaining.set_item(name.bind(py), left)?;
+        }
+        Ok(RateLimitResult {
+            allowed: decision.allowed,
+            remaining: remaining.unbind(),
+            refused_by: decision.refused_by.and_then(|index| names.get(index)).map(|name| name.clone_ref(py)),
+            retry_after: decision.retry_after_ns as f64 / NANOS,
+            error: None,
+        })
+    }
+}
+
+#[pymethods]
+impl RateLimitResult {
+    fn __bool__(&self) -> bool {
+        self.allowed
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let refused_by = match &self.refused_by {
+            Some(name) => name.bind(py).repr()?.to_string(),
+            None => "None".to_owned(),
+        };
+        Ok(format!(
+            "RateLimitResult(allowed={}, remaining={}, refused_by={}, retry_after={}, error={:?})",
+            if self.allowed { "True" } else { "False" },
+            self.remaining.bind(py).repr()?,
+            refused_by,
+            self.retry_after,
+            self.error
+        ))
+    }
+}
+
 fn unit(name: &str) -> PyResult<Unit> {
     match name {
         "requests" => Ok(Unit::Requests),
@@ -50,6 +104,11 @@ fn unit(name: &str) -> PyResult<Unit> {
 #[pyclass(frozen, module = "litellm_rust._native")]
 pub struct RateLimiter {
     inner: KeyedLimiter,
+    names: Vec<Py<PyString>>,
+}
+
+fn names(py: Python<'_>, limits: &[Limit]) -> Vec<Py<PyString>> {
+    limits.iter().map(|limit| PyString::intern(py, &limit.name).unbind()).collect()
 }
 
 #[pymethods]
@@ -58,6 +117,7 @@ impl RateLimiter {
     #[new]
     #[pyo3(signature = (limits, *, algorithm, max_parallel_requests, idle_seconds, clock=None))]
     fn new(
+        py: Python<'_>,
         limits: Vec<(String, String, u64, f64)>,
         algorithm: &str,
         max_parallel_requests: Option<u64>,
@@ -76,15 +136,13 @@ impl RateLimiter {
         };
         let inner = KeyedLimiter::new(limits, algorithm, max_parallel_requests, (idle_seconds.max(0.0) * NANOS) as u64, clock)
             .map_err(|error| PyValueError::new_err(error.to_string()))?;
-        Ok(RateLimiter { inner })
+        Ok(RateLimiter { names: names(py, inner.limits()), inner })
     }
 
-    /// `(allowed, [(limit, remaining)] in limit order, the limit that refused or None, retry-after seconds)`.
-    fn check(&self, key: &str, tokens: u64) -> PyResult<(bool, Vec<(String, u64)>, Option<String>, f64)> {
-        guarded(|| {
-            let decision = self.inner.check(key, tokens);
-            Ok((decision.allowed, decision.remaining, decision.refused_by, decision.retry_after_ns as f64 / NANOS))
-        })
+    /// Admit one request carrying `tokens` (charged to token limits), or refuse it.
+    #[pyo3(signature = (key, tokens=0))]
+    fn check(&self, py: Python<'_>, key: &str, tokens: u64) -> PyResult<RateLimitResult> {
+        guarded(|| RateLimitResult::decided(py, self.inner.check(key, tokens), &self.names))
     }
 
     #[pyo3(signature = (key, unit_name, amount, name=None))]
@@ -124,6 +182,7 @@ impl RateLimiter {
 #[pyclass(frozen, module = "litellm_rust._native")]
 pub struct RedisRateLimiter {
     inner: RedisLimiter,
+    names: Vec<Py<PyString>>,
 }
 
 fn parse_limits(limits: Vec<(String, String, u64, f64)>) -> PyResult<Vec<Limit>> {
@@ -142,27 +201,29 @@ fn parse_limits(limits: Vec<(String, String, u64, f64)>) -> PyResult<Vec<Limit>>
 impl RedisRateLimiter {
     #[new]
     #[pyo3(signature = (url, limits, *, prefix, timeout_seconds, fail_open))]
-    fn new(url: &str, limits: Vec<(String, String, u64, f64)>, prefix: &str, timeout_seconds: f64, fail_open: bool) -> PyResult<Self> {
+    fn new(py: Python<'_>, url: &str, limits: Vec<(String, String, u64, f64)>, prefix: &str, timeout_seconds: f64, fail_open: bool) -> PyResult<Self> {
         if !(timeout_seconds.is_finite() && timeout_seconds > 0.0) {
             return Err(PyValueError::new_err("the Redis timeout must be a positive number of seconds"));
         }
         let fail_mode = if fail_open { FailMode::Open } else { FailMode::Closed };
         let inner = RedisLimiter::new(url, parse_limits(limits)?, prefix, Duration::from_secs_f64(timeout_seconds), fail_mode)
             .map_err(PyValueError::new_err)?;
-        Ok(RedisRateLimiter { inner })
+        Ok(RedisRateLimiter { names: names(py, inner.limits()), inner })
     }
 
-    /// Like `RateLimiter.check`, plus the Redis error when the fail mode decided (else None).
+    /// Like `RateLimiter.check`; when Redis cannot decide, the fail mode does and `error` says why.
     /// The GIL is released for the round trip.
-    #[allow(clippy::type_complexity)]
-    fn check(&self, py: Python<'_>, key: &str, tokens: u64) -> PyResult<(bool, Vec<(String, u64)>, Option<String>, f64, Option<String>)> {
-        guarded(|| {
-            Ok(match py.detach(|| self.inner.check(key, tokens)) {
-                Outcome::Decided(decision) => {
-                    (decision.allowed, decision.remaining, decision.refused_by, decision.retry_after_ns as f64 / NANOS, None)
-                }
-                Outcome::Unavailable { allowed, error } => (allowed, Vec::new(), None, 0.0, Some(error)),
-            })
+    #[pyo3(signature = (key, tokens=0))]
+    fn check(&self, py: Python<'_>, key: &str, tokens: u64) -> PyResult<RateLimitResult> {
+        guarded(|| match py.detach(|| self.inner.check(key, tokens)) {
+            Outcome::Decided(decision) => RateLimitResult::decided(py, decision, &self.names),
+            Outcome::Unavailable { allowed, error } => Ok(RateLimitResult {
+                allowed,
+                remaining: PyDict::new(py).unbind(),
+                refused_by: None,
+                retry_after: 0.0,
+                error: Some(error),
+            }),
         })
     }
 

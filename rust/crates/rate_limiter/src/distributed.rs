@@ -99,6 +99,10 @@ impl RedisLimiter {
         })
     }
 
+    pub fn limits(&self) -> &[Limit] {
+        &self.limits
+    }
+
     /// Redis calls that failed (timeouts, refused connections, script errors).
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
@@ -155,17 +159,12 @@ impl RedisLimiter {
     fn decision(&self, reply: &[i64]) -> Decision {
         let allowed = reply.first() == Some(&1);
         let remaining_from = if allowed { 1 } else { 3 };
-        let remaining = self
-            .limits
-            .iter()
-            .zip(reply.get(remaining_from..).unwrap_or_default())
-            .map(|(limit, left)| (limit.name.clone(), (*left).max(0) as u64))
-            .collect();
-        let refused_by = (!allowed).then(|| reply.get(1).and_then(|i| self.limits.get((*i as usize).wrapping_sub(1)))).flatten();
+        let remaining = reply.get(remaining_from..).unwrap_or_default().iter().map(|left| (*left).max(0) as u64).collect();
+        let refused_by = if allowed { None } else { reply.get(1).map(|i| (*i as usize).saturating_sub(1)) };
         Decision {
             allowed,
             remaining,
-            refused_by: refused_by.map(|limit| limit.name.clone()),
+            refused_by,
             retry_after_ns: if allowed { 0 } else { reply.get(2).copied().unwrap_or(0).max(0) as u64 * 1_000_000 },
         }
     }

@@ -58,10 +58,10 @@ impl std::fmt::Display for ConfigError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     pub allowed: bool,
-    /// Per limit, what is left after the decision.
-    pub remaining: Vec<(String, u64)>,
-    /// The first limit that refused, if any.
-    pub refused_by: Option<String>,
+    /// Per limit (in the limiter's order), what is left after the decision.
+    pub remaining: Vec<u64>,
+    /// The index of the first limit that refused, if any.
+    pub refused_by: Option<usize>,
     pub retry_after_ns: u64,
 }
 
@@ -138,10 +138,10 @@ impl KeyedLimiter {
                 for (earlier, earlier_window) in self.limits[..index].iter().zip(&state.windows) {
                     earlier_window.debit(earlier.quota, now, -(self.cost(earlier, tokens) as i64));
                 }
-                let remaining = self.limits.iter().zip(&state.windows).map(|(l, w)| (l.name.clone(), w.remaining(l.quota, now))).collect();
-                return Decision { allowed: false, remaining, refused_by: Some(limit.name.clone()), retry_after_ns: verdict.retry_after_ns };
+                let remaining = self.limits.iter().zip(&state.windows).map(|(l, w)| w.remaining(l.quota, now)).collect();
+                return Decision { allowed: false, remaining, refused_by: Some(index), retry_after_ns: verdict.retry_after_ns };
             }
-            remaining.push((limit.name.clone(), verdict.remaining));
+            remaining.push(verdict.remaining);
         }
         Decision { allowed: true, remaining, refused_by: None, retry_after_ns: 0 }
     }
@@ -221,8 +221,8 @@ mod tests {
         let limiter = limiter(Algorithm::FixedWindow, &clock);
         assert!(limiter.check("k", 90).allowed);
         let refused = limiter.check("k", 20);
-        assert_eq!(refused.refused_by.as_deref(), Some("tpm"));
-        assert_eq!(refused.remaining, vec![("rpm".into(), 4), ("tpm".into(), 10)]);
+        assert_eq!(refused.refused_by, Some(1));
+        assert_eq!(refused.remaining, vec![4, 10]);
         assert!(limiter.check("k", 10).allowed);
     }
 
@@ -232,7 +232,7 @@ mod tests {
         let limiter = limiter(Algorithm::Gcra, &clock);
         assert!(limiter.check("k", 0).allowed);
         limiter.record_usage("k", Unit::Tokens, 100, None);
-        assert_eq!(limiter.check("k", 1).refused_by.as_deref(), Some("tpm"));
+        assert_eq!(limiter.check("k", 1).refused_by, Some(1));
         assert!(limiter.check("k", 0).allowed);
     }
 
