@@ -118,3 +118,14 @@ def test_chunking_is_what_litellm_does():
     text = TEXTS["four_kb"]
     unchunked = len(tiktoken.get_encoding("o200k_base").encode(text))
     assert assert_rust_matches_litellm(model="gpt-4o", text=text) > unchunked
+
+
+@pytest.mark.parametrize("threshold", [0, 20, 1024])
+def test_litellms_prompt_caching_check_counts_in_rust(instrumented, token_component, threshold):
+    from litellm.utils import is_prompt_caching_valid_prompt
+
+    messages = MESSAGE_SHAPES["every_text"]
+    expected = token_component.reach_reference("gpt-4o", messages, threshold, None, True)
+    before = token_component.stats.rust_calls
+    assert is_prompt_caching_valid_prompt("gpt-4o", messages, min_token_count=threshold) is expected
+    assert token_component.stats.rust_calls == before + 1

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from corpus import IMAGE_URLS, TOOL_CHOICES, TOOLS
 from litellm_rust import _native
+from litellm_rust.components import components
 from parity import assert_rust_matches_litellm, litellm_outcome, rust_count
 
 MODELS = st.sampled_from(["gpt-4o", "gpt-3.5-turbo", "", "gpt-5", "gpt-4.1-mini"])
@@ -117,3 +118,19 @@ def test_any_image_header(magic, body, media_type, detail):
 def test_any_base64_payload_in_auto_detail(encoded):
     url = f"data:image/png;base64,{encoded}"
     assert_rust_matches_litellm(model="gpt-4o", messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    model=MODELS,
+    messages=st.lists(MESSAGE, max_size=6),
+    tools=st.sampled_from([None, [], TOOLS, TOOLS[1:]]),
+    threshold=st.integers(-5, 400),
+    use_default_image_token_count=st.booleans(),
+)
+def test_messages_reach_token_count_decides_like_litellm(model, messages, tools, threshold, use_default_image_token_count):
+    component = components()["token_counter"]
+    expected = component.reach_reference(model, messages, threshold, tools, use_default_image_token_count)
+    before = component.stats.rust_calls
+    assert component.reaches(model, messages, threshold, tools, use_default_image_token_count) is expected
+    assert component.stats.rust_calls == before + 1  # served by Rust, not a fallback

@@ -54,6 +54,8 @@ class TokenCounterComponent(Component):
         self._replacements = {
             original: _accelerated_token_counter(self, original) for original in (utils.token_counter, core.token_counter)
         }
+        self.reach_reference = core.messages_reach_token_count
+        self._replacements[self.reach_reference] = _accelerated_messages_reach_token_count(self)
 
     def replacements(self):
         return self._replacements
@@ -131,6 +133,19 @@ class TokenCounterComponent(Component):
             lambda: self.reference(*arguments),
             describe=lambda capture_content: self.describe(model, text, messages, tools, capture_content),
             timed=True if self.control.rust_fast else None,
+        )
+
+    def reaches(self, model, messages, threshold, tools, use_default_image_token_count) -> bool:
+        """`messages_reach_token_count` routed by the control plane."""
+        def rust() -> bool:
+            if type(threshold) not in (int, float):
+                raise _native.Unsupported("unsupported_input")  # litellm's comparison decides what happens
+            return self.rust_count(model, None, None, messages, False, tools, None, use_default_image_token_count) >= threshold
+
+        return self.control.serve(
+            rust,
+            lambda: self.reach_reference(model, messages, threshold, tools, use_default_image_token_count),
+            describe=lambda capture_content: self.describe(model, None, messages, tools, capture_content),
         )
 
     def count_batch(self, model: str, texts: list[str]) -> list[int]:
@@ -225,3 +240,23 @@ def _accelerated_token_counter(component: TokenCounterComponent, original):
     token_counter.__doc__ = original.__doc__
     token_counter.__wrapped__ = original
     return token_counter
+
+
+def _accelerated_messages_reach_token_count(component: TokenCounterComponent):
+    """`messages_reach_token_count` (litellm's prompt-caching threshold check) on the Rust count.
+
+    litellm stops counting at the first message that crosses the threshold; every message adds at
+    least its per-message overhead, so the running total only grows and comparing the whole count
+    decides the same. Where litellm would stop before an input it cannot count, the Rust path
+    declines that input and litellm answers."""
+    litellm = component._litellm
+    reaches = component.reaches
+
+    def messages_reach_token_count(model, messages, threshold, tools=None, use_default_image_token_count=False) -> bool:
+        if litellm.disable_token_counter is True:
+            return threshold <= 0
+        return reaches(model, messages, threshold, tools, use_default_image_token_count)
+
+    messages_reach_token_count.__doc__ = component.reach_reference.__doc__
+    messages_reach_token_count.__wrapped__ = component.reach_reference
+    return messages_reach_token_count
