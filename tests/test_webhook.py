@@ -156,3 +156,15 @@ def test_the_webhook_runs_while_instrumented_when_configured_by_environment(monk
         instrumentor.uninstrument()
     with pytest.raises(OSError):
         post(port, payload(alert()))
+
+
+def test_a_webhook_that_cannot_start_leaves_litellm_uninstrumented(monkeypatch):
+    occupied = litellm_rust.start_alert_webhook(port=0)
+    try:
+        monkeypatch.setenv("OTEL_PYTHON_LITELLM_RUST_WEBHOOK_ADDRESS", f"127.0.0.1:{occupied.port}")
+        with pytest.raises(OSError):
+            litellm_rust.LiteLLMRustInstrumentor().instrument()
+        assert litellm_rust.status()["token_counter"]["instrumented"] is False
+        assert PLANE._reloader is None
+    finally:
+        occupied.stop()

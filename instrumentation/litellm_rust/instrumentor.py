@@ -40,7 +40,11 @@ class LiteLLMRustInstrumentor(BaseInstrumentor):
         meter_provider = kwargs.pop("meter_provider", None)
         tracer_provider = kwargs.pop("tracer_provider", None)
         PLANE.start(config_path, kwargs, meter_provider, tracer_provider)
-        self._webhook = _webhook_from_environment()
+        try:
+            self._webhook = _webhook_from_environment()
+        except Exception:
+            PLANE.stop()  # nothing is left running when instrument() fails
+            raise
         for component in components().values():
             rebind(component.replacements())
             component.instrumented = True
