@@ -128,3 +128,18 @@ def test_disable_token_counter_returns_zero_without_counting(instrumented, token
     assert litellm.utils.token_counter(model="gpt-4o", text="abc") == 0
     after = token_component.status()
     assert (after["rust_calls"], after["python_calls"]) == (before["rust_calls"], before["python_calls"])
+
+
+def test_a_model_litellm_cannot_resolve_is_not_a_rust_error(instrumented, token_component, monkeypatch):
+    from litellm.litellm_core_utils import token_counter as core
+
+    def unresolvable(model):
+        raise RuntimeError("cost map unavailable")
+
+    monkeypatch.setattr(core, "openai_tokenizer_encoding_name", unresolvable)
+    token_component._profiles_model_count = -1  # forget what was resolved before the patch
+    before = dict(token_component.stats.fallback_reasons)
+    assert instrumented_outcome(model="gpt-4o-unresolvable", text="hi") == litellm_outcome(model="gpt-4o-unresolvable", text="hi")
+    after = token_component.stats.fallback_reasons
+    assert after.get("unsupported_model", 0) == before.get("unsupported_model", 0) + 1
+    assert after.get("rust_error", 0) == before.get("rust_error", 0)

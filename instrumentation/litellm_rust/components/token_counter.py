@@ -94,12 +94,15 @@ class TokenCounterComponent(Component):
         elif type(model) is not str:
             return "unsupported_input"
         else:
-            uses_huggingface = utils.huggingface_tokenizer_kind(model) is not None
-            if uses_huggingface and self._litellm.disable_hf_tokenizer_download is not True:
-                return "unsupported_tokenizer"
-            encoding = core.openai_tokenizer_encoding_name(model)
-            legacy = core.uses_legacy_message_accounting(model)
-            template_tools = chat_template_tool_section(model) is not None
+            try:
+                uses_huggingface = utils.huggingface_tokenizer_kind(model) is not None
+                if uses_huggingface and self._litellm.disable_hf_tokenizer_download is not True:
+                    return "unsupported_tokenizer"
+                encoding = core.openai_tokenizer_encoding_name(model)
+                legacy = core.uses_legacy_message_accounting(model)
+                template_tools = chat_template_tool_section(model) is not None
+            except Exception:  # litellm cannot resolve it either; its own call will say how
+                return "unsupported_model"
         try:
             return _native.TokenCounter(
                 encoding,
@@ -127,7 +130,7 @@ class TokenCounterComponent(Component):
 
     def serve(self, *arguments) -> int:
         """A `token_counter` call (positional, in litellm's order) routed by the control plane."""
-        model, custom_tokenizer, text, messages, count_response_tokens, tools, tool_choice, use_default_images, _ = arguments
+        model, _, text, messages, _, tools, *_ = arguments
         return self.control.serve(
             lambda: self.rust_count(*arguments[:-1]),
             lambda: self.reference(*arguments),
