@@ -207,7 +207,9 @@ def _accelerated_token_counter(component: TokenCounterComponent, original):
     ) -> int:
         if litellm.disable_token_counter is True:
             return 0
-        # The fast path, inlined (no closures, no control call): see `Control`.
+        # The fast path, inlined (no closures, no control call): see `Control`. A call it cannot
+        # finish goes to litellm (after a Rust failure) or to the control plane (everything else).
+        handler = serve
         if control.rust_fast and next(ticks) % control.timing_every:
             try:
                 if custom_tokenizer is None:
@@ -217,18 +219,8 @@ def _accelerated_token_counter(component: TokenCounterComponent, original):
                 raise _native.Unsupported("custom_tokenizer")
             except Exception as error:
                 control.rust_failed(error)
-            return reference(
-                model,
-                custom_tokenizer,
-                text,
-                messages,
-                count_response_tokens,
-                tools,
-                tool_choice,
-                use_default_image_token_count,
-                default_token_count,
-            )
-        return serve(
+            handler = reference
+        return handler(
             model,
             custom_tokenizer,
             text,
