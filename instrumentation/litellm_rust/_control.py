@@ -113,8 +113,11 @@ class Control:
             self.breaker.probe_succeeded()
         return result
 
-    def rust_failed(self, error: Exception) -> None:
-        """The Rust path declined or failed this call; Python serves it."""
+    def rust_failed(self, error: Exception, python_serves: bool = True) -> None:
+        """The Rust path declined or failed this call; Python serves it (or, in shadow mode,
+        already did)."""
+        if python_serves:
+            self.stats.python_call()
         if isinstance(error, _native.Unsupported):
             self.stats.fallback(error.args[0])
             return
@@ -166,11 +169,8 @@ class Control:
     def _compare(self, python, run_rust, describe, timed) -> None:
         try:
             rust = self._run("rust", run_rust, timed)
-        except _native.Unsupported as unsupported:
-            self.stats.fallback(unsupported.args[0])  # Rust declines: nothing to compare
-            return
-        except Exception as error:
-            self.rust_failed(error)
+        except Exception as error:  # declined (nothing to compare) or failed
+            self.rust_failed(error, python_serves=False)
             return
         matched = not isinstance(python, _Failed) and self.component.compare(python, rust)
         self.stats.comparison(matched)

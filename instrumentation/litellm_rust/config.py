@@ -163,15 +163,16 @@ class Config:
 def load_file(path: str | os.PathLike) -> Mapping:
     """A configuration file: JSON, or YAML for `.yaml` / `.yml`."""
     text = Path(path).read_text()
+    is_yaml = Path(path).suffix.lower() in (".yaml", ".yml")
     try:
-        if Path(path).suffix.lower() in (".yaml", ".yml"):
+        if is_yaml:
             import yaml
 
             data = yaml.safe_load(text)
         else:
             data = json.loads(text)
     except Exception as error:
-        raise ConfigError(f"{path}: not valid {'YAML' if Path(path).suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {error}") from None
+        raise ConfigError(f"{path}: not valid {'YAML' if is_yaml else 'JSON'}: {error}") from None
     if data is None:
         return {}
     if not isinstance(data, Mapping):

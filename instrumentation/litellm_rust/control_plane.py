@@ -49,16 +49,11 @@ class ControlPlane:
         with self._lock:
             path = config_path or os.environ.get(CONFIG_ENV) or None
             file_layer = load_file(path) if path else {}
-            previous = self._kwargs_layer
-            self._kwargs_layer = dict(settings)
-            try:
-                self._apply(file_layer)
-            except ConfigError:
-                self._kwargs_layer = previous  # nothing changes when a source is invalid
-                raise
-            self.config_path, self._file_layer = path, file_layer
+            config = self._build(file_layer=file_layer, kwargs_layer=dict(settings))
+            self.config_path, self._file_layer, self._kwargs_layer = path, file_layer, dict(settings)
             self._file_mtime = self._mtime()
             self._last_reload_error = None
+            self._apply(config)
             self.use_telemetry(meter_provider, tracer_provider)
         if self.config_path:
             self._stop_reloading.clear()
@@ -97,11 +92,19 @@ class ControlPlane:
 
     # -- building and applying ----------------------------------------------------------------
 
-    def _layers(self, file_layer: Mapping) -> list[Mapping]:
-        return [file_layer, from_environment(components()), self._kwargs_layer, self._runtime_layer]
+    def _build(self, *, file_layer=None, kwargs_layer=None, runtime_layer=None) -> Config:
+        """The settings the layers make, with any of them replaced; raises `ConfigError` before
+        anything changes, so a rejected source leaves the previous layers in place."""
+        layers = [
+            self._file_layer if file_layer is None else file_layer,
+            from_environment(components()),
+            self._kwargs_layer if kwargs_layer is None else kwargs_layer,
+            self._runtime_layer if runtime_layer is None else runtime_layer,
+        ]
+        return Config.build(components(), layers)
 
-    def _apply(self, file_layer: Mapping | None = None) -> None:
-        config = Config.build(components(), self._layers(self._file_layer if file_layer is None else file_layer))
+    def _apply(self, config: Config | None = None) -> None:
+        config = config or self._build()
         for name, control in self.controls.items():
             control.apply(config.components[name])
 
@@ -121,7 +124,7 @@ class ControlPlane:
             self._file_mtime = mtime
             try:
                 layer = load_file(self.config_path)
-                self._apply(layer)
+                config = self._build(file_layer=layer)
             except (ConfigError, OSError) as error:
                 self.reload_errors += 1
                 message = str(error)
@@ -131,6 +134,7 @@ class ControlPlane:
                 return False
             self._file_layer = layer
             self._last_reload_error = None
+            self._apply(config)
             _logger.info("litellm_rust: configuration reloaded from %s", self.config_path)
             return True
 
@@ -148,9 +152,9 @@ class ControlPlane:
             else:
                 self._control(component)
                 runtime = _merged(self._runtime_layer, {"components": {component: settings}})
-            Config.build(components(), self._layers(self._file_layer)[:-1] + [runtime])  # validate first
+            config = self._build(runtime_layer=runtime)
             self._runtime_layer = runtime
-            self._apply()
+            self._apply(config)
 
     def _control(self, component: str):
         controls = self.controls
@@ -210,8 +214,7 @@ def recommendations() -> list[str]:
     for name, control in PLANE.controls.items():
         timings = control.percentiles()
         rust, python = timings["rust"], timings["python"]
-        status = control.status()
-        mode, breaker = status["mode"], status["breaker"]["state"]
+        mode, breaker = control.settings.mode, control.breaker.state
         if breaker != "closed":
             advice.append(f"{name}: breaker {breaker} ({control.breaker.transitions[-1].reason}); Python is serving.")
             continue
@@ -230,6 +233,6 @@ def recommendations() -> list[str]:
         elif mode == "python":
             verdict = "serving Python -> try shadow mode to compare"
         else:
-            verdict = f"serving Rust at {status['rollout_percent']:g}% with no Rust errors"
+            verdict = f"serving Rust at {control.settings.rollout_percent:g}% with no Rust errors"
         advice.append(f"{name}: {speed}, {verdict}.")
     return advice

@@ -107,13 +107,13 @@ class AlertWebhook:
         """(component, alert key, alertname, firing|resolved) for every degrade alert; the whole
         request is rejected before anything changes if one of them is invalid."""
         controls = PLANE.controls
-        decisions = []
+        decisions, ignored = [], 0
         for alert in payload["alerts"]:
             labels = alert.get("labels") if isinstance(alert, dict) else None
             if not isinstance(labels, dict):
                 raise _Rejected(400, "every alert needs a labels object")
             if labels.get("action") != "degrade":
-                PLANE.record_webhook_decision("ignore", "no degrade action")
+                ignored += 1
                 continue
             component = labels.get("component")
             if component not in controls:
@@ -123,6 +123,8 @@ class AlertWebhook:
                 raise _Rejected(400, f"alert status must be firing or resolved, got {status!r}")
             alertname = str(labels.get("alertname", "unnamed"))
             decisions.append((component, f"{alertname}/{alert.get('fingerprint', '')}", alertname, status))
+        for _ in range(ignored):  # counted only once the whole request is known to be valid
+            PLANE.record_webhook_decision("ignore", "no degrade action")
         return decisions
 
     def _apply(self, component: str, key: str, alertname: str, status: str) -> dict | None:

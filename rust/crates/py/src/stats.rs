@@ -62,10 +62,10 @@ impl CallStats {
         self.count(PYTHON);
     }
 
-    /// A call the Rust path handed back to Python, and why (the Python call is counted too).
+    /// The Rust path declined or failed a call, and why. Whoever then runs Python counts that call
+    /// (`python_call`), so a shadow comparison Rust declines is not counted as a second Python call.
     fn fallback(&self, reason: &str) {
         self.fallbacks.fetch_add(1, Ordering::Relaxed);
-        self.count(PYTHON);
         let mut reasons = self.fallback_reasons.lock().unwrap_or_else(|e| e.into_inner());
         *reasons.entry(reason.to_owned()).or_default() += 1;
     }

@@ -139,7 +139,9 @@ impl TokenCounter {
         } else {
             return Err(unsupported(Reason::Input));
         };
-        self.count_texts(py, std::slice::from_ref(&text))
+        let str = text.to_str().map_err(|_| unsupported(Reason::Input))?;
+        let count = if str.len() > RELEASE_GIL_BYTES { py.detach(|| self.text.count(str)) } else { self.text.count(str) };
+        count.map_err(unsupported)
     }
 
     /// `token_counter(messages=...)` with its extras.
@@ -162,7 +164,7 @@ impl TokenCounter {
                 gathered.tokens += tool_choice_tokens(choice, &mut gathered).map_err(unsupported)?;
             }
         }
-        Ok(gathered.tokens + self.count_texts(py, &gathered.large_texts)?)
+        Ok(gathered.tokens + self.counts(py, &gathered.large_texts)?.iter().sum::<i64>())
     }
 
     /// litellm's own rendering of `tools`; its failure is litellm's to report.
@@ -171,21 +173,23 @@ impl TokenCounter {
         rendered.cast_into::<PyString>().map_err(|_| unsupported(Reason::Input))
     }
 
-    fn count_texts(&self, py: Python<'_>, texts: &[Bound<'_, PyString>]) -> PyResult<i64> {
+    /// One count per text: the GIL released above `RELEASE_GIL_BYTES` in all, rayon's pool above
+    /// `PARALLEL_BYTES`.
+    fn counts(&self, py: Python<'_>, texts: &[Bound<'_, PyString>]) -> PyResult<Vec<i64>> {
         let strs = texts
             .iter()
             .map(|text| text.to_str().map_err(|_| unsupported(Reason::Input)))
             .collect::<PyResult<Vec<&str>>>()?;
         let bytes: usize = strs.iter().map(|s| s.len()).sum();
-        let count = |strs: &[&str]| -> Result<i64, Reason> {
+        let count_all = || -> Result<Vec<i64>, Reason> {
             if bytes > PARALLEL_BYTES && strs.len() > 1 {
-                strs.par_iter().map(|s| self.text.count(s)).sum()
+                strs.par_iter().map(|s| self.text.count(s)).collect()
             } else {
-                strs.iter().map(|s| self.text.count(s)).sum()
+                strs.iter().map(|s| self.text.count(s)).collect()
             }
         };
-        let total = if bytes > RELEASE_GIL_BYTES { py.detach(|| count(&strs)) } else { count(&strs) };
-        total.map_err(unsupported)
+        let counts = if bytes > RELEASE_GIL_BYTES { py.detach(count_all) } else { count_all() };
+        counts.map_err(unsupported)
     }
 
     /// `_count_messages`: per-message overhead, every string value, names, tool-call arguments
@@ -419,20 +423,7 @@ impl TokenCounter {
                 .iter()
                 .map(|text| text.cast_exact::<PyString>().map(|s| s.clone()).map_err(|_| unsupported(Reason::Input)))
                 .collect::<PyResult<Vec<_>>>()?;
-            let strs = texts
-                .iter()
-                .map(|text| text.to_str().map_err(|_| unsupported(Reason::Input)))
-                .collect::<PyResult<Vec<&str>>>()?;
-            let bytes: usize = strs.iter().map(|s| s.len()).sum();
-            let count_all = || -> Result<Vec<i64>, Reason> {
-                if bytes > PARALLEL_BYTES {
-                    strs.par_iter().map(|s| self.text.count(s)).collect()
-                } else {
-                    strs.iter().map(|s| self.text.count(s)).collect()
-                }
-            };
-            let counts = if bytes > RELEASE_GIL_BYTES { py.detach(count_all) } else { count_all() };
-            let counts = counts.map_err(unsupported)?;
+            let counts = self.counts(py, &texts)?;
             self.stats.get().rust_call();
             Ok(counts)
         })
