@@ -5,8 +5,15 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import collections  # noqa: E402
+
 import litellm  # noqa: E402
 import pytest  # noqa: E402
+from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
 from litellm_rust import LiteLLMRustInstrumentor, _native  # noqa: E402
 from litellm_rust.components import components  # noqa: E402
@@ -43,3 +50,31 @@ def fresh_control_state():
     PLANE._apply()
     for component in components().values():
         component.control.reset()
+
+
+@pytest.fixture
+def otel():
+    """In-memory metric reader and span exporter, and litellm instrumented against them."""
+    reader = InMemoryMetricReader()
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = LiteLLMRustInstrumentor()
+
+    def instrument(**settings):
+        instrumentor.instrument(meter_provider=MeterProvider(metric_readers=[reader]), tracer_provider=tracer_provider, **settings)
+
+    otel = collections.namedtuple("otel", "instrument reader exporter tracer_provider")(instrument, reader, exporter, tracer_provider)
+    try:
+        yield otel
+    finally:
+        instrumentor.uninstrument()
+
+
+def metric_points(reader) -> dict[str, list]:
+    points = collections.defaultdict(list)
+    for resource_metrics in reader.get_metrics_data().resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                points[metric.name].extend((metric, point) for point in metric.data.data_points)
+    return points

@@ -8,13 +8,9 @@ import litellm
 import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import litellm_rust
+from conftest import metric_points
 from corpus import CHAT
 from litellm_rust import LiteLLMRustInstrumentor, _native
 from litellm_rust._control import rollout_bucket
@@ -22,34 +18,6 @@ from litellm_rust.telemetry import DURATION_BUCKETS
 from parity import litellm_outcome
 
 FAST_BREAKER = {"min_calls": 5, "cool_off_seconds": 0.05, "probe_rate": 1.0, "probes_to_close": 3}
-
-
-@pytest.fixture
-def otel():
-    """In-memory metric reader and span exporter, and litellm instrumented against them."""
-    reader = InMemoryMetricReader()
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    instrumentor = LiteLLMRustInstrumentor()
-
-    def instrument(**settings):
-        instrumentor.instrument(meter_provider=MeterProvider(metric_readers=[reader]), tracer_provider=tracer_provider, **settings)
-
-    otel = collections.namedtuple("otel", "instrument reader exporter tracer_provider")(instrument, reader, exporter, tracer_provider)
-    try:
-        yield otel
-    finally:
-        instrumentor.uninstrument()
-
-
-def metric_points(reader) -> dict[str, list]:
-    points = collections.defaultdict(list)
-    for resource_metrics in reader.get_metrics_data().resource_metrics:
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                points[metric.name].extend((metric, point) for point in metric.data.data_points)
-    return points
 
 
 def status() -> dict:
@@ -73,22 +41,34 @@ def expected_chat_count() -> int:
 def test_every_counter_is_exported_from_start_up(otel):
     otel.instrument()
     points = metric_points(otel.reader)
-    calls = {(p.attributes["litellm_rust.mode"], p.attributes["litellm_rust.implementation"]): p.value for _, p in points["litellm_rust.operation.calls"]}
-    assert set(calls) == {(m, i) for m in ("python", "shadow", "rust") for i in ("python", "rust")}
-    fallbacks = {p.attributes["error.type"] for _, p in points["litellm_rust.fallbacks"]}
-    assert {"rust_error", "rust_panic"} <= fallbacks
-    assert [p.value for _, p in points["litellm_rust.shadow.mismatches"]] == [status()["shadow_mismatches"]]
-    assert [p.value for _, p in points["litellm_rust.breaker.state"]] == [0]
+    every_component = set(litellm_rust.status())
+    assert every_component == {"token_counter", "rate_limits"}
+    for name in every_component:
+        def of(metric: str, component: str = name) -> list:
+            return [p for _, p in points[metric] if p.attributes["litellm_rust.operation"] == component]
+
+        calls = {(p.attributes["litellm_rust.mode"], p.attributes["litellm_rust.implementation"]) for p in of("litellm_rust.operation.calls")}
+        assert calls == {(m, i) for m in ("python", "shadow", "rust") for i in ("python", "rust")}
+        assert {"rust_error", "rust_panic"} <= {p.attributes["error.type"] for p in of("litellm_rust.fallbacks")}
+        assert [p.value for p in of("litellm_rust.shadow.mismatches")] == [litellm_rust.status()[name]["shadow_mismatches"]]
+        assert [p.value for p in of("litellm_rust.breaker.state")] == [0]
     assert len(points["litellm_rust.config.reload_errors"]) == 1
 
 
 def test_calls_are_counted_by_mode_and_implementation(otel):
     otel.instrument()
-    before = metric_points(otel.reader)
-    rust_before = {p.attributes["litellm_rust.mode"] + p.attributes["litellm_rust.implementation"]: p.value for _, p in before["litellm_rust.operation.calls"]}
+
+    def calls() -> dict:
+        return {
+            p.attributes["litellm_rust.mode"] + p.attributes["litellm_rust.implementation"]: p.value
+            for _, p in metric_points(otel.reader)["litellm_rust.operation.calls"]
+            if p.attributes["litellm_rust.operation"] == "token_counter"
+        }
+
+    rust_before = calls()
     for _ in range(5):
         count()
-    after = {p.attributes["litellm_rust.mode"] + p.attributes["litellm_rust.implementation"]: p.value for _, p in metric_points(otel.reader)["litellm_rust.operation.calls"]}
+    after = calls()
     assert after["rustrust"] - rust_before["rustrust"] == 5
     assert after["rustpython"] == rust_before["rustpython"]
 
@@ -332,7 +312,8 @@ def test_breaker_state_and_transitions_are_exported(otel):
     otel.instrument(breaker=FAST_BREAKER)
     litellm_rust.force_open("token_counter", "test")
     points = metric_points(otel.reader)
-    assert [p.value for _, p in points["litellm_rust.breaker.state"]] == [2]
+    states = {p.attributes["litellm_rust.operation"]: p.value for _, p in points["litellm_rust.breaker.state"]}
+    assert states == {"token_counter": 2, "rate_limits": 0}
     (span,) = [s for s in otel.exporter.get_finished_spans() if s.name == "litellm_rust.breaker.transition"]
     assert span.attributes["litellm_rust.breaker.to"] == "open"
     assert span.attributes["litellm_rust.breaker.reason"] == "forced: test"
@@ -348,7 +329,7 @@ def test_stats_and_recommendations_from_shadow_timings(instrumented):
     timings = litellm_rust.stats()["token_counter"]
     assert timings["rust"]["samples"] >= 30 and timings["python"]["samples"] >= 30
     assert timings["rust"]["p50"] <= timings["rust"]["p95"] <= timings["rust"]["p99"]
-    (advice,) = litellm_rust.recommendations()
+    (advice,) = [line for line in litellm_rust.recommendations() if line.startswith("token_counter:")]
     assert advice.startswith("token_counter: Rust p50 ")
     assert "0 mismatches in" in advice and "safe to move to rust at 100%" in advice
 

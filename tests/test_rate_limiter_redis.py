@@ -11,7 +11,9 @@ from contextlib import contextmanager
 
 import pytest
 
+from conftest import metric_points
 from litellm_rust import RateLimiter
+from litellm_rust.control_plane import PLANE
 from servers import free_port, require_tool, wait_until
 
 
@@ -137,6 +139,24 @@ def test_a_dead_redis_gives_the_fail_mode_and_reconnects(redis_server, fail_open
     redis_server.start()
     recovered = wait_until(lambda: (lambda o: o if o.error is None else None)(limiter.check("k")), 10, "reconnection")
     assert recovered.allowed and recovered.remaining == {"rpm": 9}  # a fresh server, a fresh window
+
+
+def test_an_outage_is_counted_and_its_start_and_end_are_events(redis_server, otel):
+    otel.instrument()
+    limiter = shared(redis_server, rpm=100)
+    assert limiter.check("k").error is None
+    errors_before = PLANE.redis_errors
+    redis_server.stop()
+    for _ in range(3):
+        assert limiter.check("k").error is not None
+    assert limiter.record_usage("k", tokens=1) is None  # nothing to record for an rpm-only limiter
+    redis_server.start()
+    wait_until(lambda: limiter.check("k").error is None, 10, "reconnection")
+    assert PLANE.redis_errors - errors_before >= 3
+    [(_, point)] = metric_points(otel.reader)["litellm_rust.redis.errors"]
+    assert point.value == PLANE.redis_errors and point.attributes == {"litellm_rust.operation": "rate_limits"}
+    events = [span.name for span in otel.exporter.get_finished_spans() if span.name.startswith("litellm_rust.redis")]
+    assert events == ["litellm_rust.redis.unavailable", "litellm_rust.redis.available"]
 
 
 def test_a_stalled_redis_times_out_instead_of_hanging(redis_server):

@@ -17,6 +17,9 @@ class Component(ABC):
     """One litellm hot path served by Rust, with litellm's Python as reference and fallback."""
 
     name: str
+    # Whether the Rust path keeps state of its own (counters, windows) that every call must
+    # update: shadow mode then runs it on every call, whatever the shadow sample rate.
+    stateful = False
 
     def __init__(self) -> None:
         from litellm_rust._control import Control

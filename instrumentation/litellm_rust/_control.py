@@ -12,7 +12,7 @@ import random
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from litellm_rust import _native
@@ -34,6 +34,10 @@ _NEVER = 1 << 62
 def rollout_bucket(request_key: str) -> int:
     """A stable bucket in [0, 10000) for a request key, the same in every process."""
     return zlib.crc32(request_key.encode("utf-8", "surrogatepass")) % _ROLLOUT_BUCKETS
+
+
+# `_serve_rust`'s answer when Rust declined or failed the call.
+_FELL_BACK = object()
 
 
 class _Failed:
@@ -94,21 +98,57 @@ class Control:
         call's inputs for a mismatch record. `timed` forces the timing-sample decision."""
         if timed is None:
             timed = next(self.ticks) % self.timing_every == 0
+        route = self._route(request_key)
+        if route == "rust":
+            result = self._serve_rust(run_rust, timed)
+            return run_python() if result is _FELL_BACK else result
+        if route == "python":
+            return self._run("python", run_python, timed)
+        try:
+            python = self._run("python", run_python, timed)
+        except Exception as error:
+            python = _Failed(error)
+        return self._shadow_compared(python, run_rust, describe, timed)
+
+    async def serve_async(self, run_rust: Callable[[], object], run_python: Callable[[], Awaitable[object]],
+                          request_key: str | None = None, describe: Callable[[bool], dict] | None = None,
+                          timed: bool | None = None) -> object:
+        """`serve` for a litellm coroutine: `run_python()` returns an awaitable; Rust stays synchronous."""
+        if timed is None:
+            timed = next(self.ticks) % self.timing_every == 0
+        route = self._route(request_key)
+        if route == "rust":
+            result = self._serve_rust(run_rust, timed)
+            return await run_python() if result is _FELL_BACK else result
+        start = time.perf_counter() if timed else 0.0
+        try:
+            python = await run_python()
+        except Exception as error:
+            python = _Failed(error)
+        if timed:
+            self._timing("python", time.perf_counter() - start)
+        if route == "python":
+            if isinstance(python, _Failed):
+                raise python.error
+            return python
+        return self._shadow_compared(python, run_rust, describe, timed)
+
+    def _route(self, request_key: str | None) -> str:
+        """`python`, `shadow` or `rust`; Python's share of the calls is counted here."""
         mode = self.settings.mode
-        if mode == "python":
-            self.stats.python_call()
-            return self._run("python", run_python, timed)
-        if mode == "shadow":
-            return self._shadow(run_rust, run_python, describe, timed)
-        if not self._in_rollout(request_key) or not self.breaker.route_to_rust():
-            self.stats.python_call()
-            return self._run("python", run_python, timed)
+        if mode == "shadow" or (mode == "rust" and self._in_rollout(request_key) and self.breaker.route_to_rust()):
+            return mode
+        self.stats.python_call()
+        return "python"
+
+    def _serve_rust(self, run_rust: Callable[[], object], timed: bool) -> object:
+        """Rust's result, or `_FELL_BACK` when Python must serve the call instead."""
         probing = self.breaker.state == HALF_OPEN
         try:
             result = self._run("rust", run_rust, timed)
         except Exception as error:
             self.rust_failed(error)
-            return run_python()
+            return _FELL_BACK
         if probing:
             self.breaker.probe_succeeded()
         return result
@@ -153,14 +193,12 @@ class Control:
                 self._event("litellm_rust.call", {"litellm_rust.implementation": implementation, "litellm_rust.duration_s": seconds})
         self.breaker.timing(implementation, seconds, self.stats.rust_calls)
 
-    def _shadow(self, run_rust, run_python, describe, timed) -> object:
-        """Python serves; Rust runs second on the same inputs and is compared."""
+    def _shadow_compared(self, python, run_rust, describe, timed) -> object:
+        """Python served (`python`, or `_Failed`); Rust runs second on the same inputs and is
+        compared. A component whose Rust path keeps its own state runs it on every call."""
         self.stats.python_call()
-        try:
-            python = self._run("python", run_python, timed)
-        except Exception as error:
-            python = _Failed(error)
-        if random.random() < self.settings.shadow_sample_rate and self.breaker.route_to_rust():
+        sampled = self.component.stateful or random.random() < self.settings.shadow_sample_rate
+        if sampled and self.breaker.route_to_rust():
             self._compare(python, run_rust, describe, timed)
         if isinstance(python, _Failed):
             raise python.error

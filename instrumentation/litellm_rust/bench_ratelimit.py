@@ -1,8 +1,10 @@
 """`litellm-rust bench ratelimit`: litellm's own limit checks vs `litellm_rust.RateLimiter`.
 
 Rows, measured interleaved in one process (ratios are what to read):
-  * an rpm check on one deployment: litellm's router pre-call check
-    (`ModelRateLimitingCheck.pre_call_check` over its in-memory DualCache) vs `RateLimiter.check`;
+  * the router's `enforce_model_rate_limits` pre-call check (`ModelRateLimitingCheck`, sync and
+    async, rpm + tpm on one deployment): litellm's own method vs the same method instrumented
+    (the `rate_limits` component in rust mode), each over its own router cache;
+  * an rpm check on one deployment: litellm's router pre-call check vs `RateLimiter.check`;
   * a parallel-request slot: litellm's `MaxParallelRequestsLimit.acquire` + `release` vs ours;
   * with redis-server on PATH: shared checks per second through Redis from one process and from
     four (a throwaway server on a free 127.0.0.1 port, stopped afterwards).
@@ -22,17 +24,59 @@ from litellm_rust.bench import _time_per_call
 _UNLIMITED = 10**12
 
 
+def _deployment(**limits) -> dict:
+    return {"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o", **limits}, "model_info": {"id": "deployment-1"}}
+
+
 def _litellm_rpm_check():
+    """litellm's own router check (as shipped, whether or not it is instrumented now)."""
     from litellm.caching.dual_cache import DualCache
     from litellm.router_utils.pre_call_checks.model_rate_limit_check import ModelRateLimitingCheck
 
+    from litellm_rust.components import components
+
+    original = components()["rate_limits"].references["pre_call_check"]
     check = ModelRateLimitingCheck(dual_cache=DualCache())
-    deployment = {
-        "model_name": "gpt-4o",
-        "litellm_params": {"model": "openai/gpt-4o", "rpm": _UNLIMITED},
-        "model_info": {"id": "deployment-1"},
-    }
-    return lambda: check.pre_call_check(deployment)
+    deployment = _deployment(rpm=_UNLIMITED)
+    return lambda: original(check, deployment)
+
+
+def _completed(start_coroutine):
+    """A call running a coroutine that never suspends (an in-memory check) to completion."""
+
+    def call():
+        coroutine = start_coroutine()
+        try:
+            coroutine.send(None)
+        except StopIteration:
+            return
+        raise RuntimeError("the check suspended")
+
+    return call
+
+
+def _router_check_rows() -> list[tuple]:
+    """litellm's `ModelRateLimitingCheck` methods as litellm ships them vs as instrumented."""
+    from litellm.caching.dual_cache import DualCache
+    from litellm.router_utils.pre_call_checks.model_rate_limit_check import ModelRateLimitingCheck
+
+    from litellm_rust.components import components
+
+    originals = components()["rate_limits"].references
+    litellm_check, our_check = ModelRateLimitingCheck(DualCache()), ModelRateLimitingCheck(DualCache())
+    deployment = _deployment(rpm=_UNLIMITED, tpm=_UNLIMITED)
+    return [
+        (
+            "router check (rpm+tpm), sync",
+            lambda: originals["pre_call_check"](litellm_check, deployment),
+            lambda: our_check.pre_call_check(deployment),
+        ),
+        (
+            "router check (rpm+tpm), async",
+            _completed(lambda: originals["async_pre_call_check"](litellm_check, deployment)),
+            _completed(lambda: our_check.async_pre_call_check(deployment)),
+        ),
+    ]
 
 
 def _litellm_slot():
@@ -82,7 +126,7 @@ def _redis_rates(url: str, checks: int) -> dict[int, float]:
 
 
 def run_ratelimit_benchmark(quick: bool = False) -> None:
-    from litellm_rust import RateLimiter
+    from litellm_rust import LiteLLMRustInstrumentor, RateLimiter
 
     rounds, budget = (3, 0.05) if quick else (7, 0.2)
     ours_check = RateLimiter(rpm=_UNLIMITED)
@@ -92,19 +136,25 @@ def run_ratelimit_benchmark(quick: bool = False) -> None:
         ours_slots.acquire("deployment-1")
         ours_slots.release("deployment-1")
 
-    rows = [
-        ("rpm check, one deployment", _litellm_rpm_check(), lambda: ours_check.check("deployment-1")),
-        ("parallel-request slot acquire+release", _litellm_slot(), our_slot),
-    ]
-    print(f"{'local check':<40} {'litellm py ns':>14} {'litellm-rust ns':>16} {'py/ours':>8}")
-    print("-" * 81)
-    for name, litellm_call, ours_call in rows:
-        samples = {"litellm": [], "ours": []}
-        for _ in range(rounds):
-            samples["litellm"].append(_time_per_call(litellm_call, budget))
-            samples["ours"].append(_time_per_call(ours_call, budget))
-        litellm_ns, ours_ns = (statistics.median(samples[side]) * 1e9 for side in ("litellm", "ours"))
-        print(f"{name:<40} {litellm_ns:>14,.0f} {ours_ns:>16,.0f} {litellm_ns / ours_ns:>7.1f}x")
+    instrumentor = LiteLLMRustInstrumentor()
+    instrumentor.instrument(mode="rust")
+    try:
+        rows = [
+            *_router_check_rows(),
+            ("rpm check, one deployment", _litellm_rpm_check(), lambda: ours_check.check("deployment-1")),
+            ("parallel-request slot acquire+release", _litellm_slot(), our_slot),
+        ]
+        print(f"{'local check':<40} {'litellm py ns':>14} {'litellm-rust ns':>16} {'py/ours':>8}")
+        print("-" * 81)
+        for name, litellm_call, ours_call in rows:
+            samples = {"litellm": [], "ours": []}
+            for _ in range(rounds):
+                samples["litellm"].append(_time_per_call(litellm_call, budget))
+                samples["ours"].append(_time_per_call(ours_call, budget))
+            litellm_ns, ours_ns = (statistics.median(samples[side]) * 1e9 for side in ("litellm", "ours"))
+            print(f"{name:<40} {litellm_ns:>14,.0f} {ours_ns:>16,.0f} {litellm_ns / ours_ns:>7.1f}x")
+    finally:
+        instrumentor.uninstrument()
 
     redis_server = shutil.which("redis-server")
     if redis_server is None:

@@ -35,6 +35,9 @@ class ControlPlane:
         self.telemetry = None
         self.tracer_provider = None
         self.webhook_decisions: Counter[str] = Counter({"degrade": 0, "release": 0, "ignore": 0, "reject": 0})
+        # Shared (Redis) rate limits: calls Redis failed, and whether the last call reached it.
+        self.redis_errors = 0
+        self.redis_available = True
         self._reloader: threading.Thread | None = None
         self._stop_reloading = threading.Event()
 
@@ -89,6 +92,18 @@ class ControlPlane:
             if component is not None:
                 attributes["litellm_rust.operation"] = component
             self.telemetry.event("litellm_rust.webhook.decision", attributes)
+
+    def record_redis_outcome(self, error: str | None) -> None:
+        """A shared rate-limit call's outcome: errors are counted, and a change between reaching
+        Redis and not is an event (the start and the end of an outage, not every failed call)."""
+        with self._lock:
+            if error is not None:
+                self.redis_errors += 1
+            changed = self.redis_available != (error is None)
+            self.redis_available = error is None
+        if changed and self.telemetry is not None:
+            name = "litellm_rust.redis.unavailable" if error is not None else "litellm_rust.redis.available"
+            self.telemetry.event(name, {"litellm_rust.operation": "rate_limits", **({"error.type": error[:200]} if error else {})})
 
     # -- building and applying ----------------------------------------------------------------
 

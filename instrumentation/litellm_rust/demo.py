@@ -6,6 +6,11 @@ on every pick) sends requests to it. The same workload runs twice in one process
 instrumentor in mode "python" and once in mode "rust", and the per-operation CPU times are printed
 side by side, followed by `status()`.
 
+Then the rate-limit scenario: a Router with `enforce_model_rate_limits` and one deployment per
+model group (rpm 20 each, so which requests are refused does not depend on a random pick) takes a
+burst of 30 requests per group, once per mode on its own groups: the admitted and refused counts
+must be equal, and the CPU per request is printed side by side.
+
 Environment:
     LITELLM_RUST_DEMO_REQUESTS     router requests per mode (default 200)
     LITELLM_RUST_DEMO_DEPLOYMENTS  deployments in the "gpt-4o" model group (default 10)
@@ -199,6 +204,84 @@ async def _router_phase(router, requests: int) -> tuple[float, float, int]:
     return time.process_time() - cpu, time.perf_counter() - wall, answered
 
 
+_LIMITED_GROUPS = 10
+_GROUP_RPM = 20
+_BURST_PER_GROUP = 30
+
+
+def _build_limited_router(port: int):
+    """One deployment per group and phase (warm-up, python, rust): each phase starts at zero."""
+    from litellm import Router
+
+    model_list = [
+        {
+            "model_name": f"limited-{phase}-{index}",
+            "litellm_params": {
+                "model": "openai/gpt-4o",
+                "api_base": f"http://127.0.0.1:{port}/v1",
+                "api_key": "sk-demo",
+                "rpm": _GROUP_RPM,
+            },
+            "model_info": {"id": f"limited-{phase}-{index}"},
+        }
+        for phase in ("warm-python", "warm-rust", *_MODES)
+        for index in range(_LIMITED_GROUPS)
+    ]
+    return Router(model_list=model_list, optional_pre_call_checks=["enforce_model_rate_limits"], num_retries=0)
+
+
+async def _rate_limited_phase(router, phase: str) -> tuple[float, int, int]:
+    """(CPU seconds, admitted, refused) for a burst over every group of `phase`."""
+    from litellm import RateLimitError
+
+    groups = [f"limited-{phase}-{index}" for index in range(_LIMITED_GROUPS)]
+    queue = iter([group for _ in range(_BURST_PER_GROUP) for group in groups])
+    outcomes = {"admitted": 0, "refused": 0}
+
+    async def worker() -> None:
+        for group in queue:
+            try:
+                await router.acompletion(model=group, messages=_CHAT)
+                outcomes["admitted"] += 1
+            except RateLimitError:
+                outcomes["refused"] += 1
+
+    cpu = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(_CONCURRENCY)))
+    return time.process_time() - cpu, outcomes["admitted"], outcomes["refused"]
+
+
+def _rate_limit_scenario(port: int, instrumentor, loop) -> dict[str, tuple[float, int, int]]:
+    router = _build_limited_router(port)
+    results = {}
+    for mode in _MODES:
+        instrumentor.instrument(mode=mode)
+        try:
+            loop.run_until_complete(_rate_limited_phase(router, f"warm-{mode}"))
+            results[mode] = loop.run_until_complete(_rate_limited_phase(router, mode))
+        finally:
+            instrumentor.uninstrument()
+    return results
+
+
+def _print_rate_limit_scenario(results: dict[str, tuple[float, int, int]]) -> None:
+    (py_cpu, py_admitted, py_refused), (rs_cpu, rs_admitted, rs_refused) = results["python"], results["rust"]
+    requests = _LIMITED_GROUPS * _BURST_PER_GROUP
+    print()
+    print(
+        f"rate-limit scenario: {_LIMITED_GROUPS} groups x 1 deployment (rpm {_GROUP_RPM}), "
+        f"enforce_model_rate_limits, a burst of {_BURST_PER_GROUP} acompletion requests per group"
+    )
+    header = ["mode", "admitted", "refused (429)", "CPU µs/request"]
+    rows = [
+        ["python", str(py_admitted), str(py_refused), f"{py_cpu / requests * 1e6:,.0f}"],
+        ["rust", str(rs_admitted), str(rs_refused), f"{rs_cpu / requests * 1e6:,.0f}"],
+    ]
+    print(_format_table(header, rows))
+    same = (py_admitted, py_refused) == (rs_admitted, rs_refused)
+    print(f"same admissions: {'yes' if same else 'NO'}; python/rust CPU per request {py_cpu / rs_cpu:.2f}x")
+
+
 def _direct_phase(litellm, messages: list[dict], calls: int) -> tuple[float, float, set[int]]:
     counts = set()
     cpu, wall = time.process_time(), time.perf_counter()
@@ -281,6 +364,7 @@ def run_demo() -> None:
                     result["direct_cpu"] += direct_cpu
                     result["direct_wall"] += direct_wall
                     result["counts"] |= counts
+            rate_limited = _rate_limit_scenario(port, instrumentor, loop)
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
@@ -343,6 +427,7 @@ def run_demo() -> None:
             f"fallbacks={counts['fallbacks']}  (per request: "
             f"{(counts['rust_calls'] + counts['python_calls']) / requests:.2f})"
         )
+    _print_rate_limit_scenario(rate_limited)
     print()
     print("status() (cumulative over both modes and warm-ups; read after the final uninstrument()):")
     print(json.dumps(status(), indent=2))

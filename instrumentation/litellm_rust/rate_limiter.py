@@ -23,12 +23,15 @@ With ``redis_url``, requests and tokens are counted in Redis and shared by every
 script per check (one round trip, atomic on the server), fixed windows anchored at the first hit
 by the key's TTL (no shared clock needed). A Redis that does not answer within ``redis_timeout``
 is reported in the result's ``error`` and ``fail_open`` decides (admit, by default, or refuse);
-the connection is re-established on the next call. Parallel-request slots stay per process.
+the connection is re-established on the next call. Failed calls are counted in the
+``litellm_rust.redis.errors`` metric, and the start and end of an outage are telemetry events.
+Parallel-request slots stay per process.
 """
 
 import asyncio
 
 from litellm_rust import _native
+from litellm_rust.control_plane import PLANE
 
 ManualClock = _native.ManualClock
 RateLimitResult = _native.RateLimitResult
@@ -87,15 +90,15 @@ class RateLimiter:
             specs, algorithm=algorithm, max_parallel_requests=max_parallel_requests, idle_seconds=idle_seconds, clock=clock
         )
         self._shared = None
-        self._checker = self._limiter
         if redis_url is not None:
             if algorithm != "fixed_window":
                 raise ValueError("limits shared through Redis use fixed windows; algorithm must be 'fixed_window'")
             if clock is not None:
                 raise ValueError("limits shared through Redis use Redis's clock; a ManualClock cannot drive them")
-            self._shared = self._checker = _native.RedisRateLimiter(
+            self._shared = _native.RedisRateLimiter(
                 redis_url, specs, prefix=redis_prefix, timeout_seconds=redis_timeout, fail_open=fail_open
             )
+            self.check = self._shared_check
 
     @property
     def redis_errors(self) -> int:
@@ -107,7 +110,14 @@ class RateLimiter:
 
         Keys are any valid Unicode string (a lone surrogate is a ``UnicodeEncodeError``);
         ``tokens`` a non-negative whole number (``OverflowError`` otherwise)."""
-        return self._checker.check(key, tokens)
+        return self._limiter.check(key, tokens)
+
+    def _shared_check(self, key: str, tokens: int = 0) -> RateLimitResult:
+        """`check` through Redis, its outcome reported to the control plane."""
+        result = self._shared.check(key, tokens)
+        if result.error is not None or not PLANE.redis_available:
+            PLANE.record_redis_outcome(result.error)
+        return result
 
     def record_usage(self, key: str, tokens: int, limit: str | None = None) -> str | None:
         """Charge tokens known only after the response (negative refunds an over-estimate), to
@@ -116,7 +126,10 @@ class RateLimiter:
         if isinstance(tokens, bool) or not isinstance(tokens, int) or abs(tokens) > _MAX_AMOUNT:
             raise ValueError(f"tokens: expected a whole number within +/-{_MAX_AMOUNT}, got {tokens!r}")
         if self._shared is not None:
-            return self._shared.record_usage(key, "tokens", tokens, limit)
+            error = self._shared.record_usage(key, "tokens", tokens, limit)
+            if error is not None or not PLANE.redis_available:
+                PLANE.record_redis_outcome(error)
+            return error
         self._limiter.record_usage(key, "tokens", tokens, limit)
         return None
 

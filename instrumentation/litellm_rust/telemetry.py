@@ -77,6 +77,13 @@ class Telemetry:
             description="Alert webhook decisions: degrade, release, ignore, reject.",
         )
 
+        meter.create_observable_counter(
+            "litellm_rust.redis.errors",
+            callbacks=[self._observe_redis_errors],
+            unit="{call}",
+            description="Shared (Redis) rate-limit calls Redis did not answer; the fail mode decided them.",
+        )
+
     # -- collection-time observations (zeros included, so series exist from start-up) ---------
 
     def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
@@ -102,6 +109,9 @@ class Telemetry:
 
     def _observe_reload_errors(self, options: CallbackOptions) -> Iterable[Observation]:
         yield Observation(self._plane.reload_errors)
+
+    def _observe_redis_errors(self, options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(self._plane.redis_errors, {OPERATION: "rate_limits"})
 
     def _observe_webhook_decisions(self, options: CallbackOptions) -> Iterable[Observation]:
         for decision, count in self._plane.webhook_decisions.items():

@@ -6,6 +6,7 @@
 
 mod faults;
 mod rate_limiter;
+mod router_limits;
 mod stats;
 mod token_counter;
 
@@ -31,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rate_limiter::ManualClock>()?;
     m.add_class::<rate_limiter::RedisRateLimiter>()?;
     m.add_class::<rate_limiter::RateLimitResult>()?;
+    m.add_class::<router_limits::ModelRateLimits>()?;
     m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
     Ok(())
 }

@@ -82,13 +82,17 @@ impl RateLimitResult {
             Some(name) => name.bind(py).repr()?.to_string(),
             None => "None".to_owned(),
         };
+        let error = match &self.error {
+            Some(error) => PyString::new(py, error).repr()?.to_string(),
+            None => "None".to_owned(),
+        };
         Ok(format!(
-            "RateLimitResult(allowed={}, remaining={}, refused_by={}, retry_after={}, error={:?})",
+            "RateLimitResult(allowed={}, remaining={}, refused_by={}, retry_after={}, error={})",
             if self.allowed { "True" } else { "False" },
             self.remaining.bind(py).repr()?,
             refused_by,
             self.retry_after,
-            self.error
+            error
         ))
     }
 }

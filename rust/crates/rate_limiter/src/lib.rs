@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod distributed;
+pub mod router_limits;
 pub mod window;
 
 use std::sync::atomic::{AtomicU64, Ordering};

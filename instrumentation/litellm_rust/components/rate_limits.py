@@ -1,0 +1,303 @@
+"""Rate limits: the router's `enforce_model_rate_limits` pre-call check served from Rust counters.
+
+litellm 1.110's `ModelRateLimitingCheck` (a CustomLogger every router with that pre-call check
+registers) counts each deployment's requests and tokens per minute and per day in the router's
+cache. Its four methods are replaced on the class (the instances and their type stay as they
+are): the pre-call checks decide from a native `ModelRateLimits` store kept per router cache, with
+litellm's keys, windows, TTLs and order of checks, and raise the same `RateLimitError`; the
+success events run litellm's own bookkeeping and charge the tokens to the native store as well.
+
+Served exactly: rpm/tpm (from the deployment, its litellm_params or its model_info) and rpd/tpd
+with a daily reset time, on a router cache without Redis. Anything else falls back to litellm,
+counted under its reason: a cache shared through Redis (`redis_cache`), itpm/otpm limits
+(`io_token_limits`), a router whose usage-based-routing-v2 strategy counts in the same keys
+(`shared_with_usage_routing`), and limits or deployments litellm would reject or coerce
+(`unusual_limits`, `unusual_deployment`).
+
+While the Rust path serves, litellm's own request counters are not charged: if the component
+degrades to Python mid-minute, that minute's requests served by Rust are not in litellm's count.
+"""
+
+import weakref
+
+from litellm_rust import _native
+from litellm_rust._component import Component
+
+_CHECK_METHODS = ("pre_call_check", "async_pre_call_check")
+_SUCCESS_METHODS = ("log_success_event", "async_log_success_event")
+
+
+class RateLimitsComponent(Component):
+    name = "rate_limits"
+    stateful = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        import litellm
+        from litellm.router_strategy.lowest_tpm_rpm_v2 import LowestTPMLoggingHandler_v2
+        from litellm.router_utils.pre_call_checks import model_rate_limit_check
+        from litellm.types.router import RouterErrors
+
+        self._litellm = litellm
+        self._checks = model_rate_limit_check
+        self._usage_routing = LowestTPMLoggingHandler_v2
+        self._limit_error_prefix = RouterErrors.user_defined_ratelimit_error.value
+        self._utc_now = model_rate_limit_check.get_utc_datetime
+        # One store per router cache (by id, dropped with the cache: a dict lookup per call).
+        self._stores: dict[int, _native.ModelRateLimits] = {}
+        # The callbacks list last scanned for a usage-routing strategy (rescanned when it is
+        # replaced or its length changes), and the caches such strategies count in.
+        self._scanned_callbacks: list | None = None
+        self._scanned_length = -1
+        self._usage_routed_caches: frozenset[int] = frozenset()
+        check_class = model_rate_limit_check.ModelRateLimitingCheck
+        namespace = vars(check_class)
+        self.references = {name: namespace[name] for name in (*_CHECK_METHODS, *_SUCCESS_METHODS)}
+        self._replacements = {
+            self.references["pre_call_check"]: _accelerated_pre_call_check(self),
+            self.references["async_pre_call_check"]: _accelerated_async_pre_call_check(self),
+            self.references["log_success_event"]: _charging_success_event(self, self.references["log_success_event"]),
+            self.references["async_log_success_event"]: _charging_async_success_event(self),
+        }
+
+    def replacements(self):
+        return self._replacements
+
+    # -- the store -----------------------------------------------------------------------------
+
+    def store(self, cache) -> _native.ModelRateLimits:
+        """The native counters standing in for `cache`'s (one router's), refusing what they do not
+        reproduce."""
+        if cache.redis_cache is not None:
+            raise _native.Unsupported("redis_cache")
+        if id(cache) in self._usage_routed():
+            raise _native.Unsupported("shared_with_usage_routing")
+        try:
+            return self._stores[id(cache)]
+        except KeyError:
+            store = self._stores[id(cache)] = _native.ModelRateLimits(self.stats)
+            weakref.finalize(cache, self._stores.pop, id(cache), None)
+            return store
+
+    def _usage_routed(self) -> frozenset[int]:
+        """The caches a usage-based-routing-v2 strategy counts in."""
+        callbacks = self._litellm.callbacks
+        if callbacks is not self._scanned_callbacks or len(callbacks) != self._scanned_length:
+            self._usage_routed_caches = frozenset(
+                id(callback.router_cache) for callback in callbacks if isinstance(callback, self._usage_routing)
+            )
+            self._scanned_callbacks, self._scanned_length = callbacks, len(callbacks)
+        return self._usage_routed_caches
+
+    # -- the check -------------------------------------------------------------------------------
+
+    def rust_check(self, check, deployment: object, is_async: bool):
+        """The deployment, or the `RateLimitError` litellm would raise (returned, not raised, so
+        shadow mode can compare it)."""
+        cache = check.dual_cache
+        store = self.store(cache)
+        seconds = cache.in_memory_cache._clock()
+        # litellm's own clock is UTC now: read once, from the cache's clock, instead of twice.
+        now = None if check.clock is self._utc_now else check.clock()
+        refused = store.check(deployment, now, is_async, seconds, self._day)
+        if refused is None:
+            return deployment
+        kind, limit, usage = refused
+        if kind in ("tpd", "rpd"):
+            now = now or self._utc_at(seconds)
+            return self._checks._DailyLimitDeployment.model_validate(deployment).limit_error(kind, limit, usage, now)
+        return self._minute_limit_error(kind, limit, usage, deployment, is_async)
+
+    def _day(self, deployment: dict, now, seconds: float) -> str:
+        """litellm's name for the deployment's current day (shifted by its daily reset time)."""
+        try:
+            daily = self._checks._DailyLimitDeployment.model_validate(deployment)
+            return self._checks.daily_window_day(now or self._utc_at(seconds), daily.reset_offset())
+        except Exception:  # litellm admits a deployment whose daily settings it cannot read
+            raise _native.Unsupported("unusual_deployment") from None
+
+    @staticmethod
+    def _utc_at(seconds: float):
+        from datetime import datetime, timezone
+
+        return datetime.fromtimestamp(seconds, timezone.utc)
+
+    def _minute_limit_error(self, kind, limit, usage, deployment: dict, is_async: bool):
+        """The 429 litellm raises for a tpm or rpm refusal (the async check also forbids retries)."""
+        import httpx
+
+        model_id = deployment.get("model_info", {}).get("id")
+        model = deployment.get("litellm_params", {}).get("model")
+        group = deployment.get("model_name", "")
+        return self._litellm.RateLimitError(
+            message=f"Model rate limit exceeded. {kind.upper()} limit={limit}, current usage={usage}",
+            llm_provider="",
+            model=model,
+            response=httpx.Response(
+                status_code=429,
+                content=f"{self._limit_error_prefix} {kind} limit={limit}. current usage={usage}. id={model_id}, model_group={group}",
+                headers={"retry-after": "60"},
+                request=httpx.Request(method="model_rate_limit_check", url="https://github.com/BerriAI/litellm"),
+            ),
+            **({"num_retries": 0} if is_async else {}),
+        )
+
+    def compare(self, python_result: object, rust_result: object) -> bool:
+        """Admitted by both, or refused by both with the same message (limit, usage and kind)."""
+        error = self._litellm.RateLimitError
+        if isinstance(python_result, error) or isinstance(rust_result, error):
+            return (
+                isinstance(python_result, error)
+                and isinstance(rust_result, error)
+                and python_result.message == rust_result.message
+            )
+        return python_result is rust_result
+
+    def charge(self, check, kwargs: dict) -> None:
+        """A successful call's tokens, charged to the native counters under litellm's keys."""
+        logged = kwargs.get("standard_logging_object")
+        if logged is None or logged.get("model_id") is None:
+            return
+        tokens = logged.get("total_tokens", 0)
+        model = logged.get("hidden_params", {}).get("litellm_model_name")
+        if not model or not tokens:
+            return
+        try:
+            store = self.store(check.dual_cache)
+        except _native.Unsupported:  # its pre-call checks fell back (and were counted) already
+            return
+        now = check.clock()
+        day = self._checks.daily_window_day(now, self._checks._reset_offset_from_kwargs(kwargs))
+        store.record_tokens(
+            f"{logged['model_id']}:{model}", now.hour * 60 + now.minute, day, int(tokens), check.dual_cache.in_memory_cache._clock()
+        )
+
+    def charge_quietly(self, check, kwargs: dict) -> None:
+        """`charge` after litellm's own bookkeeping; a failure is counted, never raised into the
+        logging pipeline."""
+        if self.control.settings.mode == "python":
+            return
+        try:
+            self.charge(check, kwargs)
+        except Exception as error:
+            self.control.rust_failed(error, python_serves=False)
+
+    def describe(self, deployment: object, capture_content: bool) -> dict:
+        if not isinstance(deployment, dict):
+            return {"deployment": type(deployment).__name__}
+        return {"model_group": deployment.get("model_name"), "id": (deployment.get("model_info") or {}).get("id")}
+
+
+def _refused(python_check):
+    """litellm's check, with its refusal returned instead of raised (see `rust_check`)."""
+    from litellm import RateLimitError
+
+    def run():
+        try:
+            return python_check()
+        except RateLimitError as error:
+            return error
+
+    return run
+
+
+def _accelerated_pre_call_check(component: RateLimitsComponent):
+    original = component.references["pre_call_check"]
+    control = component.control
+    ticks = control.ticks
+    serve = control.serve
+    rust_check = component.rust_check
+    error = component._litellm.RateLimitError
+
+    def pre_call_check(self, deployment: dict) -> dict | None:
+        # The fast path, inlined as in token counting (see `Control`).
+        if control.rust_fast and next(ticks) % control.timing_every:
+            try:
+                decided = rust_check(self, deployment, False)
+            except Exception as failure:
+                control.rust_failed(failure)
+                return original(self, deployment)
+        else:
+            decided = serve(
+                lambda: rust_check(self, deployment, False),
+                _refused(lambda: original(self, deployment)),
+                request_key=_deployment_id(deployment),
+                describe=lambda capture: component.describe(deployment, capture),
+            )
+        if isinstance(decided, error):
+            raise decided
+        return decided
+
+    pre_call_check.__doc__ = original.__doc__
+    pre_call_check.__wrapped__ = original
+    return pre_call_check
+
+
+def _accelerated_async_pre_call_check(component: RateLimitsComponent):
+    original = component.references["async_pre_call_check"]
+    control = component.control
+    ticks = control.ticks
+    serve_async = control.serve_async
+    rust_check = component.rust_check
+    error = component._litellm.RateLimitError
+
+    async def async_pre_call_check(self, deployment: dict, parent_otel_span=None) -> dict | None:
+        if control.rust_fast and next(ticks) % control.timing_every:
+            try:
+                decided = rust_check(self, deployment, True)
+            except Exception as failure:
+                control.rust_failed(failure)
+                return await original(self, deployment, parent_otel_span)
+            if isinstance(decided, error):
+                raise decided
+            return decided
+
+        async def python():
+            try:
+                return await original(self, deployment, parent_otel_span)
+            except error as refused:
+                return refused
+
+        decided = await serve_async(
+            lambda: rust_check(self, deployment, True),
+            python,
+            request_key=_deployment_id(deployment),
+            describe=lambda capture: component.describe(deployment, capture),
+        )
+        if isinstance(decided, error):
+            raise decided
+        return decided
+
+    async_pre_call_check.__doc__ = original.__doc__
+    async_pre_call_check.__wrapped__ = original
+    return async_pre_call_check
+
+
+def _charging_success_event(component: RateLimitsComponent, original):
+    def log_success_event(self, kwargs, response_obj, start_time, end_time):
+        original(self, kwargs, response_obj, start_time, end_time)
+        component.charge_quietly(self, kwargs)
+
+    log_success_event.__wrapped__ = original
+    return log_success_event
+
+
+def _charging_async_success_event(component: RateLimitsComponent):
+    original = component.references["async_log_success_event"]
+
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        await original(self, kwargs, response_obj, start_time, end_time)
+        component.charge_quietly(self, kwargs)
+
+    async_log_success_event.__wrapped__ = original
+    return async_log_success_event
+
+
+def _deployment_id(deployment: object) -> str | None:
+    """The rollout key: a deployment stays on one implementation, so its counts stay in one place."""
+    if isinstance(deployment, dict):
+        info = deployment.get("model_info")
+        if isinstance(info, dict):
+            found = info.get("id")
+            return found if isinstance(found, str) else None
+    return None
