@@ -204,6 +204,18 @@ def rule_groups(
                 f"over the last {w}; the last good configuration stays in force."
             ),
         ),
+        _alert(
+            "LiteLLMRustRedisUnavailable",
+            expr=f"sum by (job, instance) (increase(litellm_rust_redis_errors_total[{w}])) > 0",
+            for_=event_for,
+            severity="warning",
+            component="rate_limits",
+            summary="Shared rate limits could not reach Redis.",
+            description=(
+                f"{{{{ $value | humanize }}}} shared rate-limit call(s) on {{{{ $labels.instance }}}} got no answer "
+                f"from Redis over the last {w}; the configured fail mode (open or closed) decided them."
+            ),
+        ),
     ]
     return {"groups": [{"name": GROUP_NAME, "rules": rules}]}
 
