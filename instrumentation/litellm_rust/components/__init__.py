@@ -9,6 +9,7 @@ from litellm_rust._component import Component
 # which `import litellm_rust` (and the environment-variable entry point) must not.
 _REGISTRY = {
     "token_counter": "litellm_rust.components.token_counter:TokenCounterComponent",
+    "routing": "litellm_rust.components.routing:RoutingComponent",
 }
 COMPONENT_NAMES = tuple(_REGISTRY)
 

@@ -6,6 +6,7 @@
 
 mod faults;
 mod rate_limiter;
+mod routing;
 mod stats;
 mod token_counter;
 
@@ -32,5 +33,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rate_limiter::RedisRateLimiter>()?;
     m.add_class::<rate_limiter::RateLimitResult>()?;
     m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
+    routing::register(m)?;
     Ok(())
 }
