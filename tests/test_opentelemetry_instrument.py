@@ -53,7 +53,7 @@ import litellm
 litellm.token_counter(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])
 port = os.environ["OTEL_EXPORTER_PROMETHEUS_PORT"]
 exposition = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-print(json.dumps({line.split("{")[0]: line.rsplit(" ", 1)[1] for line in exposition.splitlines() if line.startswith("litellm_rust_operation_calls_total") and 'implementation="rust",litellm_rust_mode="rust"' in line}))
+print(json.dumps({line.split("{")[0]: line.rsplit(" ", 1)[1] for line in exposition.splitlines() if line.startswith("litellm_rust_operation_calls_total") and 'implementation="rust",litellm_rust_mode="rust"' in line and 'operation="token_counter"' in line}))
 """
 
 
