@@ -18,7 +18,9 @@ def mock_router(**settings) -> Router:
     deployments = [
         {
             "model_name": "gpt-4o",
-            "litellm_params": {"model": "openai/gpt-4o", "api_key": "sk-test", "mock_response": "hi"},
+            # A tpm limit makes the latency and usage-v2 picks count input tokens (the Rust
+            # routing path counts only when a limit can use the count).
+            "litellm_params": {"model": "openai/gpt-4o", "api_key": "sk-test", "mock_response": "hi", "tpm": 10**9},
             "model_info": {"id": f"deployment-{index}"},
         }
         for index in range(5)

@@ -7,6 +7,7 @@
 mod faults;
 mod rate_limiter;
 mod router_limits;
+mod routing;
 mod stats;
 mod token_counter;
 
@@ -34,5 +35,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rate_limiter::RateLimitResult>()?;
     m.add_class::<router_limits::ModelRateLimits>()?;
     m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
+    routing::register(m)?;
     Ok(())
 }

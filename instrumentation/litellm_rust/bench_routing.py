@@ -1,0 +1,146 @@
+"""`litellm-rust bench routing`: litellm Router picks and requests, litellm as shipped vs instrumented.
+
+For each routing strategy and number of deployments, a fresh process (litellm keeps one selector per
+strategy and process, so routers must not share one) builds a `litellm.Router` whose deployments
+carry rpm/tpm limits and cost overrides, gives the strategy some state through litellm's own
+callbacks (mock-response requests), then measures, interleaved round by round:
+
+  * a sync pick: `Router.get_available_deployment` (cost-based-routing has none in litellm);
+  * an async pick: `Router.select` (what the deprecated `async_get_available_deployment` calls);
+  * a request: `Router.acompletion(..., mock_response=...)`;
+
+as CPU time per call (`time.process_time`), with the instrumentor off and then in mode "rust". The
+"rust share" column is the share of the instrumented picks the routing component served from Rust
+(the rest fell back to litellm, counted by reason in `status()`). Medians of the rounds; read the
+ratios, not the absolute numbers.
+"""
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+STRATEGIES = ("simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing-v2", "cost-based-routing")
+_GROUP = "bench-group"
+_MESSAGES = [{"role": "user", "content": "Which warehouse ships fastest?"}]
+_NO_SYNC_PICK = ("cost-based-routing",)
+
+
+def _router(strategy: str, deployments: int):
+    from litellm import Router
+
+    model_list = [
+        {
+            "model_name": _GROUP,
+            "litellm_params": {
+                "model": "openai/gpt-4o-mini",
+                "api_key": "sk-bench",
+                "rpm": 10_000_000 + index,
+                "tpm": 10_000_000_000,
+                "input_cost_per_token": 1e-7 * (1 + index % 7),
+                "output_cost_per_token": 4e-7 * (1 + index % 5),
+            },
+            "model_info": {"id": f"deployment-{index}"},
+        }
+        for index in range(deployments)
+    ]
+    return Router(model_list=model_list, routing_strategy=strategy, num_retries=0)
+
+
+def _cpu_per_call(call, budget: float) -> float:
+    """CPU seconds per call, over at least `budget` CPU seconds (and at least 3 calls)."""
+    calls, start = 0, time.process_time()
+    while True:
+        call()
+        calls += 1
+        spent = time.process_time() - start
+        if spent >= budget and calls >= 3:
+            return spent / calls
+
+
+def _worker(strategy: str, deployments: int, rounds: int, budget: float) -> dict:
+    """Runs in its own process; returns µs per call by phase and mode."""
+    import litellm
+
+    from litellm_rust import LiteLLMRustInstrumentor, status
+
+    litellm.suppress_debug_info = True
+    router = _router(strategy, deployments)
+    loop = asyncio.new_event_loop()
+
+    async def warm(requests: int) -> None:
+        for _ in range(requests):
+            await router.acompletion(model=_GROUP, messages=_MESSAGES, mock_response="ok")
+
+    def sync_pick():
+        router.get_available_deployment(model=_GROUP, messages=_MESSAGES)
+
+    def async_pick():
+        loop.run_until_complete(router.select(_GROUP, {}, messages=_MESSAGES))
+
+    def request():
+        loop.run_until_complete(router.acompletion(model=_GROUP, messages=_MESSAGES, mock_response="ok"))
+
+    phases = {"async pick": async_pick, "request": request}
+    if strategy not in _NO_SYNC_PICK:
+        phases["sync pick"] = sync_pick
+    loop.run_until_complete(warm(min(2 * deployments, 300)))
+    instrumentor = LiteLLMRustInstrumentor()
+    samples = {(phase, mode): [] for phase in phases for mode in ("python", "rust")}
+    served = {"rust": 0, "all": 0}
+    for _ in range(rounds):
+        for mode in ("python", "rust"):
+            if mode == "rust":
+                instrumentor.instrument(mode="rust")
+                before = status().get("routing", {})
+            try:
+                for phase, call in phases.items():
+                    samples[(phase, mode)].append(_cpu_per_call(call, budget))
+            finally:
+                if mode == "rust":
+                    after = status().get("routing", {})
+                    instrumentor.uninstrument()
+            if mode == "rust" and after:
+                served["rust"] += after["rust_calls"] - before["rust_calls"]
+                served["all"] += after["rust_calls"] + after["python_calls"] - before["rust_calls"] - before["python_calls"]
+    loop.close()
+    return {
+        "us": {f"{phase}|{mode}": statistics.median(values) * 1e6 for (phase, mode), values in samples.items()},
+        "rust_share": served["rust"] / served["all"] if served["all"] else 0.0,
+    }
+
+
+def _measure(strategy: str, deployments: int, rounds: int, budget: float) -> dict:
+    program = (
+        "import json, sys; from litellm_rust.bench_routing import _worker; "
+        f"print(json.dumps(_worker({strategy!r}, {deployments}, {rounds}, {budget})))"
+    )
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
+    output = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=1800)
+    if output.returncode != 0:
+        raise RuntimeError(f"{strategy} n={deployments} failed:\n{output.stderr[-2000:]}")
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def run_routing_benchmark(quick: bool = False) -> None:
+    sizes, rounds, budget = ((10, 100), 2, 0.05) if quick else ((10, 100, 1000), 3, 0.2)
+    header = (
+        f"{'strategy':<24} {'n':>5} {'phase':<10} {'litellm µs':>11} {'instrumented µs':>16} "
+        f"{'litellm/ours':>13} {'rust share':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for strategy in STRATEGIES:
+        for deployments in sizes:
+            measured = _measure(strategy, deployments, rounds, budget)
+            for phase in ("sync pick", "async pick", "request"):
+                litellm_us = measured["us"].get(f"{phase}|python")
+                ours_us = measured["us"].get(f"{phase}|rust")
+                if litellm_us is None:
+                    row = f"{'–':>11} {'–':>16} {'–':>13}"
+                else:
+                    row = f"{litellm_us:>11,.0f} {ours_us:>16,.0f} {litellm_us / ours_us:>12.1f}x"
+                print(f"{strategy:<24} {deployments:>5} {phase:<10} {row} {measured['rust_share']:>10.0%}")

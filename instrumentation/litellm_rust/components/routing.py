@@ -1,0 +1,346 @@
+"""Routing: the stateful strategies' picks of litellm's Router served by Rust.
+
+Every pick of litellm 1.110's router reaches `litellm.router_rust.steps.selection.pick_async` /
+`pick_sync` (from `RustCore._answer_select`, `_pick_with_prefetched_usage` and the realtime
+admission), which call the strategy handler's `(async_)get_available_deployments`. Both are
+replaced. For latency-based-routing, usage-based-routing-v2, cost-based-routing (async only, as in
+litellm) and least-busy, the handler's state is read in place from the router's in-memory cache,
+with that cache's own expiry, and the pick is computed in Rust; where litellm draws at random
+(latency, usage-v2), Rust returns the set it draws from and Python's `random` draws. The handlers'
+side effects are kept: latency and cost placeholders written into their maps, latency's
+`_latency_per_deployment` in the request metadata, least-busy's pick reservations.
+
+Served by litellm and counted by reason: a router with Redis (`redis_cache`), another cache or a
+custom selector class (`unsupported_cache`, `unserved_strategy`), usage-based-routing v1 and
+simple-shuffle (`unserved_strategy`), state or deployments that are not plain numbers, dicts and
+lists (`unsupported_state`, `unsupported_deployment`), and a usage-v2 pick with no deployment
+under its limits (`no_deployment_available`: litellm raises its own error).
+
+In shadow mode the Rust choice is computed first, on the state litellm's pick then reads, and
+litellm's pick must be one of the Rust choices (the whole draw set for the random strategies).
+"""
+
+import inspect
+import random
+import sys
+from functools import partial
+from typing import NamedTuple
+
+from litellm_rust import _native
+from litellm_rust._component import Component
+
+# Python 3.12 made `sum()` of floats compensated, which moves latency means in the last bits.
+_COMPENSATED_SUM = sys.version_info >= (3, 12)
+
+
+class _Pick(NamedTuple):
+    """One `pick_async` / `pick_sync` call's arguments."""
+
+    strategy: object
+    selector: object
+    model: str
+    deployments: object
+    messages: object
+    input: object
+    request_kwargs: dict | None
+    reserve: bool
+    is_async: bool
+
+    def arguments(self) -> tuple:
+        return self[:8]
+
+
+def _decline(reason: str):
+    raise _native.Unsupported(reason)
+
+
+class RoutingComponent(Component):
+    name = "routing"
+
+    def __init__(self) -> None:
+        super().__init__()
+        import litellm
+        from litellm.caching.dual_cache import DualCache
+        from litellm.caching.in_memory_cache import InMemoryCache
+        from litellm.litellm_core_utils import deployment_pricing
+        from litellm.router_rust.steps import selection
+        from litellm.router_strategy import least_busy, lowest_cost, lowest_latency, lowest_tpm_rpm_v2
+
+        self._litellm = litellm
+        self._dual_cache = DualCache
+        self._in_memory_cache = InMemoryCache
+        self._pricing = deployment_pricing
+        self._least_busy_module = least_busy
+        self._latency_module = lowest_latency
+        self._cost_module = lowest_cost
+        self._usage_module = lowest_tpm_rpm_v2
+        # The exact handler class -> the strategy name litellm picks it for, and the Rust pick.
+        self._pickers = {
+            lowest_latency.LowestLatencyLoggingHandler: ("latency-based-routing", self._latency),
+            lowest_tpm_rpm_v2.LowestTPMLoggingHandler_v2: ("usage-based-routing-v2", self._usage),
+            lowest_cost.LowestCostLoggingHandler: ("cost-based-routing", self._cost),
+            least_busy.LeastBusyLoggingHandler: ("least-busy", self._least_busy),
+        }
+        self._rates_memo: dict[tuple, tuple] = {}
+        self._rates_memo_key: tuple = ()
+        self.reference_async = selection.pick_async
+        self.reference_sync = selection.pick_sync
+        self._replacements = {
+            self.reference_async: _accelerated_pick_async(self),
+            self.reference_sync: _accelerated_pick_sync(self),
+        }
+
+    def replacements(self):
+        return self._replacements
+
+    def compare(self, python_result: object, rust_choices: object) -> bool:
+        """litellm's pick (the very dict) is one of the Rust choices, or both found none."""
+        if python_result is None:
+            return not rust_choices
+        return any(python_result is choice for choice in rust_choices)
+
+    # -- serving -------------------------------------------------------------------------------
+
+    def shadowing(self) -> bool:
+        return self.control.settings.mode == "shadow"
+
+    def decided(self, call: _Pick):
+        """The Rust choices on the state as it is now, before litellm's pick changes it (a
+        least-busy reservation, latency placeholders), as a thunk for `Control.serve`."""
+        try:
+            choices = self.choices(call, serve=False)
+        except Exception as error:
+            return partial(_reraise, error)
+        return lambda: choices
+
+    def serve(self, call: _Pick, run_python, decided=None) -> object:
+        """A pick routed by the control plane; in an async pick `run_python` returns litellm's
+        coroutine, which the caller awaits."""
+        request = call.request_kwargs
+        request_key = request.get("litellm_call_id") if isinstance(request, dict) else None
+        return self.control.serve(
+            decided if decided is not None else (lambda: self.choices(call, serve=True)),
+            run_python,
+            request_key=request_key if isinstance(request_key, str) else None,
+            describe=lambda capture_content: self.describe(call),
+        )
+
+    @staticmethod
+    def describe(call: _Pick) -> dict:
+        deployments = call.deployments
+        return {
+            "strategy": str(call.strategy),
+            "model": str(call.model),
+            "deployments": len(deployments) if isinstance(deployments, list) else type(deployments).__name__,
+            "async": call.is_async,
+        }
+
+    def choices(self, call: _Pick, serve: bool):
+        """`serve`: litellm's pick with its side effects. Otherwise the deployments litellm's pick
+        can return, with no side effect (for shadow comparison)."""
+        selector = call.selector
+        strategy, pick = self._pickers.get(type(selector), (None, None))
+        if pick is None or strategy != call.strategy or (pick == self._cost and not call.is_async):
+            _decline("unserved_strategy")  # litellm's `match`: another pick, or none
+        if type(call.deployments) is not list:
+            _decline("unsupported_deployment")
+        cache = selector.router_cache
+        if type(cache) is not self._dual_cache or type(cache.in_memory_cache) is not self._in_memory_cache:
+            _decline("unsupported_cache")
+        if cache.redis_cache is not None:
+            _decline("redis_cache")
+        return pick(call, serve)
+
+    # -- strategies ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _input_tokens(module, call: _Pick):
+        """The handlers' input-token count, taken only when a tpm limit needs it."""
+        def count() -> int:
+            try:
+                return module.embedding_aware_token_count(
+                    call.messages, call.input, partial(module.deployment_backend_models, call.deployments)
+                )
+            except Exception:
+                return 0
+
+        return count
+
+    @staticmethod
+    def _map(cache, key: str) -> dict | None:
+        """A handler's `get_cache(key) or {}`: the cached dict when it is a non-empty one (a fresh
+        `{}` keeps nothing)."""
+        state = cache.in_memory_cache.get_cache(key)
+        if not state:
+            return None
+        if type(state) is not dict:
+            _decline("unsupported_state")
+        return state
+
+    def _latency(self, call: _Pick, serve: bool):
+        """`LowestLatencyLoggingHandler.(async_)get_available_deployments`."""
+        module = self._latency_module
+        selector = call.selector
+        args = selector.routing_args
+        request = call.request_kwargs
+        metadata_field = selector._select_metadata_field(request) if serve and request is not None else None
+        choices, per_deployment = _native.latency_choices(
+            call.deployments,
+            self._map(selector.router_cache, f"{call.model}_map"),
+            module.datetime.now().strftime("%Y-%m-%d-%H-%M"),
+            request is not None and request.get("stream") is True,
+            args.ttft_percentile,
+            args.lowest_latency_buffer,
+            _COMPENSATED_SUM,
+            self._input_tokens(module, call),
+            serve,
+            metadata_field is not None and metadata_field in request,
+            random.randrange,
+            self.stats,
+        )
+        if not serve:
+            return choices
+        if not choices:
+            return None
+        picked = random.choice(choices)
+        if per_deployment is not None:
+            request[metadata_field]["_latency_per_deployment"] = per_deployment
+        return picked
+
+    def _cost(self, call: _Pick, serve: bool):
+        """`LowestCostLoggingHandler.async_get_available_deployments`."""
+        module = self._cost_module
+        picked = _native.cheapest(
+            call.deployments,
+            self._map(call.selector.router_cache, f"cost_map:{call.model}"),
+            module.datetime.now().strftime("%Y-%m-%d-%H-%M"),
+            self._cost_rates,
+            self._input_tokens(module, call),
+            serve,
+            self.stats,
+        )
+        if serve:
+            return picked
+        return [] if picked is None else [picked]
+
+    def _cost_rates(self, deployment: dict) -> tuple:
+        """`_deployment_cost_map_rates`, remembered per pricing model pair until
+        `litellm.model_cost` is replaced or grows."""
+        model_cost = self._litellm.model_cost
+        generation = (id(model_cost), len(model_cost))
+        if generation != self._rates_memo_key:
+            self._rates_memo = {}
+            self._rates_memo_key = generation
+        key = self._pricing_key(deployment)
+        if key is None:
+            return self._cost_module._deployment_cost_map_rates(deployment)
+        try:
+            return self._rates_memo[key]
+        except KeyError:
+            rates = self._rates_memo[key] = self._cost_module._deployment_cost_map_rates(deployment)
+            return rates
+
+    @staticmethod
+    def _pricing_key(deployment: dict) -> tuple | None:
+        """What `deployment_pricing_models` reads, when every part of it is a plain string or unset."""
+        params = deployment.get("litellm_params", {})
+        info = deployment.get("model_info", {})
+        if type(params) is not dict or type(info) is not dict:
+            return None
+        key = (info.get("base_model") or params.get("base_model"), params.get("model"))
+        return key if all(part is None or type(part) is str for part in key) else None
+
+    def _usage(self, call: _Pick, serve: bool):
+        """`LowestTPMLoggingHandler_v2.(async_)get_available_deployments`."""
+        module = self._usage_module
+        memory = call.selector.router_cache.in_memory_cache
+        # Only the async pick reads the counters its cooldown read prefetched.
+        prefetched = module.PrefetchedUsage.active() if call.is_async else None
+        values = prefetched.values if prefetched is not None else None
+        if values is not None and type(values) is not dict:
+            _decline("unsupported_state")
+        choices = _native.least_used(
+            call.deployments,
+            module.get_utc_datetime().strftime("%H-%M"),
+            memory,
+            memory._clock(),
+            frozenset(prefetched.keys) if prefetched is not None else None,
+            values,
+            self._input_tokens(module, call),
+            self.stats,
+        )
+        if not choices:
+            _decline("no_deployment_available")  # litellm raises its own error, with its details
+        return random.choice(choices) if serve else choices
+
+    def _least_busy(self, call: _Pick, serve: bool):
+        """`LeastBusyLoggingHandler.(async_)get_available_deployments`, reservation included."""
+        module = self._least_busy_module
+        selector = call.selector
+        store = selector._reservations
+        if type(store) is not self._in_memory_cache:
+            _decline("unsupported_cache")
+        memory = selector.router_cache.in_memory_cache
+        request = call.request_kwargs or {}
+        call_id = module.call_id_of(request) if isinstance(request, dict) else None
+        deployments = call.deployments
+        with module._RESERVATIONS_LOCK:
+            now = selector._clock()
+            index = _native.least_busy(
+                deployments, call.model, memory, memory._clock(), store, store._clock(), now,
+                module.SELECTION_RESERVATION_TTL_SECONDS, self.stats,
+            )
+            if index is None:
+                return None if serve else []
+            picked = deployments[index]
+            if not serve:
+                return [picked]
+            if call.reserve:
+                deployment_id = str(picked["model_info"]["id"])
+                tag = call_id if call_id is not None else module._PICK_OWNER.get()
+                selector._store_reservations(deployment_id, (*selector._live_reservations(deployment_id, now), (now, tag)))
+                if tag is not None:
+                    selector._record_pick(tag, deployment_id)
+        return picked
+
+
+def _reraise(error: BaseException):
+    raise error
+
+
+async def _settled(awaitable) -> object:
+    """litellm's async pick run to its end, as a thunk giving its result or raising its error."""
+    try:
+        result = await awaitable
+    except Exception as error:
+        return partial(_reraise, error)
+    return lambda: result
+
+
+def _accelerated_pick_sync(component: RoutingComponent):
+    reference = component.reference_sync
+
+    def pick_sync(strategy, selector, model, deployments, messages, input, request_kwargs, reserve=False):
+        call = _Pick(strategy, selector, model, deployments, messages, input, request_kwargs, reserve, False)
+        decided = component.decided(call) if component.shadowing() else None
+        return component.serve(call, lambda: reference(*call.arguments()), decided)
+
+    pick_sync.__doc__ = reference.__doc__
+    pick_sync.__wrapped__ = reference
+    return pick_sync
+
+
+def _accelerated_pick_async(component: RoutingComponent):
+    reference = component.reference_async
+
+    async def pick_async(strategy, selector, model, deployments, messages, input, request_kwargs, reserve=False):
+        call = _Pick(strategy, selector, model, deployments, messages, input, request_kwargs, reserve, True)
+        if component.shadowing():
+            decided = component.decided(call)
+            return component.serve(call, await _settled(reference(*call.arguments())), decided)
+        served = component.serve(call, lambda: reference(*call.arguments()))
+        return await served if inspect.isawaitable(served) else served
+
+    pick_async.__doc__ = reference.__doc__
+    pick_async.__wrapped__ = reference
+    return pick_async

@@ -1,0 +1,557 @@
+//! Routing picks: litellm's strategy state and candidate dicts read in place, the decision made by
+//! the `routing` crate.
+//!
+//! Each function reads what one `litellm/router_strategy` handler reads (its map in the router's
+//! in-memory cache, or its per-deployment counters, read with `InMemoryCache.get_cache`'s expiry)
+//! and hands the deployment dicts it would choose from back to the adapter, which draws among them
+//! with Python's `random` when the handler draws. Anything read that the handler would treat
+//! differently from a plain number, dict or list raises `Unsupported` and litellm picks.
+
+use std::collections::{HashMap, HashSet};
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyString, PyTuple};
+
+use routing::samples::{self, Number, SumRule};
+use routing::{CostCandidate, LatencyCandidate, Limits, UsageCandidate};
+
+use crate::faults::{self, guarded};
+use crate::stats::CallStats;
+use crate::Unsupported;
+
+/// Integers beyond this are not exact in an f64; state holding them stays with litellm.
+const EXACT_INT: i64 = 1 << 53;
+
+fn decline(reason: &'static str) -> PyErr {
+    Unsupported::new_err(reason)
+}
+
+/// A Python `int` or `float` (not `bool`, not a subclass), as litellm's arithmetic sees it.
+fn number(value: &Bound<'_, PyAny>) -> Option<Number> {
+    if let Ok(float) = value.cast_exact::<PyFloat>() {
+        return Some(Number::Float(float.value()));
+    }
+    if value.is_exact_instance_of::<PyInt>() {
+        return value.extract::<i64>().ok().filter(|v| v.abs() <= EXACT_INT).map(Number::Int);
+    }
+    None
+}
+
+fn state_number(value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    number(value).map(Number::as_f64).ok_or_else(|| decline("unsupported_state"))
+}
+
+fn to_python<'py>(py: Python<'py>, value: Number) -> Bound<'py, PyAny> {
+    match value {
+        Number::Int(value) => value.into_pyobject(py).unwrap().into_any(),
+        Number::Float(value) => PyFloat::new(py, value).into_any(),
+    }
+}
+
+/// A candidate deployment dict: `d["model_info"]["id"]` as every handler reads it.
+struct Deployment<'py> {
+    dict: Bound<'py, PyDict>,
+    info: Bound<'py, PyDict>,
+    /// `d.get("litellm_params", {})`; `None` when absent (an empty dict to the handlers).
+    params: Option<Bound<'py, PyDict>>,
+    id: Bound<'py, PyAny>,
+}
+
+impl<'py> Deployment<'py> {
+    fn read(value: Bound<'py, PyAny>) -> PyResult<Self> {
+        let py = value.py();
+        let dict = value.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_deployment"))?;
+        let info = dict
+            .get_item(intern!(py, "model_info"))?
+            .and_then(|info| info.cast_into_exact::<PyDict>().ok())
+            .ok_or_else(|| decline("unsupported_deployment"))?;
+        let id = info.get_item(intern!(py, "id"))?.ok_or_else(|| decline("unsupported_deployment"))?;
+        let params = match dict.get_item(intern!(py, "litellm_params"))? {
+            None => None,
+            Some(params) => Some(params.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_deployment"))?),
+        };
+        Ok(Self { dict, info, params, id })
+    }
+
+    fn id_str(&self) -> PyResult<&str> {
+        self.id.cast_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?.to_str()
+    }
+
+    fn param(&self, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match &self.params {
+            Some(params) => params.get_item(key),
+            None => Ok(None),
+        }
+    }
+
+    /// One limit from `d[key]`, then `litellm_params[key]`, then `model_info[key]`, else infinity.
+    /// `zero_is_unset`: the latency and cost handlers chain with `or` (0 means no limit); the
+    /// usage-v2 handler chains with `is None` (0 is a limit).
+    fn limit(&self, key: &Bound<'py, PyString>, zero_is_unset: bool) -> PyResult<f64> {
+        for found in [self.dict.get_item(key)?, self.param(key)?, self.info.get_item(key)?] {
+            let Some(value) = found.filter(|value| !value.is_none()) else { continue };
+            let limit = number(&value).ok_or_else(|| decline("unsupported_deployment"))?.as_f64();
+            if !(zero_is_unset && limit == 0.0) {
+                return Ok(limit);
+            }
+        }
+        Ok(f64::INFINITY)
+    }
+
+    fn limits(&self, zero_is_unset: bool) -> PyResult<Limits> {
+        let py = self.dict.py();
+        Ok(Limits { tpm: self.limit(intern!(py, "tpm"), zero_is_unset)?, rpm: self.limit(intern!(py, "rpm"), zero_is_unset)? })
+    }
+}
+
+fn deployments<'py>(list: &Bound<'py, PyList>) -> PyResult<Vec<Deployment<'py>>> {
+    list.iter().map(Deployment::read).collect()
+}
+
+/// `InMemoryCache.get_cache` read in place at one instant: an expired key is removed through the
+/// cache's own `_remove_key`, and a string value goes through the cache's own `get_cache` (which
+/// JSON-decodes it).
+struct MemoryCache<'py> {
+    cache: Bound<'py, PyAny>,
+    entries: Bound<'py, PyDict>,
+    expiries: Bound<'py, PyDict>,
+    now: f64,
+}
+
+impl<'py> MemoryCache<'py> {
+    fn new(cache: &Bound<'py, PyAny>, now: f64) -> PyResult<Self> {
+        let py = cache.py();
+        let dict = |name| -> PyResult<Bound<'py, PyDict>> {
+            cache.getattr(name)?.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_cache"))
+        };
+        Ok(Self { cache: cache.clone(), entries: dict(intern!(py, "cache_dict"))?, expiries: dict(intern!(py, "ttl_dict"))?, now })
+    }
+
+    fn get(&self, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = key.py();
+        let Some(value) = self.entries.get_item(key)? else { return Ok(None) };
+        if let Some(expiry) = self.expiries.get_item(key)? {
+            if self.now > state_number(&expiry)? {
+                self.cache.call_method1(intern!(py, "_remove_key"), (key,))?;
+                return Ok(None);
+            }
+        }
+        if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() || value.is_instance_of::<PyByteArray>() {
+            return Ok(Some(self.cache.call_method1(intern!(py, "get_cache"), (key,))?).filter(|v| !v.is_none()));
+        }
+        Ok(Some(value).filter(|v| !v.is_none()))
+    }
+}
+
+/// A handler's `{id: {...}}` map (latency, cost) and the candidates it visits: the map's entries
+/// that are candidates, in map order, then a placeholder for each candidate the map lacks. Each
+/// visit names the last candidate with that id, as the handlers' lookup loops do.
+struct Visits<'py> {
+    /// (candidate index, the map entry; `None` for a placeholder)
+    visits: Vec<(usize, Option<Bound<'py, PyDict>>)>,
+    /// Candidate indices (first of each id) whose ids the map lacks, in candidate order.
+    missing: Vec<usize>,
+}
+
+fn visits<'py>(candidates: &[Deployment<'py>], map: Option<&Bound<'py, PyDict>>) -> PyResult<Visits<'py>> {
+    let ids = candidates.iter().map(Deployment::id_str).collect::<PyResult<Vec<&str>>>()?;
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+    for (index, id) in ids.iter().enumerate() {
+        last.insert(id, index);
+    }
+    let mut visits = Vec::with_capacity(ids.len());
+    let mut present: HashSet<&str> = HashSet::new();
+    if let Some(map) = map {
+        for (key, entry) in map.iter() {
+            let key = key.cast_exact::<PyString>().map_err(|_| decline("unsupported_state"))?;
+            if let Some(&index) = last.get(key.to_str()?) {
+                let entry = entry.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_state"))?;
+                present.insert(ids[index]);
+                visits.push((index, Some(entry)));
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for (index, id) in ids.iter().enumerate() {
+        if present.insert(id) {
+            missing.push(index);
+            visits.push((last[id], None));
+        }
+    }
+    Ok(Visits { visits, missing })
+}
+
+/// `entry.get(minute, {}).get(key, 0)`: this minute's tpm or rpm from a latency or cost map entry.
+fn minute_counter(entry: Option<&Bound<'_, PyDict>>, minute: &Bound<'_, PyString>, key: &Bound<'_, PyString>) -> PyResult<f64> {
+    let Some(entry) = entry else { return Ok(0.0) };
+    let Some(counters) = entry.get_item(minute)? else { return Ok(0.0) };
+    let counters = counters.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_state"))?;
+    counters.get_item(key)?.map_or(Ok(0.0), |value| state_number(&value))
+}
+
+/// `entry.get(key, [])` as samples.
+fn sample_list(entry: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<Vec<Number>> {
+    let Some(list) = entry.get_item(key)? else { return Ok(Vec::new()) };
+    let list = list.cast_into_exact::<PyList>().map_err(|_| decline("unsupported_state"))?;
+    list.iter().map(|sample| number(&sample).ok_or_else(|| decline("unsupported_state"))).collect()
+}
+
+/// The request's input tokens from litellm's own counter, only when some candidate's tpm limit
+/// makes them matter (litellm counts on every pick; the count decides nothing otherwise).
+fn input_tokens(needed: bool, count: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if !needed {
+        return Ok(0.0);
+    }
+    state_number(&count.call0()?)
+}
+
+/// A placeholder's per-minute counters, `{minute: {"tpm": 0, "rpm": 0}}`'s inner dict.
+fn zero_counters<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    let counters = PyDict::new(py);
+    counters.set_item(intern!(py, "tpm"), 0)?;
+    counters.set_item(intern!(py, "rpm"), 0)?;
+    Ok(counters)
+}
+
+/// Under an injected `wrong_result` fault, every chosen index moves to its neighbour.
+fn skewed(indices: Vec<usize>, count: usize) -> Vec<usize> {
+    let skew = faults::result_skew() as usize;
+    indices.into_iter().map(|index| (index + skew) % count.max(1)).collect()
+}
+
+/// `LowestLatencyLoggingHandler._get_available_deployments` up to its draw: the deployments it
+/// draws from uniformly (empty: it returns `None`) and, when `debug`, the
+/// `_latency_per_deployment` dict it leaves in the request's metadata.
+///
+/// `map` is the cached `{group}_map` when it is a non-empty dict (the handler's `or {}` gives a
+/// fresh dict otherwise, which nothing keeps). With `commit`, the handler's placeholders
+/// (`{"latency_normalized": [0], minute: {"tpm": 0, "rpm": 0}}`) are written into it.
+#[pyfunction]
+#[pyo3(signature = (deployments_list, map, minute, stream, ttft_percentile, buffer, compensated_sum, count_input_tokens, commit, debug, randrange, stats))]
+#[allow(clippy::too_many_arguments)]
+pub fn latency_choices<'py>(
+    py: Python<'py>,
+    deployments_list: &Bound<'py, PyList>,
+    map: Option<&Bound<'py, PyDict>>,
+    minute: &Bound<'py, PyString>,
+    stream: bool,
+    ttft_percentile: Option<f64>,
+    buffer: f64,
+    compensated_sum: bool,
+    count_input_tokens: &Bound<'py, PyAny>,
+    commit: bool,
+    debug: bool,
+    randrange: &Bound<'py, PyAny>,
+    stats: &Bound<'py, CallStats>,
+) -> PyResult<(Bound<'py, PyList>, Option<Bound<'py, PyDict>>)> {
+    guarded(|| {
+        let rule = if compensated_sum { SumRule::Compensated } else { SumRule::Sequential };
+        let candidates = deployments(deployments_list)?;
+        let Visits { visits, missing } = visits(&candidates, map)?;
+        let (tpm_key, rpm_key) = (intern!(py, "tpm"), intern!(py, "rpm"));
+        let (latency_key, ttft_key) = (intern!(py, "latency_normalized"), intern!(py, "time_to_first_token_seconds"));
+        let mut latencies = Vec::with_capacity(visits.len());
+        let mut scored = Vec::with_capacity(visits.len());
+        for (index, entry) in &visits {
+            let (latency_samples, ttft_samples) = match entry {
+                Some(entry) => (samples::usable(&sample_list(entry, latency_key)?), samples::usable(&sample_list(entry, ttft_key)?)),
+                None => (vec![Number::Int(0)], Vec::new()),
+            };
+            let use_ttft = stream && !ttft_samples.is_empty();
+            let latency = match (use_ttft, ttft_percentile) {
+                (true, Some(percentile)) => samples::percentile(&ttft_samples, percentile),
+                (true, None) => samples::mean(&ttft_samples, rule),
+                (false, _) => samples::mean(&latency_samples, rule),
+            }
+            .ok_or_else(|| decline("unsupported_state"))?;
+            latencies.push(latency);
+            scored.push(LatencyCandidate {
+                latency: latency.as_f64(),
+                tpm: minute_counter(entry.as_ref(), minute, tpm_key)?,
+                rpm: minute_counter(entry.as_ref(), minute, rpm_key)?,
+                limits: candidates[*index].limits(true)?,
+            });
+        }
+        let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
+        let chosen = skewed(routing::latency_choices(&scored, tokens, buffer), visits.len());
+        let debug_map = if debug && !chosen.is_empty() {
+            Some(latency_per_deployment(py, &candidates, &visits, &latencies, randrange)?)
+        } else {
+            None
+        };
+        if let (true, Some(map)) = (commit, map) {
+            for &index in &missing {
+                let placeholder = PyDict::new(py);
+                placeholder.set_item(latency_key, PyList::new(py, [0])?)?;
+                placeholder.set_item(minute, zero_counters(py)?)?;
+                map.set_item(&candidates[index].id, placeholder)?;
+            }
+        }
+        let picks = PyList::new(py, chosen.iter().map(|&visit| &candidates[visits[visit].0].dict))?;
+        stats.get().rust_call();
+        Ok((picks, debug_map))
+    })
+}
+
+/// `_latency_per_deployment`: api_base -> latency for every visited deployment (a missing
+/// api_base is `""`, a `None` one is skipped). litellm visits in a random order, so where several
+/// deployments share an api_base the one it keeps is uniformly random: drawn here with `randrange`.
+fn latency_per_deployment<'py>(
+    py: Python<'py>,
+    candidates: &[Deployment<'py>],
+    visits: &[(usize, Option<Bound<'py, PyDict>>)],
+    latencies: &[Number],
+    randrange: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let mut order: Vec<Bound<'py, PyString>> = Vec::new();
+    let mut groups: HashMap<String, Vec<Number>> = HashMap::new();
+    for ((index, _), latency) in visits.iter().zip(latencies) {
+        let api_base = match candidates[*index].param(intern!(py, "api_base"))? {
+            None => PyString::new(py, ""),
+            Some(value) if value.is_none() => continue,
+            Some(value) => value.cast_into_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?,
+        };
+        let key = api_base.to_str()?.to_owned();
+        if !groups.contains_key(&key) {
+            order.push(api_base);
+        }
+        groups.entry(key).or_default().push(*latency);
+    }
+    let per_deployment = PyDict::new(py);
+    for api_base in order {
+        let members = &groups[api_base.to_str()?];
+        let kept = if members.len() == 1 { 0 } else { randrange.call1((members.len(),))?.extract::<usize>()? };
+        per_deployment.set_item(api_base, to_python(py, members[kept]))?;
+    }
+    Ok(per_deployment)
+}
+
+/// `LowestCostLoggingHandler.async_get_available_deployments`: the cheapest admitted deployment,
+/// the first of equals in map order, or `None`. `rates(deployment)` is litellm's
+/// `_deployment_cost_map_rates`; with `commit` the handler's placeholders
+/// (`{minute: {"tpm": 0, "rpm": 0}}`) are written into `map` (see `latency_choices`).
+#[pyfunction]
+#[pyo3(signature = (deployments_list, map, minute, rates, count_input_tokens, commit, stats))]
+pub fn cheapest<'py>(
+    py: Python<'py>,
+    deployments_list: &Bound<'py, PyList>,
+    map: Option<&Bound<'py, PyDict>>,
+    minute: &Bound<'py, PyString>,
+    rates: &Bound<'py, PyAny>,
+    count_input_tokens: &Bound<'py, PyAny>,
+    commit: bool,
+    stats: &Bound<'py, CallStats>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    guarded(|| {
+        let candidates = deployments(deployments_list)?;
+        let Visits { visits, missing } = visits(&candidates, map)?;
+        let (tpm_key, rpm_key) = (intern!(py, "tpm"), intern!(py, "rpm"));
+        let mut scored = Vec::with_capacity(visits.len());
+        for (index, entry) in &visits {
+            let deployment = &candidates[*index];
+            scored.push(CostCandidate {
+                cost: cost_of(deployment, rates)?,
+                tpm: minute_counter(entry.as_ref(), minute, tpm_key)?,
+                rpm: minute_counter(entry.as_ref(), minute, rpm_key)?,
+                limits: deployment.limits(true)?,
+            });
+        }
+        let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
+        let chosen = skewed(routing::lowest_cost(&scored, tokens).into_iter().collect(), visits.len());
+        if let (true, Some(map)) = (commit, map) {
+            for &index in &missing {
+                let placeholder = PyDict::new(py);
+                placeholder.set_item(minute, zero_counters(py)?)?;
+                map.set_item(&candidates[index].id, placeholder)?;
+            }
+        }
+        stats.get().rust_call();
+        Ok(chosen.first().map(|&visit| candidates[visits[visit].0].dict.clone()))
+    })
+}
+
+/// Input plus output price per token: the deployment's own `litellm_params` prices when truthy,
+/// else the cost map's, else 5.0 each (the handler's default for an unmapped model).
+fn cost_of<'py>(deployment: &Deployment<'py>, rates: &Bound<'py, PyAny>) -> PyResult<f64> {
+    let py = rates.py();
+    let own = |key| -> PyResult<Option<f64>> {
+        match deployment.param(key)? {
+            Some(value) if value.is_truthy()? => Ok(Some(number(&value).ok_or_else(|| decline("unsupported_deployment"))?.as_f64())),
+            _ => Ok(None),
+        }
+    };
+    let (own_input, own_output) = (own(intern!(py, "input_cost_per_token"))?, own(intern!(py, "output_cost_per_token"))?);
+    let (map_input, map_output) = if own_input.is_some() && own_output.is_some() {
+        (None, None)
+    } else {
+        rates.call1((&deployment.dict,))?.extract::<(Option<f64>, Option<f64>)>()?
+    };
+    let cost = own_input.or(map_input).unwrap_or(5.0) + own_output.or(map_output).unwrap_or(5.0);
+    // Python's sort with a NaN key depends on the order it compares in; leave that to litellm.
+    if cost.is_nan() {
+        return Err(decline("unsupported_deployment"));
+    }
+    Ok(cost)
+}
+
+/// `LowestTPMLoggingHandler_v2`'s pick up to its draw: the deployments tied at the lowest tpm this
+/// minute among those under their limits (empty: litellm raises its no-deployments error).
+///
+/// The counters `{id}:{model}:tpm|rpm:{minute}` come from `prefetched` (the request's
+/// `PrefetchedUsage` values) when its keys cover them, else from the in-memory cache at `now`.
+#[pyfunction]
+#[pyo3(signature = (deployments_list, minute, cache, now, prefetched_keys, prefetched_values, count_input_tokens, stats))]
+#[allow(clippy::too_many_arguments)]
+pub fn least_used<'py>(
+    py: Python<'py>,
+    deployments_list: &Bound<'py, PyList>,
+    minute: &str,
+    cache: &Bound<'py, PyAny>,
+    now: f64,
+    prefetched_keys: Option<&Bound<'py, PyFrozenSet>>,
+    prefetched_values: Option<&Bound<'py, PyDict>>,
+    count_input_tokens: &Bound<'py, PyAny>,
+    stats: &Bound<'py, CallStats>,
+) -> PyResult<Bound<'py, PyList>> {
+    guarded(|| {
+        let candidates = deployments(deployments_list)?;
+        let model_key = intern!(py, "model");
+        let mut keys = Vec::with_capacity(2 * candidates.len());
+        for deployment in &candidates {
+            let id = deployment.id_str()?;
+            // litellm keys its usage dicts by the text before the first ':' of the counter key.
+            if id.contains(':') {
+                return Err(decline("unsupported_deployment"));
+            }
+            let model = deployment.param(model_key)?.ok_or_else(|| decline("unsupported_deployment"))?;
+            let model = model.cast_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?.to_str()?;
+            keys.push((PyString::new(py, &format!("{id}:{model}:tpm:{minute}")), PyString::new(py, &format!("{id}:{model}:rpm:{minute}"))));
+        }
+        let prefetched = match prefetched_keys {
+            Some(covered) if keys.iter().all(|(tpm, rpm)| covered.contains(tpm).unwrap_or(false) && covered.contains(rpm).unwrap_or(false)) => {
+                Some(prefetched_values.ok_or_else(|| decline("usage_read_failed"))?)
+            }
+            _ => None,
+        };
+        let memory = if prefetched.is_none() { Some(MemoryCache::new(cache, now)?) } else { None };
+        let read = |key: &Bound<'py, PyString>| -> PyResult<Option<f64>> {
+            let value = match (prefetched, &memory) {
+                (Some(values), _) => values.get_item(key)?.filter(|v| !v.is_none()),
+                (None, Some(memory)) => memory.get(key)?,
+                (None, None) => unreachable!("one source is always chosen"),
+            };
+            value.map(|value| state_number(&value)).transpose()
+        };
+        // The handler reads every tpm counter, then every rpm counter (an expired key is removed
+        // on its read, so the order is kept).
+        let tpm = keys.iter().map(|(tpm, _)| read(tpm)).collect::<PyResult<Vec<_>>>()?;
+        let rpm = keys.iter().map(|(_, rpm)| read(rpm)).collect::<PyResult<Vec<_>>>()?;
+        let ids = candidates.iter().map(Deployment::id_str).collect::<PyResult<Vec<&str>>>()?;
+        let kept = routing::first_seen_last_wins(ids);
+        let scored = kept
+            .iter()
+            .map(|&index| {
+                Ok(UsageCandidate { tpm: tpm[index].unwrap_or(0.0), rpm: rpm[index], limits: candidates[index].limits(false)? })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
+        let chosen = skewed(routing::lowest_usage(&scored, tokens), kept.len());
+        stats.get().rust_call();
+        PyList::new(py, chosen.iter().map(|&slot| &candidates[kept[slot]].dict))
+    })
+}
+
+/// `LeastBusyLoggingHandler._select`'s choice (the caller holds litellm's reservation lock and
+/// makes the reservation): the index of the first deployment with the fewest in-flight calls
+/// (`{group}_request_count:{id}` in the router's in-memory cache) plus live pick reservations
+/// (`least_busy_reservations:{id}` in the reservation store, younger than `reservation_ttl`
+/// seconds at `now` on the handler's clock). `None` for no deployments.
+#[pyfunction]
+#[pyo3(signature = (deployments_list, group, counts, counts_now, reservations, reservations_now, now, reservation_ttl, stats))]
+#[allow(clippy::too_many_arguments)]
+pub fn least_busy<'py>(
+    py: Python<'py>,
+    deployments_list: &Bound<'py, PyList>,
+    group: &str,
+    counts: &Bound<'py, PyAny>,
+    counts_now: f64,
+    reservations: &Bound<'py, PyAny>,
+    reservations_now: f64,
+    now: f64,
+    reservation_ttl: f64,
+    stats: &Bound<'py, CallStats>,
+) -> PyResult<Option<usize>> {
+    guarded(|| {
+        let candidates = deployments(deployments_list)?;
+        if candidates.is_empty() {
+            stats.get().rust_call();
+            return Ok(None);
+        }
+        let counts = MemoryCache::new(counts, counts_now)?;
+        let reservations = MemoryCache::new(reservations, reservations_now)?;
+        let mut ids = Vec::with_capacity(candidates.len());
+        for deployment in &candidates {
+            // `_deployment_ids`: str(id) of a str or int id.
+            let id = if deployment.id.is_exact_instance_of::<PyString>() || deployment.id.is_exact_instance_of::<PyInt>() {
+                deployment.id.str()?
+            } else {
+                return Err(decline("unsupported_deployment"));
+            };
+            ids.push(id);
+        }
+        let mut loads = Vec::with_capacity(ids.len());
+        let count_keys = ids
+            .iter()
+            .map(|id| Ok(PyString::new(py, &format!("{group}_request_count:{}", id.to_str()?))))
+            .collect::<PyResult<Vec<_>>>()?;
+        let in_flight = count_keys.iter().map(|key| counts.get(key)).collect::<PyResult<Vec<_>>>()?;
+        for (id, count) in ids.iter().zip(in_flight) {
+            // `_local_counts`: each count validated as a float, then truncated by `int()`.
+            let count = match count {
+                None => 0,
+                Some(value) => {
+                    let value = state_number(&value)?;
+                    if !value.is_finite() {
+                        return Err(decline("unsupported_state"));
+                    }
+                    value.trunc() as i64
+                }
+            };
+            let key = PyString::new(py, &format!("least_busy_reservations:{}", id.to_str()?));
+            let made_at = match reservations.get(&key)? {
+                None => Vec::new(),
+                Some(picks) => reservation_times(&picks)?,
+            };
+            loads.push(count + routing::live_reservations(&made_at, now, reservation_ttl) as i64);
+        }
+        let chosen = skewed(routing::least_busy(&loads).into_iter().collect(), loads.len());
+        stats.get().rust_call();
+        Ok(chosen.first().copied())
+    })
+}
+
+/// The times of a deployment's reservations, a tuple of `(time, call id or None)` as litellm
+/// stores them.
+fn reservation_times(picks: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    let picks = picks.cast_exact::<PyTuple>().map_err(|_| decline("unsupported_state"))?;
+    picks
+        .iter()
+        .map(|pick| {
+            let pick = pick.cast_into_exact::<PyTuple>().map_err(|_| decline("unsupported_state"))?;
+            let tag = pick.get_item(1).map_err(|_| decline("unsupported_state"))?;
+            if pick.len() != 2 || !(tag.is_none() || tag.is_exact_instance_of::<PyString>()) {
+                return Err(decline("unsupported_state"));
+            }
+            state_number(&pick.get_item(0)?)
+        })
+        .collect()
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(latency_choices, m)?)?;
+    m.add_function(wrap_pyfunction!(cheapest, m)?)?;
+    m.add_function(wrap_pyfunction!(least_used, m)?)?;
+    m.add_function(wrap_pyfunction!(least_busy, m)?)?;
+    Ok(())
+}
