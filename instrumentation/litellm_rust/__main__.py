@@ -1,4 +1,4 @@
-"""`litellm-rust` command line: `bench tokens`, `bench ratelimit`, `demo`, `status`."""
+"""`litellm-rust` command line: `bench tokens`, `bench ratelimit`, `bench routing`, `demo`, `status`."""
 
 import argparse
 import json
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="litellm-rust", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     bench = commands.add_parser("bench", help="measure Rust against litellm's own functions, side by side")
-    bench.add_argument("component", choices=["tokens", "ratelimit"])
+    bench.add_argument("component", choices=["tokens", "ratelimit", "routing"])
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (noisier ratios)")
     commands.add_parser("demo", help="a litellm Router workload on a loopback server, Rust vs Python")
     commands.add_parser("status", help="print status() after instrumenting")
@@ -28,10 +28,14 @@ def main(argv: list[str] | None = None) -> int:
         from litellm_rust.bench import run_token_benchmark
 
         run_token_benchmark(quick=args.quick)
-    elif args.command == "bench":
+    elif args.command == "bench" and args.component == "ratelimit":
         from litellm_rust.bench_ratelimit import run_ratelimit_benchmark
 
         run_ratelimit_benchmark(quick=args.quick)
+    elif args.command == "bench":
+        from litellm_rust.bench_routing import run_routing_benchmark
+
+        run_routing_benchmark(quick=args.quick)
     elif args.command == "demo":
         from litellm_rust.demo import run_demo
 
