@@ -3,7 +3,7 @@
 #   make venv         .venv with litellm 1.110.2, OTel, pytest, maturin; the package built (release) and installed editable
 #   make system-deps  Debian packages for the integration tests (prometheus, alertmanager, redis-server)
 #   make test         Rust tests, then the Python test suite (incl. the Prometheus/Alertmanager loop)
-#   make demo         token-counting and rate-limit benchmarks, then the Router demo (Python vs Rust)
+#   make demo         token-counting, rate-limit and routing benchmarks, then the Router demo (Python vs Rust)
 #   make artifacts    the overview dashboard rendered from the loop test's Prometheus data, as a PNG
 #   make clean        remove build outputs (keeps .venv; `make distclean` removes it too)
 
@@ -95,6 +95,7 @@ py-test: venv system-deps
 demo: venv system-deps
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench tokens
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench ratelimit
+	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench routing --quick
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust demo
 
 # The overview dashboard rendered from the end-to-end test's Prometheus data (a picture for review).

@@ -1,8 +1,9 @@
 """`litellm-rust demo`: a real `litellm.Router` workload against a loopback server, Python vs Rust.
 
 An embedded OpenAI-compatible chat-completions server runs on 127.0.0.1 (stdlib `http.server` in a
-background thread). A `litellm.Router` with latency-based routing (which counts the prompt's tokens
-on every pick) sends requests to it. The same workload runs twice in one process, once with the
+background thread). A `litellm.Router` with latency-based routing over 100 deployments (which
+counts the prompt's tokens and ranks every deployment's latencies on each pick) sends requests to it,
+and its picks (`get_available_deployment`, `select`) are timed on their own. The same workload runs twice in one process, once with the
 instrumentor in mode "python" and once in mode "rust", and the per-operation CPU times are printed
 side by side, followed by `status()`.
 
@@ -13,7 +14,8 @@ must be equal, and the CPU per request is printed side by side.
 
 Environment:
     LITELLM_RUST_DEMO_REQUESTS     router requests per mode (default 200)
-    LITELLM_RUST_DEMO_DEPLOYMENTS  deployments in the "gpt-4o" model group (default 10)
+    LITELLM_RUST_DEMO_DEPLOYMENTS  deployments in the "gpt-4o" model group (default 100)
+    LITELLM_RUST_DEMO_PICKS        router picks per mode, sync and async each (default 400)
     LITELLM_RUST_DEMO_DIRECT_CALLS direct token_counter calls on the large prompt per mode (default 200)
 """
 
@@ -282,6 +284,22 @@ def _print_rate_limit_scenario(results: dict[str, tuple[float, int, int]]) -> No
     print(f"same admissions: {'yes' if same else 'NO'}; python/rust CPU per request {py_cpu / rs_cpu:.2f}x")
 
 
+def _pick_phase(router, loop, picks: int) -> tuple[float, float]:
+    """CPU seconds for `picks` sync picks and for as many async picks."""
+    cpu = time.process_time()
+    for _ in range(picks):
+        router.get_available_deployment(model=_MODEL_GROUP, messages=_CHAT)
+    sync_cpu = time.process_time() - cpu
+
+    async def select_all() -> None:
+        for _ in range(picks):
+            await router.select(_MODEL_GROUP, {}, messages=_CHAT)
+
+    cpu = time.process_time()
+    loop.run_until_complete(select_all())
+    return sync_cpu, time.process_time() - cpu
+
+
 def _direct_phase(litellm, messages: list[dict], calls: int) -> tuple[float, float, set[int]]:
     counts = set()
     cpu, wall = time.process_time(), time.perf_counter()
@@ -311,7 +329,8 @@ def run_demo() -> None:
     ):
         os.environ.setdefault(name, value)
     requests = _env_int("LITELLM_RUST_DEMO_REQUESTS", 200)
-    deployments = _env_int("LITELLM_RUST_DEMO_DEPLOYMENTS", 10)
+    deployments = _env_int("LITELLM_RUST_DEMO_DEPLOYMENTS", 100)
+    picks = _env_int("LITELLM_RUST_DEMO_PICKS", 400)
     direct_calls = _env_int("LITELLM_RUST_DEMO_DIRECT_CALLS", 200)
 
     litellm = _quiet_litellm()
@@ -321,12 +340,18 @@ def run_demo() -> None:
     big_bytes = sum(len(m["content"].encode()) for m in big_messages)
     instrumentor = LiteLLMRustInstrumentor()
     results = {mode: {"router_cpu": 0.0, "router_wall": 0.0, "answered": 0, "direct_cpu": 0.0,
-                      "direct_wall": 0.0, "counts": set()} for mode in _MODES}
-    router_status = {mode: {"rust_calls": 0, "python_calls": 0, "fallbacks": 0} for mode in _MODES}
+                      "direct_wall": 0.0, "counts": set(), "sync_pick_cpu": 0.0, "async_pick_cpu": 0.0} for mode in _MODES}
+    # Calls of each component during the timed router phase, by mode.
+    router_status = {
+        (component, mode): {"rust_calls": 0, "python_calls": 0, "fallbacks": 0}
+        for component in ("token_counter", "routing")
+        for mode in _MODES
+    }
     # Two rounds in alternating order (python, rust, then rust, python), so neither mode always
     # runs first; each round does half the work.
     round_requests = [requests // 2, requests - requests // 2]
     round_direct = [direct_calls // 2, direct_calls - direct_calls // 2]
+    round_picks = [picks // 2, picks - picks // 2]
     schedule = [(0, _MODES), (1, tuple(reversed(_MODES)))]
 
     with _loopback_server() as port:
@@ -345,18 +370,21 @@ def run_demo() -> None:
                         # Warm this mode's path (native counter construction) outside the timing.
                         loop.run_until_complete(_router_phase(router, _CONCURRENCY))
                         litellm.token_counter(model=_MODEL_GROUP, messages=big_messages)
-                        before = status()["token_counter"]
+                        before = status()
                         router_cpu, router_wall, answered = loop.run_until_complete(
                             _router_phase(router, round_requests[round_index])
                         )
-                        after = status()["token_counter"]
+                        after = status()
                         direct_cpu, direct_wall, counts = _direct_phase(
                             litellm, big_messages, round_direct[round_index]
                         )
+                        sync_pick_cpu, async_pick_cpu = _pick_phase(router, loop, round_picks[round_index])
                     finally:
                         instrumentor.uninstrument()
-                    for key in router_status[mode]:
-                        router_status[mode][key] += after[key] - before[key]
+                    for (component, counted_mode), calls in router_status.items():
+                        if counted_mode == mode:
+                            for key in calls:
+                                calls[key] += after[component][key] - before[component][key]
                     result = results[mode]
                     result["router_cpu"] += router_cpu
                     result["router_wall"] += router_wall
@@ -364,6 +392,8 @@ def run_demo() -> None:
                     result["direct_cpu"] += direct_cpu
                     result["direct_wall"] += direct_wall
                     result["counts"] |= counts
+                    result["sync_pick_cpu"] += sync_pick_cpu
+                    result["async_pick_cpu"] += async_pick_cpu
             rate_limited = _rate_limit_scenario(port, instrumentor, loop)
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
@@ -413,19 +443,21 @@ def run_demo() -> None:
             "yes" if counts_equal else "NO",
         ],
     ]
+    for phase, key in (("router pick, sync (get_available_deployment)", "sync_pick_cpu"), ("router pick, async (select)", "async_pick_cpu")):
+        pick_py, pick_rs = per_op(py[key], picks), per_op(rs[key], picks)
+        rows.append([phase, f"{pick_py:,.0f}", f"{pick_rs:,.0f}", ratio(pick_py, pick_rs), "-", "-", "-"])
     print(_format_table(header, rows))
     print()
     print(f"direct token counts: python={counts_py} rust={counts_rs}")
     print(
         f"router responses: python={py['answered']}/{requests} rust={rs['answered']}/{requests}"
     )
-    print("token_counter calls during the timed router phase, by mode:")
-    for mode in _MODES:
-        counts = router_status[mode]
+    print("component calls during the timed router phase, by mode:")
+    for (component, mode), calls in router_status.items():
         print(
-            f"  {mode:<6}  rust_calls={counts['rust_calls']}  python_calls={counts['python_calls']}  "
-            f"fallbacks={counts['fallbacks']}  (per request: "
-            f"{(counts['rust_calls'] + counts['python_calls']) / requests:.2f})"
+            f"  {component:<13} {mode:<6}  rust_calls={calls['rust_calls']}  python_calls={calls['python_calls']}  "
+            f"fallbacks={calls['fallbacks']}  (per request: "
+            f"{(calls['rust_calls'] + calls['python_calls']) / requests:.2f})"
         )
     _print_rate_limit_scenario(rate_limited)
     print()
