@@ -7,7 +7,9 @@ Rows, measured interleaved in one process (ratios are what to read):
   * an rpm check on one deployment: litellm's router pre-call check vs `RateLimiter.check`;
   * a parallel-request slot: litellm's `MaxParallelRequestsLimit.acquire` + `release` vs ours;
   * with redis-server on PATH: shared checks per second through Redis from one process and from
-    four (a throwaway server on a free 127.0.0.1 port, stopped afterwards).
+    four (a throwaway server on a free 127.0.0.1 port, stopped afterwards);
+  * with litellm's proxy dependencies installed (`pip install 'litellm-rust[proxy-bench]'`): the
+    proxy's v3 limiter per request, litellm as is vs instrumented (see `bench_proxy_limiter`).
 """
 
 import shutil
@@ -91,6 +93,18 @@ def _litellm_slot():
     return acquire_release
 
 
+def _print_proxy_rows(quick: bool) -> None:
+    print()
+    try:
+        import litellm.proxy.hooks.parallel_request_limiter_v3  # noqa: F401
+    except ImportError as missing:
+        print(f"proxy limiter rows skipped: litellm's proxy needs {missing.name!r} (pip install 'litellm-rust[proxy-bench]')")
+        return
+    from litellm_rust.bench_proxy_limiter import print_proxy_limiter_table, proxy_limiter_rows
+
+    print_proxy_limiter_table(proxy_limiter_rows(requests=200 if quick else 2_000, rounds=3 if quick else 5))
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -156,6 +170,7 @@ def run_ratelimit_benchmark(quick: bool = False) -> None:
     finally:
         instrumentor.uninstrument()
 
+    _print_proxy_rows(quick)
     redis_server = shutil.which("redis-server")
     if redis_server is None:
         print("\nredis-server not installed: shared (Redis) rows skipped")
