@@ -3,6 +3,7 @@ and counts as litellm's own check, in shadow and in rust mode, with fallbacks co
 
 import asyncio
 import random
+import threading
 from datetime import datetime, timezone
 
 import litellm
@@ -210,6 +211,7 @@ def test_a_router_enforces_the_same_limits(rate_limits, no_earlier_routers):
         ({"model_name": "a", "litellm_params": {"model": "m", "itpm": 10}, "model_info": {"id": "x"}}, "io_token_limits"),
         ({"model_name": "a", "litellm_params": {"model": "m", "rpm": "5"}, "model_info": {"id": "x"}}, "unusual_limits"),
         ({"model_name": "a", "litellm_params": {"model": "m", "rpm": True}, "model_info": {"id": "x"}}, "unusual_limits"),
+        ({"model_name": "a", "litellm_params": {"model": "m", "tpm": 10**30}, "model_info": {"id": "x"}}, "unusual_limits"),
         ({"model_name": "a", "litellm_params": None, "model_info": {"id": "x"}}, "unusual_deployment"),
         ({"model_name": "a", "litellm_params": {"model": "m", "rpm": 1}, "model_info": {"id": 7}}, "unusual_deployment"),
         ({"model_name": "a", "litellm_params": {"model": "m", "rpd": 1, "daily_reset_time": "6pm"}, "model_info": {"id": "x"}}, "unusual_deployment"),
@@ -221,6 +223,24 @@ def test_what_litellm_would_read_differently_falls_back_counted(deployment, reas
     before = counted(rate_limits)
     assert check.pre_call_check(deployment) == expected
     assert counted_since(rate_limits, before) == {f"fallback:{reason}": 1}
+
+
+@pytest.mark.parametrize("limits", [{"rpm": -1}, {"rpd": -5}, {"tpm": -1, "rpm": 2}, {"rpm": 2**62}])
+def test_negative_and_huge_limits_decide_like_litellm(limits, rate_limits, instrumented):
+    deployment = {"model_name": "a", "litellm_params": {"model": "m", **limits}, "model_info": {"id": "x"}}
+    original = ModelRateLimitingCheck.pre_call_check.__wrapped__
+    reference_check, check = ModelRateLimitingCheck(DualCache()), ModelRateLimitingCheck(DualCache())
+
+    def outcome(run) -> str:
+        try:
+            return f"admitted {run() is deployment}"
+        except litellm.RateLimitError as error:
+            return error.message
+
+    before = counted(rate_limits)
+    for _ in range(3):
+        assert outcome(lambda: check.pre_call_check(deployment)) == outcome(lambda: original(reference_check, deployment))
+    assert counted_since(rate_limits, before) == {"rust_calls": 3}
 
 
 def test_a_cache_shared_through_redis_or_with_usage_routing_falls_back(rate_limits, instrumented, no_earlier_routers):
@@ -268,3 +288,28 @@ def test_shadow_mode_catches_a_wrong_rust_decision(rate_limits, instrumented):
     # The first mismatch opens the breaker: Rust is not asked again until it half-opens.
     assert counted_since(rate_limits, before) == {"rust_calls": 1, "comparisons": 1, "mismatches": 1}
     assert rate_limits.control.breaker.state == "open"
+
+
+def test_threads_sharing_a_router_never_admit_more_than_the_limit(rate_limits, instrumented):
+    deployment = {"model_name": "a", "litellm_params": {"model": "m", "rpm": 5_000}, "model_info": {"id": "x"}}
+    # A still clock: one window for the whole test, however long it runs.
+    still = datetime(2026, 11, 27, 10, 5, tzinfo=timezone.utc)
+    check = ModelRateLimitingCheck(DualCache(in_memory_cache=InMemoryCache(clock=lambda: 0.0)), clock=lambda: still)
+    admitted = []
+
+    def hammer() -> None:
+        mine = 0
+        for _ in range(2_000):
+            try:
+                check.pre_call_check(deployment)
+                mine += 1
+            except litellm.RateLimitError:
+                pass
+        admitted.append(mine)
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(admitted) == 5_000
