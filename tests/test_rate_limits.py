@@ -313,3 +313,16 @@ def test_threads_sharing_a_router_never_admit_more_than_the_limit(rate_limits, i
     for thread in threads:
         thread.join()
     assert sum(admitted) == 5_000
+
+
+def test_python_mode_serves_litellms_own_check(rate_limits, instrumented):
+    set_mode("rate_limits", "python")
+    deployment = {"model_name": "a", "litellm_params": {"model": "m", "rpm": 1}, "model_info": {"id": "x"}}
+    check = ModelRateLimitingCheck(DualCache(), clock=lambda: datetime(2026, 11, 27, 10, 5, tzinfo=timezone.utc))
+    before = counted(rate_limits)
+    assert asyncio.run(check.async_pre_call_check(deployment)) is deployment
+    with pytest.raises(litellm.RateLimitError, match="RPM limit=1, current usage=2"):
+        asyncio.run(check.async_pre_call_check(deployment))
+    assert counted_since(rate_limits, before) == {}
+    assert rate_limits.control.status()["calls"]["python/python"] >= 2
+    assert check.dual_cache.get_cache(key="x:m:rpm:10-05") == 1  # litellm's own counter
