@@ -4,7 +4,7 @@ use pyo3::prelude::*;
 use pyo3::intern;
 use pyo3::types::{PyDict, PyInt, PyString};
 
-use rate_limiter::router_limits::{CheckOrder, DeploymentLimits, LimitKind, ModelRateLimits as Store, UsageKeys};
+use rate_limiter::router_limits::{CheckOrder, DeploymentLimits, ModelRateLimits as Store, UsageKeys};
 
 use crate::faults::{guarded, result_skew};
 use crate::stats::CallStats;
@@ -91,16 +91,6 @@ fn minute_name(minute_of_day: u32) -> String {
     format!("{:02}-{:02}", minute_of_day / 60 % 24, minute_of_day % 60)
 }
 
-fn kind(name: &str) -> PyResult<LimitKind> {
-    Ok(match name {
-        "tpm" => LimitKind::Tpm,
-        "rpm" => LimitKind::Rpm,
-        "tpd" => LimitKind::Tpd,
-        "rpd" => LimitKind::Rpd,
-        other => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown limit {other:?}"))),
-    })
-}
-
 #[pyclass(frozen, module = "litellm_rust._native")]
 pub struct ModelRateLimits {
     store: Store,
@@ -171,15 +161,5 @@ impl ModelRateLimits {
             self.store.record_tokens(&UsageKeys { deployment, minute: &minute, day: Some(day) }, tokens, now);
             Ok(())
         })
-    }
-
-    #[pyo3(signature = (deployment, minute_of_day, day, limit, now))]
-    fn usage(&self, deployment: &str, minute_of_day: u32, day: Option<&str>, limit: &str, now: f64) -> PyResult<Option<i64>> {
-        let minute = minute_name(minute_of_day);
-        Ok(self.store.usage(&UsageKeys { deployment, minute: &minute, day }, kind(limit)?, now))
-    }
-
-    fn __len__(&self) -> usize {
-        self.store.counters()
     }
 }

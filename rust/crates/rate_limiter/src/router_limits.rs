@@ -172,10 +172,6 @@ impl ModelRateLimits {
         self.counters.get(&keys.key(kind), now)
     }
 
-    pub fn counters(&self) -> usize {
-        self.counters.len()
-    }
-
     /// Token limits compare the usage so far (`>=`): the request's own tokens are not known yet.
     fn compare_tokens(&self, keys: &UsageKeys, kind: LimitKind, limit: Option<i64>, now: f64) -> Result<(), Refusal> {
         let Some(limit) = limit else { return Ok(()) };
