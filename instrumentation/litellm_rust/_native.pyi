@@ -1,0 +1,174 @@
+"""Type stubs for `litellm_rust._native`, the PyO3 glue over the pure-Rust crates (rust/crates/py).
+
+Every Rust failure surfaces as an ordinary exception: `Unsupported` when the input needs behaviour
+the Rust path does not reproduce (the reason in `args[0]`), `RustPanic` for a caught panic.
+"""
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+class Unsupported(Exception): ...
+class RustPanic(Exception): ...
+
+def inject_fault(kind: Literal["error", "panic", "wrong_result"] | None) -> None:
+    """Make every component's Rust side fail (tests of fallback, breaker and alerting)."""
+
+class CallStats:
+    """A component's call accounting in atomics, read by the telemetry at collection time."""
+
+    def __init__(self) -> None: ...
+    def set_mode(self, mode: Literal["python", "shadow", "rust"]) -> None: ...
+    def python_call(self) -> None: ...
+    def fallback(self, reason: str) -> None: ...
+    def comparison(self, matched: bool) -> None: ...
+    def calls(self) -> dict[tuple[str, str], int]: ...
+    @property
+    def rust_calls(self) -> int: ...
+    @property
+    def python_calls(self) -> int: ...
+    @property
+    def fallbacks(self) -> int: ...
+    @property
+    def comparisons(self) -> int: ...
+    @property
+    def mismatches(self) -> int: ...
+    @property
+    def fallback_reasons(self) -> dict[str, int]: ...
+
+class TokenCounter:
+    """litellm's `token_counter` for one model's encoding and accounting."""
+
+    def __init__(
+        self,
+        encoding: Literal["cl100k_base", "o200k_base"],
+        *,
+        legacy_accounting: bool,
+        template_tools: bool,
+        constants: Mapping[str, int | float],
+        render_tools: Callable[[Any], str],
+        message_dicts: Callable[[Any], list[dict[str, Any]]],
+        stats: CallStats,
+    ) -> None: ...
+    @property
+    def encoding(self) -> str: ...
+    def count(
+        self,
+        text: Any,
+        messages: Any,
+        count_response_tokens: Any,
+        tools: Any,
+        tool_choice: Any,
+        use_default_image_token_count: Any,
+    ) -> int: ...
+    def count_batch(self, texts: list[str]) -> list[int]:
+        """`[token_counter(model, text=t) for t in texts]` in one call, in parallel for large batches."""
+
+class ManualClock:
+    """A clock for tests and replays: time moves only through `advance` / `set` (seconds)."""
+
+    def __init__(self) -> None: ...
+    def advance(self, seconds: float) -> None: ...
+    def set(self, seconds: float) -> None: ...
+    def now(self) -> float: ...
+
+class RateLimitResult:
+    allowed: bool
+    remaining: dict[str, int]
+    refused_by: str | None
+    retry_after: float
+    error: str | None
+    def __bool__(self) -> bool: ...
+
+class RateLimiter:
+    """Keyed limits in this process; `limits`: `(name, "requests" | "tokens", amount, period_seconds)`."""
+
+    def __init__(
+        self,
+        limits: list[tuple[str, str, int, float]],
+        *,
+        algorithm: Literal["fixed_window", "gcra"],
+        max_parallel_requests: int | None,
+        idle_seconds: float,
+        clock: ManualClock | None = None,
+    ) -> None: ...
+    def check(self, key: str, tokens: int = 0) -> RateLimitResult: ...
+    def record_usage(self, key: str, unit_name: str, amount: int, name: str | None = None) -> None: ...
+    def acquire(self, key: str) -> bool: ...
+    def release(self, key: str) -> None: ...
+    def slots_in_use(self, key: str) -> int: ...
+    def evict_idle(self) -> int: ...
+    def key_count(self) -> int: ...
+
+class RedisRateLimiter:
+    """The same limits shared through Redis: one Lua script per check."""
+
+    def __init__(
+        self, url: str, limits: list[tuple[str, str, int, float]], *, prefix: str, timeout_seconds: float, fail_open: bool
+    ) -> None: ...
+    def check(self, key: str, tokens: int = 0) -> RateLimitResult: ...
+    def record_usage(self, key: str, unit_name: str, amount: int, name: str | None = None) -> str | None: ...
+    @property
+    def errors(self) -> int: ...
+
+class ModelRateLimits:
+    """The counters of litellm's router `enforce_model_rate_limits` check, for one router cache."""
+
+    def __init__(self, stats: CallStats) -> None: ...
+    def check(
+        self,
+        deployment: Mapping[str, Any],
+        now: datetime | None,
+        is_async: bool,
+        seconds: float,
+        day_of: Callable[[Mapping[str, Any], datetime | None, float], str],
+    ) -> tuple[Literal["tpm", "rpm", "tpd", "rpd"], int, int] | None: ...
+    def record_tokens(self, deployment: str, minute_of_day: int, day: str, tokens: int, now: float) -> None: ...
+
+# -- routing: litellm's strategy picks over the strategies' own state (see components/routing.py) --
+
+def latency_choices(
+    deployments_list: list[dict[str, Any]],
+    map: dict[str, Any] | None,
+    minute: str,
+    stream: bool,
+    ttft_percentile: float | None,
+    buffer: float,
+    compensated_sum: bool,
+    count_input_tokens: Callable[[], int],
+    commit: bool,
+    debug: bool,
+    randrange: Callable[[int], int],
+    stats: CallStats,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]: ...
+def cheapest(
+    deployments_list: list[dict[str, Any]],
+    map: dict[str, Any] | None,
+    minute: str,
+    rates: Callable[[dict[str, Any]], Any],
+    count_input_tokens: Callable[[], int],
+    commit: bool,
+    stats: CallStats,
+) -> dict[str, Any] | None: ...
+def least_used(
+    deployments_list: list[dict[str, Any]],
+    minute: str,
+    cache: Any,
+    now: float,
+    prefetched_keys: frozenset[str] | None,
+    prefetched_values: dict[str, Any] | None,
+    count_input_tokens: Callable[[], int],
+    stats: CallStats,
+) -> list[dict[str, Any]]: ...
+def least_busy(
+    deployments_list: list[dict[str, Any]],
+    group: str,
+    counts: Any,
+    counts_now: float,
+    reservations: Any,
+    reservations_now: float,
+    now: float,
+    reservation_ttl: float,
+    stats: CallStats,
+) -> int | None:
+    """The index of the first deployment with the fewest in-flight calls plus live reservations."""
