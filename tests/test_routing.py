@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 import litellm
 import pytest
 from litellm import ModelResponse, Router
+from litellm.router_api import ChangeSet
+from litellm.types.router import Deployment
 from litellm.router_rust import core
 from litellm.router_rust.steps import selection
 
@@ -46,7 +48,7 @@ def instrumented_as():
     instrumentor.uninstrument()
 
 
-def make_router(strategy: str, n: int, limits: bool = True) -> Router:
+def make_router(strategy: str, n: int, limits: bool = True, **router_args) -> Router:
     """n mock deployments; with `limits`, some carry rpm/tpm limits (0 among them) and prices."""
     model_list = []
     for i in range(n):
@@ -62,7 +64,7 @@ def make_router(strategy: str, n: int, limits: bool = True) -> Router:
                 params["api_base"] = f"https://b{i % 2}.example"
         model_list.append({"model_name": GROUP, "litellm_params": params, "model_info": {"id": f"d{i}"}})
     args = {"ttl": next(_distinct)} if strategy in ("latency-based-routing", "usage-based-routing-v2") else {}
-    return Router(model_list=model_list, routing_strategy=strategy, routing_strategy_args=args)
+    return Router(model_list=model_list, routing_strategy=strategy, routing_strategy_args=args, **router_args)
 
 
 def selector_of(router: Router):
@@ -295,3 +297,191 @@ def test_instrument_and_uninstrument_rebind_every_pick_site(routing):
         instrumentor.uninstrument()
     for module in (selection, core):
         assert (module.pick_async, module.pick_sync) == originals
+
+
+# -- the step glue around a served pick (`routing_steps`) -----------------------------------------
+
+@pytest.fixture
+def counted_since_start():
+    """The routing component's counts since the test began (the component is process-wide)."""
+    counters = ("rust_calls", "fallbacks", "shadow_comparisons", "shadow_mismatches")
+    before = litellm_rust.status()["routing"]
+
+    def counted() -> dict:
+        now = litellm_rust.status()["routing"]
+        reasons = {reason: n - before["fallback_reasons"].get(reason, 0) for reason, n in now["fallback_reasons"].items()}
+        return {
+            **{counter: now[counter] - before[counter] for counter in counters},
+            "fallback_reasons": {reason: n for reason, n in reasons.items() if n},
+            "mismatch_details": now["mismatch_details"],
+        }
+
+    return counted
+
+
+STEP_REPLACED = ("_strategy_inputs", "_answer_cache", "_answer_cache_sync", "_usage_read_scope")
+# Every failure cools its deployment down, for the rest of the test.
+COOLING = {"allowed_fails": 0, "cooldown_time": 60}
+
+
+def cool_down(router: Router, failures: int) -> None:
+    """Rate-limit errors through litellm's own failure handling: each cools its deployment down."""
+
+    async def fail():
+        for _ in range(failures):
+            error = litellm.RateLimitError("slow down", llm_provider="openai", model="gpt-4o")
+            with pytest.raises(litellm.RateLimitError):
+                await router.acompletion(model=GROUP, messages=MESSAGES, mock_response=error, num_retries=0)
+
+    asyncio.run(fail())
+
+
+def cooling_ids(router: Router) -> set[str]:
+    return {key.split(":")[1] for key in router._core._cooldowns.cooldown_store.snapshot()}
+
+
+def strategy_step(router: Router, ids: list[str]) -> dict:
+    """A strategy select step as router-core sends it for the router's own strategy."""
+    return {
+        "kind": "select", "stage": "strategy", "strategy": router._core._resolved.routing_strategy, "model_group": GROUP,
+        "model": GROUP, "scope": "default", "group": None, "candidates": ids, "pool": [], "events": [],
+    }
+
+
+def cooldown_step(ids: list[str]) -> dict:
+    return {"kind": "cache", "op": "batch_get", "key": None, "keys": [f"deployment:{i}:cooldown" for i in ids],
+            "value": None, "ttl": None, "local": False, "events": []}
+
+
+def with_model_list_change(router: Router, index: int) -> None:
+    """Moves the registry version: one deployment's rpm limit changes."""
+    deployment = copy.deepcopy(router.registry().deployments(GROUP)[index])
+    deployment["litellm_params"]["rpm"] = 1000 + index
+    router.apply(ChangeSet(upsert=[Deployment(**deployment)]))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_shadow_finds_no_mismatch_with_cooldowns_and_model_list_changes(strategy, instrumented_as, counted_since_start):
+    router = make_router(strategy, 16, **COOLING)
+    instrumented_as("shadow")
+
+    async def picks():
+        for _ in range(4):
+            for pick in (router.select(GROUP, {}, messages=MESSAGES), router.acompletion(model=GROUP, messages=MESSAGES)):
+                try:
+                    await pick
+                except (litellm.RateLimitError, ValueError):
+                    pass
+            if strategy != "cost-based-routing":
+                try:
+                    router.get_available_deployment(GROUP, messages=MESSAGES)
+                except (litellm.RateLimitError, ValueError):
+                    pass
+
+    for round_ in range(6):
+        asyncio.run(drive_state(router, 5, seed=round_))
+        cool_down(router, 1)
+        with_model_list_change(router, round_)
+        asyncio.run(picks())
+    assert cooling_ids(router)  # the cooldown reads compared saw deployments cooling
+    status = counted_since_start()
+    assert status["shadow_mismatches"] == 0, status["mismatch_details"]
+    assert status["shadow_comparisons"] >= 60
+    assert set(status["fallback_reasons"]) <= {"no_deployment_available"}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_rust_mode_never_picks_a_cooling_deployment(strategy, instrumented_as, counted_since_start):
+    router = make_router(strategy, 8, limits=False, **COOLING)
+    cool_down(router, 4)
+    cooling = cooling_ids(router)
+    assert 0 < len(cooling) < 8
+    instrumented_as("rust")
+
+    async def picks():
+        return [(await router.select(GROUP, {}, messages=MESSAGES))["model_info"]["id"] for _ in range(40)]
+
+    picked = set(asyncio.run(picks()))
+    if strategy != "cost-based-routing":
+        picked |= {router.get_available_deployment(GROUP, messages=MESSAGES)["model_info"]["id"] for _ in range(40)}
+    assert picked and not picked & cooling
+    status = counted_since_start()
+    assert status["rust_calls"] >= 40 and status["fallbacks"] == 0, status
+
+
+def test_cooldown_answer_is_litellms(routing, instrumented_as):
+    router = make_router("latency-based-routing", 8, limits=False, **COOLING)
+    cool_down(router, 3)
+    ids = ["d7", "d0", "d1", "d0", "unknown", *sorted(cooling_ids(router))]
+    step = cooldown_step(ids)
+    core_ = router._core
+    expected = routing.steps.reference["_answer_cache_sync"](core_, step)
+    instrumented_as("rust")
+    assert core_._answer_cache_sync(step) == expected
+    assert asyncio.run(core_._answer_cache(step)) == expected
+    assert sum(value is not None for value in expected) >= len(cooling_ids(router))
+
+
+def test_a_pick_over_shared_records_hands_back_a_fresh_dict(instrumented_as, counted_since_start):
+    router = make_router("least-busy", 6)
+    core_ = router._core
+    step = strategy_step(router, [f"d{i}" for i in range(6)])
+    instrumented_as("rust")
+    strategy, selector, model, candidates = core_._strategy_inputs(step, {})
+    picked = selection.pick_sync(strategy, selector, model, candidates, None, None, {})
+    assert all(picked is not candidate for candidate in candidates)
+    assert picked == dict(core_._handle.deployment(picked["model_info"]["id"]))
+    picked["litellm_params"]["rpm"] = -1  # the caller's own dict: the shared records are untouched
+    assert all(record["litellm_params"].get("rpm") != -1 for record in core_._strategy_inputs(step, {})[3])
+    assert counted_since_start()["fallbacks"] == 0
+
+
+def test_shared_records_follow_model_list_changes(instrumented_as):
+    router = make_router("latency-based-routing", 4)
+    core_ = router._core
+    step = strategy_step(router, ["d0", "d1", "d2", "d3"])
+    instrumented_as("rust")
+    before = core_._strategy_inputs(step, {})[3]
+    with_model_list_change(router, 2)
+    after = core_._strategy_inputs(step, {})[3]
+    assert after[2]["litellm_params"]["rpm"] == 1002 != before[2]["litellm_params"].get("rpm")
+    assert after == [dict(core_._handle.deployment(f"d{i}")) for i in range(4)]
+
+
+def test_declined_strategy_steps_are_litellms_and_counted(routing, instrumented_as, counted_since_start):
+    router = make_router("latency-based-routing", 3)
+    core_ = router._core
+    step = strategy_step(router, ["d0", "d1", "d2"])
+    reference = routing.steps.reference["_strategy_inputs"]
+    instrumented_as("rust")
+    pinned = {"_encrypted_content_affinity_pinned": True}
+    assert core_._strategy_inputs(step, pinned) == reference(core_, step, pinned)
+    with_records = {**step, "records": [core_._handle.deployment("d0"), core_._handle.deployment("d0")]}
+    assert core_._strategy_inputs(with_records, {}) == reference(core_, with_records, {})
+    reasons = counted_since_start()["fallback_reasons"]
+    assert reasons == {"encrypted_content_pin": 1, "duplicate_ids": 1}
+
+
+def test_usage_read_scope_is_skipped_only_where_no_usage_is_read(instrumented_as):
+    latency, usage = make_router("latency-based-routing", 3), make_router("usage-based-routing-v2", 3)
+    instrumented_as("rust")
+
+    def reads_usage(router: Router, request: dict) -> bool:
+        with router._core._usage_read_scope(GROUP, request):
+            return core._USAGE_READ.get() is not None
+
+    assert not reads_usage(latency, {})
+    assert reads_usage(latency, {"routing_strategy": "usage-based-routing-v2"})
+    assert reads_usage(usage, {})
+
+
+def test_uninstrument_restores_the_core_step_methods(routing):
+    originals = {name: vars(core.RustCore)[name] for name in STEP_REPLACED}
+    instrumentor = LiteLLMRustInstrumentor()
+    instrumentor.instrument()
+    try:
+        for name, original in originals.items():
+            assert vars(core.RustCore)[name] is routing.replacements()[original]
+    finally:
+        instrumentor.uninstrument()
+    assert {name: vars(core.RustCore)[name] for name in STEP_REPLACED} == originals

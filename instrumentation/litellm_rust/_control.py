@@ -211,6 +211,11 @@ class Control:
             self.rust_failed(error, python_serves=False)
             return
         matched = not isinstance(python, _Failed) and self.component.compare(python, rust)
+        self.record_comparison(python, rust, matched, describe)
+
+    def record_comparison(self, python, rust, matched: bool, describe) -> None:
+        """One shadow comparison's outcome, also for a step a component compares itself: counted,
+        fed to the breaker and, when it mismatched, kept with the call's inputs."""
         self.stats.comparison(matched)
         self.breaker.comparison(self.stats.rust_calls, matched)
         if matched:

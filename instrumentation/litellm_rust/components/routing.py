@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from litellm_rust import _native
 from litellm_rust._component import Component
+from litellm_rust.components.routing_steps import RoutingSteps, SharedCandidates, shared_candidates
 
 # Python 3.12 made `sum()` of floats compensated, which moves latency means in the last bits.
 _COMPENSATED_SUM = sys.version_info >= (3, 12)
@@ -45,9 +46,14 @@ class _Pick(NamedTuple):
     request_kwargs: dict | None
     reserve: bool
     is_async: bool
+    # The router's shared records behind `deployments`, which the Rust pick reads instead.
+    shared: SharedCandidates | None = None
 
     def arguments(self) -> tuple:
-        return self[:8]
+        """litellm's pick's arguments, with candidate dicts of its own."""
+        if self.shared is None:
+            return self[:8]
+        return (*self[:3], self.shared.for_litellm(), *self[4:8])
 
 
 def _decline(reason: str):
@@ -85,9 +91,11 @@ class RoutingComponent(Component):
         self._rates_memo_key: tuple = ()
         self.reference_async = selection.pick_async
         self.reference_sync = selection.pick_sync
+        self.steps = RoutingSteps(self)
         self._replacements = {
             self.reference_async: _accelerated_pick_async(self),
             self.reference_sync: _accelerated_pick_sync(self),
+            **self.steps.replacements(),
         }
 
     def replacements(self):
@@ -137,7 +145,15 @@ class RoutingComponent(Component):
 
     def choices(self, call: _Pick, serve: bool):
         """`serve`: litellm's pick with its side effects. Otherwise the deployments litellm's pick
-        can return, with no side effect (for shadow comparison)."""
+        can return, with no side effect (for shadow comparison). Over shared records, the pick is
+        made on them and given back as the caller's own dicts."""
+        shared = call.shared
+        if shared is None:
+            return self._choose(call, serve)
+        chosen = self._choose(call._replace(deployments=shared.records), serve)
+        return shared.fresh_pick(chosen) if serve else shared.as_listed(chosen)
+
+    def _choose(self, call: _Pick, serve: bool):
         selector = call.selector
         strategy, pick = self._pickers.get(type(selector), (None, None))
         if pick is None or strategy != call.strategy or (pick == self._cost and not call.is_async):
@@ -321,7 +337,7 @@ def _accelerated_pick_sync(component: RoutingComponent):
     reference = component.reference_sync
 
     def pick_sync(strategy, selector, model, deployments, messages, input, request_kwargs, reserve=False):
-        call = _Pick(strategy, selector, model, deployments, messages, input, request_kwargs, reserve, False)
+        call = _Pick(strategy, selector, model, deployments, messages, input, request_kwargs, reserve, False, shared_candidates(deployments))
         decided = component.decided(call) if component.shadowing() else None
         return component.serve(call, lambda: reference(*call.arguments()), decided)
 
@@ -334,7 +350,7 @@ def _accelerated_pick_async(component: RoutingComponent):
     reference = component.reference_async
 
     async def pick_async(strategy, selector, model, deployments, messages, input, request_kwargs, reserve=False):
-        call = _Pick(strategy, selector, model, deployments, messages, input, request_kwargs, reserve, True)
+        call = _Pick(strategy, selector, model, deployments, messages, input, request_kwargs, reserve, True, shared_candidates(deployments))
         if component.shadowing():
             decided = component.decided(call)
             return component.serve(call, await _settled(reference(*call.arguments())), decided)

@@ -548,10 +548,36 @@ fn reservation_times(picks: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
         .collect()
 }
 
+/// A batch read of router-core cooldown keys answered from the cooldown store's live entries:
+/// `None` unless every key is a cooldown key (`routing_stores._cooldown_ids`: another store then
+/// answers), else `(position, id)` of each key whose deployment `snapshot` (the store's entries by
+/// key) holds. Every other key reads as no cooldown.
+#[pyfunction]
+pub fn cooling_keys<'py>(keys: &Bound<'py, PyList>, snapshot: &Bound<'py, PyDict>) -> PyResult<Option<Vec<(usize, String)>>> {
+    guarded(|| {
+        let mut cooling_ids = HashSet::with_capacity(snapshot.len());
+        for key in snapshot.keys() {
+            let key = key.cast_into_exact::<PyString>().map_err(|_| decline("unsupported_state"))?;
+            let id = routing::cooldown_id(key.to_str()?).ok_or_else(|| decline("unsupported_state"))?;
+            cooling_ids.insert(id.to_owned());
+        }
+        let mut cooling = Vec::new();
+        for (position, key) in keys.iter().enumerate() {
+            let Ok(key) = key.cast_exact::<PyString>() else { return Ok(None) };
+            let Some(id) = routing::cooldown_id(key.to_str()?) else { return Ok(None) };
+            if cooling_ids.contains(id) {
+                cooling.push((position, id.to_owned()));
+            }
+        }
+        Ok((!keys.is_empty()).then_some(cooling))
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(latency_choices, m)?)?;
     m.add_function(wrap_pyfunction!(cheapest, m)?)?;
     m.add_function(wrap_pyfunction!(least_used, m)?)?;
     m.add_function(wrap_pyfunction!(least_busy, m)?)?;
+    m.add_function(wrap_pyfunction!(cooling_keys, m)?)?;
     Ok(())
 }

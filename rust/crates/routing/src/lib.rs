@@ -143,6 +143,12 @@ pub fn first_seen_last_wins<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<u
     kept
 }
 
+/// The deployment id a router-core cooldown key names (`deployment:{id}:cooldown`), as
+/// `litellm/router_rust/routing_stores.py::parse_key` reads it; `None` for any other key.
+pub fn cooldown_id(key: &str) -> Option<&str> {
+    key.strip_prefix("deployment:")?.strip_suffix(":cooldown")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +281,15 @@ mod tests {
     fn duplicate_ids_keep_first_position_and_last_index() {
         assert_eq!(first_seen_last_wins(["a", "b", "a", "c", "b"]), vec![2, 4, 3]);
         assert_eq!(first_seen_last_wins(Vec::<&str>::new()), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn cooldown_keys_name_their_deployment() {
+        assert_eq!(cooldown_id("deployment:d1:cooldown"), Some("d1"));
+        assert_eq!(cooldown_id("deployment:a:b:cooldown"), Some("a:b"));
+        assert_eq!(cooldown_id("deployment::cooldown"), Some(""));
+        assert_eq!(cooldown_id("deployment:cooldown"), None);
+        assert_eq!(cooldown_id("deployment:d1:allowed_fails"), None);
+        assert_eq!(cooldown_id("global_router:d1:m:tpm:12-00"), None);
     }
 }
