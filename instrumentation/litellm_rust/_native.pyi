@@ -172,3 +172,6 @@ def least_busy(
     stats: CallStats,
 ) -> int | None:
     """The index of the first deployment with the fewest in-flight calls plus live reservations."""
+def cooling_keys(keys: list[str], snapshot: dict[str, Any]) -> list[tuple[int, str]] | None:
+    """`(position, id)` of each cooldown key whose deployment the cooldown store's entries hold;
+    `None` unless every key is a cooldown key."""
