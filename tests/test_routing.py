@@ -152,7 +152,7 @@ def test_shadow_finds_no_mismatch_over_many_picks(strategy, routing, instrumente
 def python_and_rust_picks(router: Router, routing, draws: int, is_async: bool, request=None):
     """`draws` picks over the same candidates and state by litellm's pick and by the replacement."""
     selector = selector_of(router)
-    strategy = router.routing_strategy
+    strategy = router.settings().routing_strategy
     candidates = [copy.deepcopy(d) for d in router.registry().deployments(GROUP)]
     arguments = (strategy, selector, GROUP, candidates, MESSAGES, None, request)
 
