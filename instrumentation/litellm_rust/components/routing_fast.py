@@ -19,12 +19,14 @@ are answered directly:
   Pre-routing runs only its no-op path for an eligible request (no metadata to stamp or clear, no
   pre-routing strategy registered, no OTel v2 phase spans), so it is not run.
 
-Declined, counted by reason, and served by litellm's original: a request with any field
+Routers whose strategy the routing component does not serve (simple-shuffle, usage-based-routing v1,
+a sync cost-based pick) pick with litellm's original, uncounted. Declined, counted by reason, and
+served by litellm's original: a request with any field
 (`request_fields`), `specific_deployment` (`specific_deployment`), a model that is not a string or
 not a model group of its own (`model_resolution`: aliases, wildcards, ids), an image in the
-messages (`image_request`), an endpoint selection (`endpoint_selection`), a strategy the component
-does not serve (`unserved_strategy`), aliases (`model_group_alias`), a default deployment
-(`default_deployment`), routing groups (`routing_groups`), pre-call checks (`pre_call_checks`),
+messages (`image_request`), an endpoint selection (`endpoint_selection`), a selector that is not the
+router's own (`unserved_strategy`), aliases (`model_group_alias`), a default deployment
+(`default_deployment`), routing groups (`routing_groups`), pre-call checks, optional ones included (`pre_call_checks`),
 health-check routing (`health_check_routing`), routing fields such as tag filtering or retry
 policies (`routing_fields`), deployments with `order` or `tags` (`deployment_order`,
 `deployment_tags`), a custom or assigned strategy (`custom_strategy`), routing plugins
@@ -33,9 +35,12 @@ policies (`routing_fields`), deployments with `order` or `tags` (`deployment_ord
 Redis (`redis_cache`), duplicate ids (`duplicate_ids`) and a pick with nothing to choose from
 (`no_deployment_available`: litellm raises its own error).
 
-In shadow mode litellm's full original select serves; the fast path's choices, computed first on
-the same state, must hold litellm's pick, and the answer built for litellm's pick must equal
-litellm's answer.
+In shadow mode litellm's full original select serves; the fast path's choices, taken on the state
+litellm's strategy pick reads (at that pick), must hold litellm's pick, and the answer built for
+litellm's pick must equal litellm's answer.
+
+`Router.acompletion` / `completion` / `embedding` pick inside their own native call loop
+(`RouterCoreHandle.start`), not through `select`: their picks keep `routing_steps`' glue.
 """
 
 import inspect
@@ -138,6 +143,12 @@ class FastPicks:
     def shadowing(self) -> bool:
         return self._control.settings.mode == "shadow"
 
+    def serves_strategy(self, core, kind: str) -> bool:
+        """The router's strategy is one the routing component serves for this kind of pick; other
+        routers' picks are litellm's, uncounted, as their strategy steps are."""
+        strategy = self._normalize_strategy(core._resolved.routing_strategy)
+        return strategy in SERVED_STRATEGIES and not (strategy == "cost-based-routing" and kind == _SYNC_KIND)
+
     # -- eligibility -------------------------------------------------------------------------
 
     def _request_checks(self, core, model, request, messages, specific_deployment, kind: str) -> None:
@@ -156,6 +167,8 @@ class FastPicks:
             _decline("custom_strategy")
         if core._hosted._core_routing_plugins:
             _decline("routing_plugins")
+        if core._opt.loggers():
+            _decline("pre_call_checks")  # `optional_pre_call_checks`, whichever stage runs them
         if type(core._pick_discovery(sync=kind == _SYNC_KIND)) is not self._pod_discovery_type:
             _decline("pod_discovery")  # the router's own resolves only deployments that opt in
         if kind == _ASYNC_KIND:
@@ -189,8 +202,6 @@ class FastPicks:
         """The router-wide conditions of a plain pick, then the core's own steps for no cooldowns."""
         resolved = core._resolved
         strategy = self._normalize_strategy(resolved.routing_strategy)
-        if strategy not in SERVED_STRATEGIES or (strategy == "cost-based-routing" and kind == _SYNC_KIND):
-            _decline("unserved_strategy")
         if resolved.model_group_alias:
             _decline("model_group_alias")
         if resolved.default_deployment is not None:
@@ -405,7 +416,7 @@ def _fast_select(fast: FastPicks):
                 messages=messages, input=input, health_check_probe=health_check_probe, **options,
             )
 
-        if kind != _ASYNC_KIND:
+        if kind != _ASYNC_KIND or not fast.serves_strategy(self, kind):
             return await litellm_select()
         self._refuse_deleted_reads({"num_retries": 0})  # before anything else, as litellm's select
         arguments = (self, model, request_kwargs, messages, input, specific_deployment, _ASYNC_KIND)
@@ -429,6 +440,9 @@ def _fast_get_available_deployment(fast: FastPicks):
     def get_available_deployment(self, model, messages=None, input=None, specific_deployment=False, request_kwargs=None):
         def litellm_pick():
             return reference(self, model, messages, input, specific_deployment, request_kwargs)
+
+        if not fast.serves_strategy(self, _SYNC_KIND):
+            return litellm_pick()
 
         arguments = (self, model, request_kwargs, messages, input, specific_deployment, _SYNC_KIND)
         describe = lambda capture_content: fast.describe(model, _SYNC_KIND)  # noqa: E731
