@@ -92,17 +92,24 @@ class RoutingComponent(Component):
         self.reference_async = selection.pick_async
         self.reference_sync = selection.pick_sync
         self.steps = RoutingSteps(self)
+        from litellm_rust.components.routing_fast import FastPicks  # it builds on this module
+
+        self.fast_picks = FastPicks(self)
         self._replacements = {
             self.reference_async: _accelerated_pick_async(self),
             self.reference_sync: _accelerated_pick_sync(self),
             **self.steps.replacements(),
+            **self.fast_picks.replacements(),
         }
 
     def replacements(self):
         return self._replacements
 
     def compare(self, python_result: object, rust_choices: object) -> bool:
-        """litellm's pick (the very dict) is one of the Rust choices, or both found none."""
+        """litellm's pick (the very dict) is one of the Rust choices, or both found none; for a
+        whole pick (`routing_fast`), litellm's answer is one the fast path builds for its choices."""
+        if hasattr(rust_choices, "matches"):
+            return rust_choices.matches(python_result)
         if python_result is None:
             return not rust_choices
         return any(python_result is choice for choice in rust_choices)
@@ -115,6 +122,7 @@ class RoutingComponent(Component):
     def decided(self, call: _Pick):
         """The Rust choices on the state as it is now, before litellm's pick changes it (a
         least-busy reservation, latency placeholders), as a thunk for `Control.serve`."""
+        self.fast_picks.at_strategy_pick()
         try:
             choices = self.choices(call, serve=False)
         except Exception as error:
