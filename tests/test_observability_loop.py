@@ -34,8 +34,9 @@ def token_counter_status() -> dict:
 
 
 @pytest.fixture
-def workload():
-    """litellm counting tokens continuously in the background, instrumented."""
+def workload(own_strategy_callbacks):
+    """litellm counting tokens continuously in the background, instrumented; the routers'
+    handlers leave litellm's callback lists with the test (own_strategy_callbacks restores them)."""
     instrumentor = LiteLLMRustInstrumentor()
     instrumentor.instrument(**SETTINGS)
     stop = threading.Event()
