@@ -6,7 +6,8 @@ Two dashboards read the metrics the Prometheus exporter makes of `litellm_rust.t
   the Rust and Python implementations: traffic, latency quantiles, speed-up, fallbacks, shadow
   mismatches, breaker state and firing alerts;
 - component drill-down (`litellm-rust-component`): one component in more detail (per mode,
-  heatmaps, mismatch ratio, breaker history, configuration reload errors, alert history).
+  heatmaps, mismatch ratio, breaker history, configuration reload errors, alert history), and the
+  routing health of litellm's routers (deployments by state, in-flight requests, latency p50).
 
 Every query filters on `$job` and `$instance` (and `$component` where the metric has the label) and
 every rate uses `$__rate_interval`, so the dashboards work for any scrape interval; panel ids are
@@ -48,10 +49,16 @@ FALLBACKS = "litellm_rust_fallbacks_total"
 MISMATCHES = "litellm_rust_shadow_mismatches_total"
 BREAKER = "litellm_rust_breaker_state"
 RELOAD_ERRORS = "litellm_rust_config_reload_errors_total"
+ROUTING_DEPLOYMENTS = "litellm_rust_routing_deployments"
+ROUTING_IN_FLIGHT = "litellm_rust_routing_deployment_in_flight"
+ROUTING_LATENCY = "litellm_rust_routing_deployment_latency_seconds"
 
 OPERATION = "litellm_rust_operation"
 IMPLEMENTATION = "litellm_rust_implementation"
 MODE = "litellm_rust_mode"
+MODEL_GROUP = "litellm_rust_model_group"
+DEPLOYMENT_ID = "litellm_rust_deployment_id"
+DEPLOYMENT_STATE = "litellm_rust_deployment_state"
 
 # The `component` label of alerts that are about the process, not one operation (dashboards/alerts.py).
 CONTROL_PLANE = "control_plane"
@@ -446,6 +453,43 @@ def component() -> dashboard_builders.Dashboard:
             "short",
             [target(firing_alerts(("alertname", "alertstate")), "{{alertname}} {{alertstate}}")],
             width=24, height=6,
+        ),
+    )
+
+    # Routing health has no component label (it describes litellm's routers, read at collection):
+    # the row shows the same data whichever component is selected.
+    deployment = f"{{{{{MODEL_GROUP}}}}} {{{{{DEPLOYMENT_ID}}}}}"
+    panels.row("Routing health")
+    panels.place(
+        panels.timeseries(
+            "Deployments by state",
+            "Deployments of the routers the routing component has picked for, by model group and state: "
+            "healthy, or cooldown (litellm's cooldown store, as its router reads it). Summed over instances "
+            "and over deployment ids (reported only for routers within deployment_series_cap).",
+            "short",
+            [target(f"sum by ({MODEL_GROUP}, {DEPLOYMENT_STATE}) ({ROUTING_DEPLOYMENTS}{selector(component=False)})",
+                    f"{{{{{MODEL_GROUP}}}}} {{{{{DEPLOYMENT_STATE}}}}}")],
+            width=8,
+        ),
+        panels.timeseries(
+            "In-flight requests per deployment",
+            "Requests in flight per deployment as least-busy routing counts them in each worker (started "
+            "requests plus reserved picks), summed over instances; per model group (no deployment id) for "
+            "routers above deployment_series_cap. Only routers using least-busy report it.",
+            "short",
+            [target(f"sum by ({MODEL_GROUP}, {DEPLOYMENT_ID}) ({ROUTING_IN_FLIGHT}{selector(component=False)})",
+                    deployment)],
+            width=8,
+        ),
+        panels.timeseries(
+            "Latency p50 per deployment",
+            "Median of the latency samples latency-based routing keeps per deployment (seconds per completion "
+            "token when usage is known; a timeout counts 1000 s), worst instance; per model group for routers "
+            "above deployment_series_cap. Only routers using latency-based routing report it.",
+            "s",
+            [target(f"max by ({MODEL_GROUP}, {DEPLOYMENT_ID}) ({ROUTING_LATENCY}{selector(component=False)})",
+                    deployment)],
+            width=8, log=True,
         ),
     )
     return board

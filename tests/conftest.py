@@ -71,6 +71,32 @@ def otel():
         instrumentor.uninstrument()
 
 
+@pytest.fixture
+def own_strategy_callbacks():
+    """litellm keys the latency, usage-v2 and cost handlers by class name alone when it dedupes
+    `litellm.callbacks`, so only the first Router of each of those strategies in a process gets its
+    handler registered (later ones' outcomes reach the first one's, even once that router is
+    gone). Calling the returned function drops those handlers, so the next Router registers its
+    own; the list is restored after the test."""
+    from litellm.router_strategy.lowest_cost import LowestCostLoggingHandler
+    from litellm.router_strategy.lowest_latency import LowestLatencyLoggingHandler
+    from litellm.router_strategy.lowest_tpm_rpm_v2 import LowestTPMLoggingHandler_v2
+
+    deduped = (LowestLatencyLoggingHandler, LowestTPMLoggingHandler_v2, LowestCostLoggingHandler)
+    # litellm promotes a CustomLogger from `callbacks` into the success/failure lists on first use.
+    lists = ("callbacks", "input_callback", "success_callback", "failure_callback", "service_callback",
+             "_async_success_callback", "_async_failure_callback")
+    saved = {name: list(getattr(litellm, name)) for name in lists}
+
+    def forget() -> None:
+        manager = litellm.logging_callback_manager
+        manager.drop_callbacks([c for c in manager.get_all_callbacks() if isinstance(c, deduped)])
+
+    yield forget
+    for name, callbacks in saved.items():
+        setattr(litellm, name, callbacks)
+
+
 def metric_points(reader) -> dict[str, list]:
     points = collections.defaultdict(list)
     for resource_metrics in reader.get_metrics_data().resource_metrics:

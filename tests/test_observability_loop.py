@@ -5,6 +5,7 @@ degraded to Python and recovered. Every dashboard panel's query must return data
 import os
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import litellm
@@ -33,8 +34,9 @@ def token_counter_status() -> dict:
 
 
 @pytest.fixture
-def workload():
-    """litellm counting tokens continuously in the background, instrumented."""
+def workload(own_strategy_callbacks):
+    """litellm counting tokens continuously in the background, instrumented; the routers'
+    handlers leave litellm's callback lists with the test (own_strategy_callbacks restores them)."""
     instrumentor = LiteLLMRustInstrumentor()
     instrumentor.instrument(**SETTINGS)
     stop = threading.Event()
@@ -46,12 +48,30 @@ def workload():
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
+    routers = routers_with_health()
     try:
-        yield
+        yield routers
     finally:
         stop.set()
         thread.join()
         instrumentor.uninstrument()
+
+
+def routers_with_health() -> list:
+    """A least-busy and a latency-based Router, each picked through the routing component, the
+    latter with a latency sample: the routing health panels have data."""
+    routers = []
+    for strategy in ("least-busy", "latency-based-routing"):
+        model_list = [{"model_name": f"loop-{strategy}", "litellm_params": {"model": "openai/gpt-4o", "api_key": "x"},
+                       "model_info": {"id": f"loop-{strategy}-{i}"}} for i in range(2)]
+        router = litellm.Router(model_list=model_list, routing_strategy=strategy)
+        router.get_available_deployment(f"loop-{strategy}", messages=CHAT)
+        routers.append(router)
+    end = datetime.now()
+    success = {"litellm_params": {"metadata": {"model_group": "loop-latency-based-routing"},
+                                  "model_info": {"id": "loop-latency-based-routing-0"}}}
+    routers[1]._core._selectors.default.log_success_event(success, None, end - timedelta(seconds=0.2), end)
+    return routers
 
 
 @pytest.fixture

@@ -69,6 +69,9 @@ class ComponentSettings:
     the timed calls, so at most `timing_sample_rate`."""
     capture_content: bool = False
     """Whether mismatch details may include prompt text (otherwise only its shape)."""
+    deployment_series_cap: int = 50
+    """Routing health metrics: a router with at most this many deployments is reported per
+    deployment (its id an attribute); a larger one per model group. 0 always aggregates."""
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
 
 
@@ -119,6 +122,8 @@ def _apply(settings, overrides: Mapping, path: str):
             if value not in MODES:
                 raise ConfigError(f"{field_path}: unknown mode {value!r} (expected one of {', '.join(MODES)})")
             changes[name] = value
+        elif name == "deployment_series_cap":
+            changes[name] = _check_number(field_path, value, int, 0, None)
         elif name == "rollout_percent":
             changes[name] = _check_number(field_path, value, float, 0, 100)
         elif name in _RATES:
@@ -182,7 +187,10 @@ def load_file(path: str | os.PathLike) -> Mapping:
 
 # Environment variables: OTEL_PYTHON_LITELLM_RUST_<SETTING> for every component and
 # OTEL_PYTHON_LITELLM_RUST_<COMPONENT>_<SETTING> for one.
-ENV_SETTINGS = ("mode", "rollout_percent", "shadow_sample_rate", "timing_sample_rate", "span_sample_rate", "capture_content")
+ENV_SETTINGS = (
+    "mode", "rollout_percent", "shadow_sample_rate", "timing_sample_rate", "span_sample_rate", "capture_content",
+    "deployment_series_cap",
+)
 
 
 # Process-wide variables: the configuration file, and the alert webhook started by instrument().

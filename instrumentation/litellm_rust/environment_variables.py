@@ -11,7 +11,8 @@ is also an ``opentelemetry-instrument`` flag (``--litellm_rust_mode shadow``,
     read from the file, is required beyond loopback).
 ``OTEL_PYTHON_LITELLM_RUST_<SETTING>``
     A setting for every component: ``MODE`` (python, shadow, rust), ``ROLLOUT_PERCENT``,
-    ``SHADOW_SAMPLE_RATE``, ``TIMING_SAMPLE_RATE``, ``SPAN_SAMPLE_RATE``, ``CAPTURE_CONTENT``.
+    ``SHADOW_SAMPLE_RATE``, ``TIMING_SAMPLE_RATE``, ``SPAN_SAMPLE_RATE``, ``CAPTURE_CONTENT``,
+    ``DEPLOYMENT_SERIES_CAP`` (routing health metrics).
 ``OTEL_PYTHON_LITELLM_RUST_<COMPONENT>_<SETTING>``
     The same for one component, e.g. ``OTEL_PYTHON_LITELLM_RUST_TOKEN_COUNTER_MODE``.
 """

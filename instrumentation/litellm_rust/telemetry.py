@@ -13,6 +13,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import CallbackOptions, Observation, get_meter
 
+from litellm_rust import routing_health
 from litellm_rust.breaker import STATE_VALUES
 from litellm_rust.version import __version__
 
@@ -84,6 +85,30 @@ class Telemetry:
             description="Shared (Redis) rate-limit calls Redis did not answer; the fail mode decided them.",
         )
 
+        # Routing health of the routers whose picks reached the routing component, read from
+        # litellm's own state at collection (routing_health); deployment ids only up to the cap.
+        meter.create_observable_gauge(
+            "litellm_rust.routing.deployments",
+            callbacks=[self._observe_routing_deployments],
+            unit="{deployment}",
+            description="Router deployments by model group and state (healthy, cooldown); per deployment "
+            "when the router has at most deployment_series_cap deployments.",
+        )
+        meter.create_observable_gauge(
+            "litellm_rust.routing.deployment.in_flight",
+            callbacks=[self._observe_routing_in_flight],
+            unit="{request}",
+            description="Requests in flight per deployment (per model group above the cap), as least-busy "
+            "routing counts them in this worker.",
+        )
+        meter.create_observable_gauge(
+            "litellm_rust.routing.deployment.latency",
+            callbacks=[self._observe_routing_latency],
+            unit="s",
+            description="p50 of the latency samples latency-based routing keeps per deployment (per model "
+            "group above the cap): seconds per completion token when usage is known.",
+        )
+
     # -- collection-time observations (zeros included, so series exist from start-up) ---------
 
     def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
@@ -116,6 +141,21 @@ class Telemetry:
     def _observe_webhook_decisions(self, options: CallbackOptions) -> Iterable[Observation]:
         for decision, count in self._plane.webhook_decisions.items():
             yield Observation(count, {"litellm_rust.webhook.decision": decision})
+
+    def _routing_cap(self) -> int:
+        return self._plane.controls["routing"].settings.deployment_series_cap
+
+    def _observe_routing_deployments(self, options: CallbackOptions) -> Iterable[Observation]:
+        for attributes, count in routing_health.deployment_counts(self._routing_cap()).items():
+            yield Observation(count, dict(attributes))
+
+    def _observe_routing_in_flight(self, options: CallbackOptions) -> Iterable[Observation]:
+        for attributes, count in routing_health.in_flight(self._routing_cap()).items():
+            yield Observation(count, dict(attributes))
+
+    def _observe_routing_latency(self, options: CallbackOptions) -> Iterable[Observation]:
+        for attributes, seconds in routing_health.latency_p50(self._routing_cap()).items():
+            yield Observation(seconds, dict(attributes))
 
     # -- sampled and rare records -------------------------------------------------------------
 

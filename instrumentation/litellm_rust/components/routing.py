@@ -26,7 +26,7 @@ import sys
 from functools import partial
 from typing import NamedTuple
 
-from litellm_rust import _native
+from litellm_rust import _native, routing_health
 from litellm_rust._component import Component
 from litellm_rust.components.routing_steps import RoutingSteps, SharedCandidates, shared_candidates
 
@@ -132,6 +132,7 @@ class RoutingComponent(Component):
     def serve(self, call: _Pick, run_python, decided=None) -> object:
         """A pick routed by the control plane; in an async pick `run_python` returns litellm's
         coroutine, which the caller awaits."""
+        routing_health.saw(call.selector)
         request = call.request_kwargs
         request_key = request.get("litellm_call_id") if isinstance(request, dict) else None
         return self.control.serve(
