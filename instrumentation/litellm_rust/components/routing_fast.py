@@ -49,7 +49,7 @@ from contextvars import ContextVar
 from functools import partial
 from typing import NamedTuple
 
-from litellm_rust import _native
+from litellm_rust import _native, routing_health
 from litellm_rust.components.routing import RoutingComponent, _Pick, _reraise, _settled
 from litellm_rust.components.routing_steps import SERVED_STRATEGIES, SharedCandidates
 
@@ -321,6 +321,7 @@ class FastPicks:
         """The fast pick with litellm's side effects, or `Unsupported` before any of them."""
         group, ids = self._checked(core, model, request, messages, specific_deployment, kind)
         call = self._strategy_call(core, group, ids, messages, input, kind == _ASYNC_KIND)
+        routing_health.saw(call.selector)
         timed = kind == _ASYNC_KIND  # `_answer_select` times the strategies with an async pick
         start_time = self._core.unix_time() if timed else 0.0
         picked = self._component._choose(call, serve=True)
