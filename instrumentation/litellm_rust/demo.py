@@ -253,6 +253,13 @@ async def _rate_limited_phase(router, phase: str) -> tuple[float, int, int]:
     return time.process_time() - cpu, outcomes["admitted"], outcomes["refused"]
 
 
+def _within_one_minute(seconds_needed: float = 15.0) -> None:
+    """litellm's rpm windows are wall-clock minutes: start a burst only when it ends in the same one."""
+    left = 60.0 - time.time() % 60.0
+    if left < seconds_needed:
+        time.sleep(left + 0.05)
+
+
 def _rate_limit_scenario(port: int, instrumentor, loop) -> dict[str, tuple[float, int, int]]:
     router = _build_limited_router(port)
     results = {}
@@ -260,6 +267,7 @@ def _rate_limit_scenario(port: int, instrumentor, loop) -> dict[str, tuple[float
         instrumentor.instrument(mode=mode)
         try:
             loop.run_until_complete(_rate_limited_phase(router, f"warm-{mode}"))
+            _within_one_minute()
             results[mode] = loop.run_until_complete(_rate_limited_phase(router, mode))
         finally:
             instrumentor.uninstrument()
