@@ -175,6 +175,9 @@ def refusals_through_router(mode: str | None) -> list[str]:
     """A real Router with the check enabled and one deployment (so the pick is not random)."""
     model_list = [{"model_name": "g", "litellm_params": {"model": "openai/m", "api_key": "k", "rpm": 3}}]
     router = litellm.Router(model_list=model_list, optional_pre_call_checks=["enforce_model_rate_limits"], num_retries=0)
+    # One minute for the whole run: a wall-clock minute ending mid-run would open a second window.
+    [check] = [callback for callback in litellm.callbacks if isinstance(callback, ModelRateLimitingCheck)]
+    check.clock = lambda: datetime(2026, 11, 27, 10, 5, tzinfo=timezone.utc)
     if mode:
         set_mode("rate_limits", mode)
     outcomes = []
