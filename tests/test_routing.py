@@ -485,3 +485,37 @@ def test_uninstrument_restores_the_core_step_methods(routing):
     finally:
         instrumentor.uninstrument()
     assert {name: vars(core.RustCore)[name] for name in STEP_REPLACED} == originals
+
+
+def test_remembered_counter_keys_follow_the_minute_and_the_group():
+    """One `CounterKeys` reused across picks: a new minute (usage-v2) or another model group
+    (least-busy) reads that minute's or group's counters, not the remembered keys'."""
+    from litellm.caching.in_memory_cache import InMemoryCache
+
+    from litellm_rust import _native
+
+    stats, keys = _native.CallStats(), _native.CounterKeys()
+    deployments = [{"litellm_params": {"model": "m"}, "model_info": {"id": f"d{i}"}} for i in range(2)]
+    usage = InMemoryCache()
+    usage.set_cache("d0:m:tpm:10-00", 5)
+    usage.set_cache("d1:m:tpm:10-00", 1)
+    usage.set_cache("d0:m:tpm:10-01", 0)
+    usage.set_cache("d1:m:tpm:10-01", 3)
+
+    def least_used(minute: str) -> list:
+        return _native.least_used(deployments, minute, usage, usage._clock(), None, None, lambda: 0, keys, stats)
+
+    assert least_used("10-00") == [deployments[1]]
+    assert least_used("10-01") == [deployments[0]]
+    assert least_used("10-00") == [deployments[1]]
+
+    counts, reservations = InMemoryCache(), InMemoryCache()
+    counts.set_cache("a_request_count:d0", 2)
+    counts.set_cache("b_request_count:d1", 2)
+
+    def least_busy(group: str) -> int | None:
+        return _native.least_busy(deployments, group, counts, counts._clock(), reservations, reservations._clock(), 0.0, 1.0, keys, stats)
+
+    assert least_busy("a") == 1
+    assert least_busy("b") == 0
+    assert least_busy("a") == 1

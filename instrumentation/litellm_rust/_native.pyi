@@ -127,6 +127,12 @@ class ModelRateLimits:
 
 # -- routing: litellm's strategy picks over the strategies' own state (see components/routing.py) --
 
+class CounterKeys:
+    """The least-busy and usage-v2 counter keys, built once per deployment id (and group, or model
+    and minute) and reused by every pick."""
+
+    def __init__(self) -> None: ...
+
 def latency_choices(
     deployments_list: list[dict[str, Any]],
     map: dict[str, Any] | None,
@@ -158,6 +164,7 @@ def least_used(
     prefetched_keys: frozenset[str] | None,
     prefetched_values: dict[str, Any] | None,
     count_input_tokens: Callable[[], int],
+    keys: CounterKeys,
     stats: CallStats,
 ) -> list[dict[str, Any]]: ...
 def least_busy(
@@ -169,6 +176,7 @@ def least_busy(
     reservations_now: float,
     now: float,
     reservation_ttl: float,
+    keys: CounterKeys,
     stats: CallStats,
 ) -> int | None:
     """The index of the first deployment with the fewest in-flight calls plus live reservations."""

@@ -87,6 +87,8 @@ class RoutingComponent(Component):
             lowest_cost.LowestCostLoggingHandler: ("cost-based-routing", self._cost),
             least_busy.LeastBusyLoggingHandler: ("least-busy", self._least_busy),
         }
+        # The least-busy and usage-v2 counter keys, built once per deployment.
+        self._counter_keys = _native.CounterKeys()
         self._rates_memo: dict[tuple, tuple] = {}
         self._rates_memo_key: tuple = ()
         self.reference_async = selection.pick_async
@@ -292,6 +294,7 @@ class RoutingComponent(Component):
             frozenset(prefetched.keys) if prefetched is not None else None,
             values,
             self._input_tokens(module, call),
+            self._counter_keys,
             self.stats,
         )
         if not choices:
@@ -313,7 +316,7 @@ class RoutingComponent(Component):
             now = selector._clock()
             index = _native.least_busy(
                 deployments, call.model, memory, memory._clock(), store, store._clock(), now,
-                module.SELECTION_RESERVATION_TTL_SECONDS, self.stats,
+                module.SELECTION_RESERVATION_TTL_SECONDS, self._counter_keys, self.stats,
             )
             if index is None:
                 return None if serve else []

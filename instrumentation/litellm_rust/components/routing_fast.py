@@ -81,7 +81,7 @@ class _Settings(NamedTuple):
 class _Group:
     """One model group's picks for one kind (async `pick`, `sync_pick`) under one `_Settings`."""
 
-    __slots__ = ("settings", "declined", "strategy", "selector", "keyed_model", "cooldown_keys", "plans")
+    __slots__ = ("settings", "declined", "strategy", "selector", "keyed_model", "cooldown_keys", "plans", "last_records")
 
     def __init__(self, settings: _Settings) -> None:
         self.settings = settings
@@ -91,6 +91,8 @@ class _Group:
         # Live cooldowns ((id, value repr), ...) -> the candidate ids, or the reason the core's
         # steps for them are not served.
         self.plans: dict[tuple, list | str] = {}
+        # (records source, plan, its records): the last plan's records, reused while neither moves.
+        self.last_records: tuple | None = None
 
 
 class WholePickChoices(NamedTuple):
@@ -306,7 +308,13 @@ class FastPicks:
 
     def _strategy_call(self, core, group: _Group, ids: list, messages, input, is_async: bool) -> _Pick:
         source = self._steps.records_of(core)
-        records = source.records(ids)
+        last = group.last_records
+        # Plans are this module's own lists, never mutated: the same plan has the same records.
+        if last is not None and last[0] is source and last[1] is ids:
+            records = last[2]
+        else:
+            records = source.records(ids)
+            group.last_records = (source, ids, records)
         shared = SharedCandidates(records, records, ids, source)
         # An empty request reserves nothing (`pick_reserves(...) and bool(request)`).
         return _Pick(group.strategy, group.selector, group.keyed_model, records, messages, input, {}, False, is_async, shared)

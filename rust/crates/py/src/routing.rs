@@ -144,6 +144,89 @@ impl<'py> MemoryCache<'py> {
     }
 }
 
+/// Past this many deployments, a key memo starts afresh (ids of removed deployments go with it).
+const KEYS_KEPT: usize = 16_384;
+
+/// The counter keys the least-busy and usage-v2 picks read, built once per deployment id (and
+/// model group, or model and minute) instead of formatted on every pick: kept Python strings also
+/// keep their hash, so every cache lookup with them skips hashing.
+#[pyclass(frozen, module = "litellm_rust._native")]
+pub struct CounterKeys {
+    /// id -> (group, `{group}_request_count:{id}`, `least_busy_reservations:{id}`)
+    least_busy: Py<PyDict>,
+    /// id -> (model, minute, `{id}:{model}:tpm:{minute}`, `{id}:{model}:rpm:{minute}`)
+    usage: Py<PyDict>,
+}
+
+#[pymethods]
+impl CounterKeys {
+    #[new]
+    fn new(py: Python<'_>) -> Self {
+        Self { least_busy: PyDict::new(py).unbind(), usage: PyDict::new(py).unbind() }
+    }
+}
+
+/// The memo's entry for `id` when its leading parts are still `parts`; the remaining items are keys.
+fn remembered<'py>(memo: &Bound<'py, PyDict>, id: &Bound<'py, PyString>, parts: &[&str]) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let Some(entry) = memo.get_item(id)? else { return Ok(None) };
+    let entry = entry.cast_into_exact::<PyTuple>()?;
+    for (index, part) in parts.iter().enumerate() {
+        if entry.get_item(index)?.cast_exact::<PyString>()?.to_str()? != *part {
+            return Ok(None);
+        }
+    }
+    Ok(Some(entry))
+}
+
+fn remember<'py>(memo: &Bound<'py, PyDict>, id: &Bound<'py, PyString>, entry: Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyTuple>> {
+    if memo.len() >= KEYS_KEPT {
+        memo.clear();
+    }
+    memo.set_item(id, &entry)?;
+    Ok(entry)
+}
+
+fn key_pair<'py>(entry: &Bound<'py, PyTuple>, first: usize) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
+    Ok((entry.get_item(first)?.cast_into_exact::<PyString>()?, entry.get_item(first + 1)?.cast_into_exact::<PyString>()?))
+}
+
+impl CounterKeys {
+    /// (`{group}_request_count:{id}`, `least_busy_reservations:{id}`)
+    fn least_busy<'py>(&self, group: &Bound<'py, PyString>, id: &Bound<'py, PyString>) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
+        let py = id.py();
+        let memo = self.least_busy.bind(py);
+        let group_text = group.to_str()?;
+        let entry = match remembered(memo, id, &[group_text])? {
+            Some(entry) => entry,
+            None => {
+                let id_text = id.to_str()?;
+                let count_key = PyString::new(py, &format!("{group_text}_request_count:{id_text}"));
+                let reservation_key = PyString::new(py, &format!("least_busy_reservations:{id_text}"));
+                remember(memo, id, PyTuple::new(py, [group.as_any(), count_key.as_any(), reservation_key.as_any()])?)?
+            }
+        };
+        key_pair(&entry, 1)
+    }
+
+    /// (`{id}:{model}:tpm:{minute}`, `{id}:{model}:rpm:{minute}`)
+    fn usage<'py>(&self, id: &Bound<'py, PyString>, model: &Bound<'py, PyString>, minute: &str) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
+        let py = id.py();
+        let memo = self.usage.bind(py);
+        let model_text = model.to_str()?;
+        let entry = match remembered(memo, id, &[model_text, minute])? {
+            Some(entry) => entry,
+            None => {
+                let id_text = id.to_str()?;
+                let tpm_key = PyString::new(py, &format!("{id_text}:{model_text}:tpm:{minute}"));
+                let rpm_key = PyString::new(py, &format!("{id_text}:{model_text}:rpm:{minute}"));
+                let minute = PyString::new(py, minute);
+                remember(memo, id, PyTuple::new(py, [model.as_any(), minute.as_any(), tpm_key.as_any(), rpm_key.as_any()])?)?
+            }
+        };
+        key_pair(&entry, 2)
+    }
+}
+
 /// A handler's `{id: {...}}` map (latency, cost) and the candidates it visits: the map's entries
 /// that are candidates, in map order, then a placeholder for each candidate the map lacks. Each
 /// visit names the last candidate with that id, as the handlers' lookup loops do.
@@ -401,7 +484,7 @@ fn cost_of<'py>(deployment: &Deployment<'py>, rates: &Bound<'py, PyAny>) -> PyRe
 /// The counters `{id}:{model}:tpm|rpm:{minute}` come from `prefetched` (the request's
 /// `PrefetchedUsage` values) when its keys cover them, else from the in-memory cache at `now`.
 #[pyfunction]
-#[pyo3(signature = (deployments_list, minute, cache, now, prefetched_keys, prefetched_values, count_input_tokens, stats))]
+#[pyo3(signature = (deployments_list, minute, cache, now, prefetched_keys, prefetched_values, count_input_tokens, keys, stats))]
 #[allow(clippy::too_many_arguments)]
 pub fn least_used<'py>(
     py: Python<'py>,
@@ -412,21 +495,26 @@ pub fn least_used<'py>(
     prefetched_keys: Option<&Bound<'py, PyFrozenSet>>,
     prefetched_values: Option<&Bound<'py, PyDict>>,
     count_input_tokens: &Bound<'py, PyAny>,
+    keys: &Bound<'py, CounterKeys>,
     stats: &Bound<'py, CallStats>,
 ) -> PyResult<Bound<'py, PyList>> {
     guarded(|| {
         let candidates = deployments(deployments_list)?;
         let model_key = intern!(py, "model");
-        let mut keys = Vec::with_capacity(2 * candidates.len());
+        let memo = keys.get();
+        let mut ids = Vec::with_capacity(candidates.len());
+        let mut keys = Vec::with_capacity(candidates.len());
         for deployment in &candidates {
-            let id = deployment.id_str()?;
+            let id = deployment.id.cast_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?;
+            let id_text = id.to_str()?;
             // litellm keys its usage dicts by the text before the first ':' of the counter key.
-            if id.contains(':') {
+            if id_text.contains(':') {
                 return Err(decline("unsupported_deployment"));
             }
             let model = deployment.param(model_key)?.ok_or_else(|| decline("unsupported_deployment"))?;
-            let model = model.cast_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?.to_str()?;
-            keys.push((PyString::new(py, &format!("{id}:{model}:tpm:{minute}")), PyString::new(py, &format!("{id}:{model}:rpm:{minute}"))));
+            let model = model.cast_into_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?;
+            keys.push(memo.usage(id, &model, minute)?);
+            ids.push(id_text);
         }
         let prefetched = match prefetched_keys {
             Some(covered) if keys.iter().all(|(tpm, rpm)| covered.contains(tpm).unwrap_or(false) && covered.contains(rpm).unwrap_or(false)) => {
@@ -447,7 +535,6 @@ pub fn least_used<'py>(
         // on its read, so the order is kept).
         let tpm = keys.iter().map(|(tpm, _)| read(tpm)).collect::<PyResult<Vec<_>>>()?;
         let rpm = keys.iter().map(|(_, rpm)| read(rpm)).collect::<PyResult<Vec<_>>>()?;
-        let ids = candidates.iter().map(Deployment::id_str).collect::<PyResult<Vec<&str>>>()?;
         let kept = routing::first_seen_last_wins(ids);
         let scored = kept
             .iter()
@@ -468,18 +555,18 @@ pub fn least_used<'py>(
 /// (`least_busy_reservations:{id}` in the reservation store, younger than `reservation_ttl`
 /// seconds at `now` on the handler's clock). `None` for no deployments.
 #[pyfunction]
-#[pyo3(signature = (deployments_list, group, counts, counts_now, reservations, reservations_now, now, reservation_ttl, stats))]
+#[pyo3(signature = (deployments_list, group, counts, counts_now, reservations, reservations_now, now, reservation_ttl, keys, stats))]
 #[allow(clippy::too_many_arguments)]
 pub fn least_busy<'py>(
-    py: Python<'py>,
     deployments_list: &Bound<'py, PyList>,
-    group: &str,
+    group: &Bound<'py, PyString>,
     counts: &Bound<'py, PyAny>,
     counts_now: f64,
     reservations: &Bound<'py, PyAny>,
     reservations_now: f64,
     now: f64,
     reservation_ttl: f64,
+    keys: &Bound<'py, CounterKeys>,
     stats: &Bound<'py, CallStats>,
 ) -> PyResult<Option<usize>> {
     guarded(|| {
@@ -490,7 +577,8 @@ pub fn least_busy<'py>(
         }
         let counts = MemoryCache::new(counts, counts_now)?;
         let reservations = MemoryCache::new(reservations, reservations_now)?;
-        let mut ids = Vec::with_capacity(candidates.len());
+        let memo = keys.get();
+        let mut keys = Vec::with_capacity(candidates.len());
         for deployment in &candidates {
             // `_deployment_ids`: str(id) of a str or int id.
             let id = if deployment.id.is_exact_instance_of::<PyString>() || deployment.id.is_exact_instance_of::<PyInt>() {
@@ -498,15 +586,12 @@ pub fn least_busy<'py>(
             } else {
                 return Err(decline("unsupported_deployment"));
             };
-            ids.push(id);
+            keys.push(memo.least_busy(group, &id)?);
         }
-        let mut loads = Vec::with_capacity(ids.len());
-        let count_keys = ids
-            .iter()
-            .map(|id| Ok(PyString::new(py, &format!("{group}_request_count:{}", id.to_str()?))))
-            .collect::<PyResult<Vec<_>>>()?;
-        let in_flight = count_keys.iter().map(|key| counts.get(key)).collect::<PyResult<Vec<_>>>()?;
-        for (id, count) in ids.iter().zip(in_flight) {
+        let mut loads = Vec::with_capacity(keys.len());
+        // Every count is read before any reservation (an expired key is removed on its read).
+        let in_flight = keys.iter().map(|(count_key, _)| counts.get(count_key)).collect::<PyResult<Vec<_>>>()?;
+        for ((_, reservation_key), count) in keys.iter().zip(in_flight) {
             // `_local_counts`: each count validated as a float, then truncated by `int()`.
             let count = match count {
                 None => 0,
@@ -518,8 +603,7 @@ pub fn least_busy<'py>(
                     value.trunc() as i64
                 }
             };
-            let key = PyString::new(py, &format!("least_busy_reservations:{}", id.to_str()?));
-            let made_at = match reservations.get(&key)? {
+            let made_at = match reservations.get(reservation_key)? {
                 None => Vec::new(),
                 Some(picks) => reservation_times(&picks)?,
             };
@@ -579,5 +663,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(least_used, m)?)?;
     m.add_function(wrap_pyfunction!(least_busy, m)?)?;
     m.add_function(wrap_pyfunction!(cooling_keys, m)?)?;
+    m.add_class::<CounterKeys>()?;
     Ok(())
 }

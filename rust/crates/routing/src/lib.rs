@@ -9,6 +9,7 @@
 pub mod samples;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// A deployment's tpm and rpm limits, `f64::INFINITY` where litellm finds none.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -129,9 +130,12 @@ pub fn live_reservations(made_at: &[f64], now: f64, ttl: f64) -> usize {
 /// Each distinct id once, in order of first occurrence, with the index of its last occurrence:
 /// what a dict filled by assignment in a loop keeps (the handlers' id lookups and usage dicts).
 pub fn first_seen_last_wins<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<usize> {
-    let mut slots: HashMap<&str, usize> = HashMap::new();
+    let ids = ids.into_iter();
+    // Short ids on every pick: FNV hashes them faster than SipHash, and nothing here is adversarial
+    // beyond the router's own deployment ids.
+    let mut slots: HashMap<&str, usize, BuildHasherDefault<Fnv1a>> = HashMap::with_capacity_and_hasher(ids.size_hint().0, Default::default());
     let mut kept: Vec<usize> = Vec::new();
-    for (i, id) in ids.into_iter().enumerate() {
+    for (i, id) in ids.enumerate() {
         match slots.get(id) {
             Some(&slot) => kept[slot] = i,
             None => {
@@ -141,6 +145,29 @@ pub fn first_seen_last_wins<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<u
         }
     }
     kept
+}
+
+/// 64-bit FNV-1a.
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = self.0;
+        for &byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
 }
 
 /// The deployment id a router-core cooldown key names (`deployment:{id}:cooldown`), as
