@@ -416,6 +416,7 @@ fn latency_per_deployment<'py>(
 /// (`{minute: {"tpm": 0, "rpm": 0}}`) are written into `map` (see `latency_choices`).
 #[pyfunction]
 #[pyo3(signature = (deployments_list, map, minute, rates, count_input_tokens, commit, stats))]
+#[allow(clippy::too_many_arguments)]
 pub fn cheapest<'py>(
     py: Python<'py>,
     deployments_list: &Bound<'py, PyList>,
