@@ -102,13 +102,11 @@ class Control:
         if route == "rust":
             result = self._serve_rust(run_rust, timed)
             return run_python() if result is _FELL_BACK else result
-        if route == "python":
-            return self._run("python", run_python, timed)
         try:
             python = self._run("python", run_python, timed)
         except Exception as error:
             python = _Failed(error)
-        return self._shadow_compared(python, run_rust, describe, timed)
+        return self._python_served(route, python, run_rust, describe, timed)
 
     async def serve_async(self, run_rust: Callable[[], object], run_python: Callable[[], Awaitable[object]],
                           request_key: str | None = None, describe: Callable[[bool], dict] | None = None,
@@ -127,11 +125,16 @@ class Control:
             python = _Failed(error)
         if timed:
             self._timing("python", time.perf_counter() - start)
-        if route == "python":
-            if isinstance(python, _Failed):
-                raise python.error
-            return python
-        return self._shadow_compared(python, run_rust, describe, timed)
+        return self._python_served(route, python, run_rust, describe, timed)
+
+    def _python_served(self, route: str, python, run_rust, describe, timed: bool) -> object:
+        """Python's outcome (a result or `_Failed`) as the call's answer; in shadow mode Rust runs
+        second on the same inputs and is compared first."""
+        if route == "shadow":
+            self._shadow_compare(python, run_rust, describe, timed)
+        if isinstance(python, _Failed):
+            raise python.error
+        return python
 
     def _route(self, request_key: str | None) -> str:
         """`python`, `shadow` or `rust`; Python's share of the calls is counted here."""
@@ -193,16 +196,13 @@ class Control:
                 self._event("litellm_rust.call", {"litellm_rust.implementation": implementation, "litellm_rust.duration_s": seconds})
         self.breaker.timing(implementation, seconds, self.stats.rust_calls)
 
-    def _shadow_compared(self, python, run_rust, describe, timed) -> object:
-        """Python served (`python`, or `_Failed`); Rust runs second on the same inputs and is
-        compared. A component whose Rust path keeps its own state runs it on every call."""
+    def _shadow_compare(self, python, run_rust, describe, timed) -> None:
+        """Compare Rust with the Python outcome of a shadowed call. A component whose Rust path
+        keeps its own state runs it on every call."""
         self.stats.python_call()
         sampled = self.component.stateful or random.random() < self.settings.shadow_sample_rate
         if sampled and self.breaker.route_to_rust():
             self._compare(python, run_rust, describe, timed)
-        if isinstance(python, _Failed):
-            raise python.error
-        return python
 
     def _compare(self, python, run_rust, describe, timed) -> None:
         try:

@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from litellm_rust.bench import _time_per_call
+
 STRATEGIES = ("simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing-v2", "cost-based-routing")
 _GROUP = "bench-group"
 _MESSAGES = [{"role": "user", "content": "Which warehouse ships fastest?"}]
@@ -48,17 +50,6 @@ def _router(strategy: str, deployments: int):
         for index in range(deployments)
     ]
     return Router(model_list=model_list, routing_strategy=strategy, num_retries=0)
-
-
-def _cpu_per_call(call, budget: float) -> float:
-    """CPU seconds per call, over at least `budget` CPU seconds (and at least 3 calls)."""
-    calls, start = 0, time.process_time()
-    while True:
-        call()
-        calls += 1
-        spent = time.process_time() - start
-        if spent >= budget and calls >= 3:
-            return spent / calls
 
 
 def _worker(strategy: str, deployments: int, rounds: int, budget: float) -> dict:
@@ -100,7 +91,7 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float) -> dict
                 for phase, call in phases.items():
                     for _ in range(3):  # first calls build per-process caches (the token counter's BPE, ...)
                         call()
-                    samples[(phase, mode)].append(_cpu_per_call(call, budget))
+                    samples[(phase, mode)].append(_time_per_call(call, budget, clock=time.process_time))
             finally:
                 if mode == "rust":
                     after = status().get("routing", {})

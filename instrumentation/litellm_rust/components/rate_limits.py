@@ -56,7 +56,7 @@ class RateLimitsComponent(Component):
         self._replacements = {
             self.references["pre_call_check"]: _accelerated_pre_call_check(self),
             self.references["async_pre_call_check"]: _accelerated_async_pre_call_check(self),
-            self.references["log_success_event"]: _charging_success_event(self, self.references["log_success_event"]),
+            self.references["log_success_event"]: _charging_success_event(self),
             self.references["async_log_success_event"]: _charging_async_success_event(self),
         }
 
@@ -188,14 +188,13 @@ class RateLimitsComponent(Component):
         return {"model_group": deployment.get("model_name"), "id": (deployment.get("model_info") or {}).get("id")}
 
 
-def _refused(python_check):
+def _refused(python_check, refusal: type[Exception]):
     """litellm's check, with its refusal returned instead of raised (see `rust_check`)."""
-    from litellm import RateLimitError
 
     def run():
         try:
             return python_check()
-        except RateLimitError as error:
+        except refusal as error:
             return error
 
     return run
@@ -220,7 +219,7 @@ def _accelerated_pre_call_check(component: RateLimitsComponent):
         else:
             decided = serve(
                 lambda: rust_check(self, deployment, False),
-                _refused(lambda: original(self, deployment)),
+                _refused(lambda: original(self, deployment), error),
                 request_key=_deployment_id(deployment),
                 describe=lambda capture: component.describe(deployment, capture),
             )
@@ -273,7 +272,9 @@ def _accelerated_async_pre_call_check(component: RateLimitsComponent):
     return async_pre_call_check
 
 
-def _charging_success_event(component: RateLimitsComponent, original):
+def _charging_success_event(component: RateLimitsComponent):
+    original = component.references["log_success_event"]
+
     def log_success_event(self, kwargs, response_obj, start_time, end_time):
         original(self, kwargs, response_obj, start_time, end_time)
         component.charge_quietly(self, kwargs)

@@ -20,7 +20,6 @@ In shadow mode the Rust choice is computed first, on the state litellm's pick th
 litellm's pick must be one of the Rust choices (the whole draw set for the random strategies).
 """
 
-import inspect
 import random
 import sys
 from functools import partial
@@ -132,17 +131,26 @@ class RoutingComponent(Component):
         return lambda: choices
 
     def serve(self, call: _Pick, run_python, decided=None) -> object:
-        """A pick routed by the control plane; in an async pick `run_python` returns litellm's
-        coroutine, which the caller awaits."""
+        """A sync pick routed by the control plane (`decided`: the shadowed Rust choices)."""
+        run_rust, routing = self._serving(call, decided)
+        return self.control.serve(run_rust, run_python, **routing)
+
+    async def serve_async(self, call: _Pick, run_python, decided=None) -> object:
+        """An async pick routed by the control plane; `run_python()` is litellm's coroutine."""
+        run_rust, routing = self._serving(call, decided)
+        return await self.control.serve_async(run_rust, run_python, **routing)
+
+    def _serving(self, call: _Pick, decided) -> tuple:
+        """The Rust side of `Control.serve(_async)` for a pick, and how the call is routed and
+        described."""
         routing_health.saw(call.selector)
         request = call.request_kwargs
         request_key = request.get("litellm_call_id") if isinstance(request, dict) else None
-        return self.control.serve(
-            decided if decided is not None else (lambda: self.choices(call, serve=True)),
-            run_python,
-            request_key=request_key if isinstance(request_key, str) else None,
-            describe=lambda capture_content: self.describe(call),
-        )
+        run_rust = decided if decided is not None else (lambda: self.choices(call, serve=True))
+        return run_rust, {
+            "request_key": request_key if isinstance(request_key, str) else None,
+            "describe": lambda capture_content: self.describe(call),
+        }
 
     @staticmethod
     def describe(call: _Pick) -> dict:
@@ -336,15 +344,6 @@ def _reraise(error: BaseException):
     raise error
 
 
-async def _settled(awaitable) -> object:
-    """litellm's async pick run to its end, as a thunk giving its result or raising its error."""
-    try:
-        result = await awaitable
-    except Exception as error:
-        return partial(_reraise, error)
-    return lambda: result
-
-
 def _accelerated_pick_sync(component: RoutingComponent):
     reference = component.reference_sync
 
@@ -363,11 +362,8 @@ def _accelerated_pick_async(component: RoutingComponent):
 
     async def pick_async(strategy, selector, model, deployments, messages, input, request_kwargs, reserve=False):
         call = _Pick(strategy, selector, model, deployments, messages, input, request_kwargs, reserve, True, shared_candidates(deployments))
-        if component.shadowing():
-            decided = component.decided(call)
-            return component.serve(call, await _settled(reference(*call.arguments())), decided)
-        served = component.serve(call, lambda: reference(*call.arguments()))
-        return await served if inspect.isawaitable(served) else served
+        decided = component.decided(call) if component.shadowing() else None
+        return await component.serve_async(call, lambda: reference(*call.arguments()), decided)
 
     pick_async.__doc__ = reference.__doc__
     pick_async.__wrapped__ = reference

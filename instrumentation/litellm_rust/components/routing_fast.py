@@ -43,14 +43,13 @@ litellm's pick must equal litellm's answer.
 (`RouterCoreHandle.start`), not through `select`: their picks keep `routing_steps`' glue.
 """
 
-import inspect
 import weakref
 from contextvars import ContextVar
 from functools import partial
 from typing import NamedTuple
 
 from litellm_rust import _native, routing_health
-from litellm_rust.components.routing import RoutingComponent, _Pick, _reraise, _settled
+from litellm_rust.components.routing import RoutingComponent, _Pick, _reraise
 from litellm_rust.components.routing_steps import SERVED_STRATEGIES, SharedCandidates
 
 # Each set of live cooldowns costs one native dry run; a router cycling through more sets than
@@ -431,11 +430,10 @@ def _fast_select(fast: FastPicks):
         arguments = (self, model, request_kwargs, messages, input, specific_deployment, _ASYNC_KIND)
         describe = lambda capture_content: fast.describe(model, _ASYNC_KIND)  # noqa: E731
         if fast.shadowing():
+            # litellm's select runs inside, so its strategy pick marks when the choices are taken.
             with fast.shadowed(arguments) as shadowed:
-                litellm_answer = await _settled(litellm_select())
-            return control.serve(shadowed.choices(), litellm_answer, describe=describe)
-        served = control.serve(lambda: fast.pick(*arguments), litellm_select, describe=describe)
-        return await served if inspect.isawaitable(served) else served
+                return await control.serve_async(lambda: shadowed.choices()(), litellm_select, describe=describe)
+        return await control.serve_async(lambda: fast.pick(*arguments), litellm_select, describe=describe)
 
     select.__doc__ = reference.__doc__
     select.__wrapped__ = reference
@@ -457,19 +455,9 @@ def _fast_get_available_deployment(fast: FastPicks):
         describe = lambda capture_content: fast.describe(model, _SYNC_KIND)  # noqa: E731
         if fast.shadowing():
             with fast.shadowed(arguments) as shadowed:
-                litellm_answer = _settled_sync(litellm_pick)
-            return control.serve(shadowed.choices(), litellm_answer, describe=describe)
+                return control.serve(lambda: shadowed.choices()(), litellm_pick, describe=describe)
         return control.serve(lambda: fast.pick(*arguments), litellm_pick, describe=describe)
 
     get_available_deployment.__doc__ = reference.__doc__
     get_available_deployment.__wrapped__ = reference
     return get_available_deployment
-
-
-def _settled_sync(run):
-    """litellm's sync pick run to its end, as a thunk giving its result or raising its error."""
-    try:
-        result = run()
-    except Exception as error:
-        return partial(_reraise, error)
-    return lambda: result

@@ -22,6 +22,17 @@ struct Counter {
     expires_at: f64,
 }
 
+impl Counter {
+    /// An expired counter starts over (with a new TTL) before `delta` is added.
+    fn add(&mut self, delta: i64, ttl: f64, now: f64) -> i64 {
+        if now > self.expires_at {
+            *self = Counter { value: 0, expires_at: now + ttl };
+        }
+        self.value += delta;
+        self.value
+    }
+}
+
 /// Counters that expire like litellm's in-memory cache entries: the TTL is set when a counter is
 /// created (or re-created after expiring) and kept by later increments. Time is the caller's
 /// `now` in seconds, read from the same clock as the cache it stands in for.
@@ -46,12 +57,11 @@ impl ExpiringCounters {
         if self.increments.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.counters.retain(|_, counter| now <= counter.expires_at);
         }
-        let mut counter = self.counters.entry(key.to_owned()).or_insert(Counter { value: 0, expires_at: now + ttl });
-        if now > counter.expires_at {
-            *counter = Counter { value: 0, expires_at: now + ttl };
+        // An existing counter is updated in place; only a new key is copied into the map.
+        if let Some(mut counter) = self.counters.get_mut(key) {
+            return counter.add(delta, ttl, now);
         }
-        counter.value += delta;
-        counter.value
+        self.counters.entry(key.to_owned()).or_insert(Counter { value: 0, expires_at: now + ttl }).add(delta, ttl, now)
     }
 
     pub fn len(&self) -> usize {
