@@ -17,9 +17,9 @@ VPY := $(VENV)/bin/python
 # The pip step reruns only when pyproject.toml or this Makefile changes (or the stamp is removed).
 PIP_STAMP := $(VENV)/.deps-stamp
 
-# Run-time dependencies and the `test` extra, read from pyproject.toml (one list, not two), plus
-# the build tool. maturin installs the package itself.
-PRINT_PY_DEPS = $(VPY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["test"]))'
+# Run-time dependencies and the `test` and `proxy` extras (litellm's proxy limiter is tested too),
+# read from pyproject.toml (one list, not two), plus the build tool. maturin installs the package itself.
+PRINT_PY_DEPS = $(VPY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; extras = p["optional-dependencies"]; print("\n".join(p["dependencies"] + extras["test"] + extras["proxy"]))'
 
 # Nothing may download at run time: litellm's cost map and HF tokenizers stay local.
 OFFLINE_ENV := LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_OFFLINE_MODE=true HF_HUB_OFFLINE=1

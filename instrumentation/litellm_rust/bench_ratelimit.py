@@ -8,7 +8,7 @@ Rows, measured interleaved in one process (ratios are what to read):
   * a parallel-request slot: litellm's `MaxParallelRequestsLimit.acquire` + `release` vs ours;
   * with redis-server on PATH: shared checks per second through Redis from one process and from
     four (a throwaway server on a free 127.0.0.1 port, stopped afterwards);
-  * with litellm's proxy dependencies installed (`pip install 'litellm-rust[proxy-bench]'`): the
+  * with litellm's proxy dependencies installed (`pip install 'litellm-rust[proxy]'`): the
     proxy's v3 limiter per request, litellm as is vs instrumented (see `bench_proxy_limiter`).
 """
 
@@ -98,7 +98,7 @@ def _print_proxy_rows(quick: bool) -> None:
     try:
         import litellm.proxy.hooks.parallel_request_limiter_v3  # noqa: F401
     except ImportError as missing:
-        print(f"proxy limiter rows skipped: litellm's proxy needs {missing.name!r} (pip install 'litellm-rust[proxy-bench]')")
+        print(f"proxy limiter rows skipped: litellm's proxy needs {missing.name!r} (pip install 'litellm-rust[proxy]')")
         return
     from litellm_rust.bench_proxy_limiter import print_proxy_limiter_table, proxy_limiter_rows
 

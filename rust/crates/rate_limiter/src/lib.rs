@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod distributed;
+pub mod memory_store;
 pub mod router_limits;
 pub mod window;
 
