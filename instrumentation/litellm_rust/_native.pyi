@@ -125,6 +125,20 @@ class ModelRateLimits:
     ) -> tuple[Literal["tpm", "rpm", "tpd", "rpd"], int, int] | None: ...
     def record_tokens(self, deployment: str, minute_of_day: int, day: str, tokens: int, now: float) -> None: ...
 
+_Entry = Any  # litellm's RateLimitWindow | RateLimitCounter | RateLimitGauge
+_LocalValue = int | float | str | dict[str, float]
+
+class MemoryRateLimits:
+    """The memory-only keyspace of litellm's proxy rate limiter (v3), answering synchronously."""
+
+    def __init__(self, stats: CallStats) -> None: ...
+    def get_local(self, entry: _Entry) -> _LocalValue | None: ...
+    def set_local(self, entry: _Entry, value: _LocalValue, ttl_seconds: float | None) -> None: ...
+    def increment(self, entry: _Entry, amount: int | float, ttl_seconds: int | None) -> int | float | None: ...
+
+def text_within(value: object, limit: int) -> bool:
+    """Whether the strings in `value` (through dicts, lists and tuples) hold at most `limit` characters."""
+
 # -- routing: litellm's strategy picks over the strategies' own state (see components/routing.py) --
 
 class CounterKeys:

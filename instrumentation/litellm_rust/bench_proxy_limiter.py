@@ -9,10 +9,9 @@ response's usage), then `async_post_call_success_hook` (rate-limit headers). Eac
 as each proxy request runs in its own task: the limiter keeps its per-request stash in a ContextVar.
 
 Both columns run in one process, interleaved round by round (median of each round's mean wall time over the
-hooks, litellm's two worker-thread hops for the token estimate included). The admission decisions of a schedule
-that hits every limit are compared between the columns: they must be identical. The instrumentor replaces nothing
-on this path yet (the tpm estimate is litellm's characters / 4, not `token_counter`), so today the two columns
-measure the same code: the row is the baseline a proxy-limiter component has to beat.
+hooks, litellm's worker-thread hops for the token estimates included). The admission decisions of a schedule
+that hits every limit are compared between the columns: they must be identical. Instrumented, the `proxy_limits`
+component serves the limiter's store and its small token estimates (see its module).
 
     python -m litellm_rust.bench_proxy_limiter
 """

@@ -54,7 +54,9 @@ def _increment(native, increment):
 
 def _increment_many(native, increments):
     for increment in increments:
-        native.increment(increment.counter, increment.amount, increment.ttl)
+        # litellm's batch stops at the first entry holding no number (the earlier ones stay added).
+        if native.increment(increment.counter, increment.amount, increment.ttl) is None:
+            return
 
 
 _RUST_OPERATIONS = {

@@ -2,7 +2,6 @@
 //! synchronously; and `text_within`, the size test that keeps a small request's token estimate
 //! off litellm's worker threads.
 
-use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -11,6 +10,12 @@ use rate_limiter::memory_store::{EntryKey, MemoryStore, Number, Value};
 
 use crate::faults::{guarded, result_skew};
 use crate::stats::CallStats;
+use crate::Unsupported;
+
+/// A value litellm's store refuses: its own call raises the error.
+fn unusual_value() -> PyErr {
+    Unsupported::new_err("unusual_value")
+}
 
 /// litellm's entries (`RateLimitWindow`, `RateLimitCounter`, `RateLimitGauge`) by their
 /// descriptor and suffix.
@@ -27,18 +32,15 @@ fn entry_key(entry: &Bound<'_, PyAny>) -> PyResult<EntryKey> {
 /// An int or a float, as litellm's store takes it (a bool is neither).
 fn number(value: &Bound<'_, PyAny>) -> PyResult<Number> {
     if value.is_instance_of::<PyBool>() {
-        return Err(PyTypeError::new_err("expected an int or a float"));
+        return Err(unusual_value());
     }
     if value.is_instance_of::<PyInt>() {
-        return value
-            .extract::<i64>()
-            .map(Number::Int)
-            .map_err(|_| PyTypeError::new_err("Python int too large to convert to C long"));
+        return value.extract::<i64>().map(Number::Int).map_err(|_| unusual_value());
     }
     if value.is_instance_of::<PyFloat>() {
         return Ok(Number::Float(value.extract()?));
     }
-    Err(PyTypeError::new_err("expected an int or a float"))
+    Err(unusual_value())
 }
 
 fn value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
@@ -46,7 +48,8 @@ fn value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
         return Ok(Value::Text(text.to_str()?.to_owned()));
     }
     if let Ok(slots) = value.cast::<PyDict>() {
-        return slots.iter().map(|(name, at)| Ok((name.extract::<String>()?, at.extract::<f64>()?))).collect::<PyResult<_>>().map(Value::Slots);
+        let slot = |(name, at): (Bound<'_, PyAny>, Bound<'_, PyAny>)| Ok((name.extract::<String>().map_err(|_| unusual_value())?, number(&at)?.as_f64()));
+        return slots.iter().map(slot).collect::<PyResult<_>>().map(Value::Slots);
     }
     number(value).map(Value::Number)
 }
@@ -107,21 +110,23 @@ impl MemoryRateLimits {
         })
     }
 
-    /// The entry's number after adding `amount` (None when it holds no number).
+    /// The entry's number after adding `amount` (None when it holds no number). An increment's
+    /// TTL is whole seconds in litellm's store.
     #[pyo3(signature = (entry, amount, ttl_seconds))]
-    fn increment(&self, py: Python<'_>, entry: &Bound<'_, PyAny>, amount: &Bound<'_, PyAny>, ttl_seconds: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
+    fn increment(&self, py: Python<'_>, entry: &Bound<'_, PyAny>, amount: &Bound<'_, PyAny>, ttl_seconds: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
         guarded(|| {
+            let ttl = match number(ttl_seconds) {
+                _ if ttl_seconds.is_none() => None,
+                Ok(Number::Int(seconds)) => Some(seconds as f64),
+                _ => return Err(unusual_value()),
+            };
             let total = self
                 .store
-                .increment(&entry_key(entry)?, number(amount)?, ttl_seconds)
-                .map_err(|_| PyOverflowError::new_err("the counter would pass 64 bits"))?;
+                .increment(&entry_key(entry)?, number(amount)?, ttl)
+                .map_err(|_| Unsupported::new_err("int_overflow"))?;
             self.stats.get().rust_call();
             total.map(|number| number_object(py, number)).transpose()
         })
-    }
-
-    fn __len__(&self) -> usize {
-        self.store.len()
     }
 }
 
