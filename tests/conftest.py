@@ -73,16 +73,17 @@ def otel():
 
 @pytest.fixture
 def own_strategy_callbacks():
-    """litellm keys the latency, usage-v2 and cost handlers by class name alone when it dedupes
+    """litellm keys the latency, usage (v1, v2) and cost handlers by class name alone when it dedupes
     `litellm.callbacks`, so only the first Router of each of those strategies in a process gets its
     handler registered (later ones' outcomes reach the first one's, even once that router is
     gone). Calling the returned function drops those handlers, so the next Router registers its
     own; the list is restored after the test."""
     from litellm.router_strategy.lowest_cost import LowestCostLoggingHandler
     from litellm.router_strategy.lowest_latency import LowestLatencyLoggingHandler
+    from litellm.router_strategy.lowest_tpm_rpm import LowestTPMLoggingHandler
     from litellm.router_strategy.lowest_tpm_rpm_v2 import LowestTPMLoggingHandler_v2
 
-    deduped = (LowestLatencyLoggingHandler, LowestTPMLoggingHandler_v2, LowestCostLoggingHandler)
+    deduped = (LowestLatencyLoggingHandler, LowestTPMLoggingHandler, LowestTPMLoggingHandler_v2, LowestCostLoggingHandler)
     # litellm promotes a CustomLogger from `callbacks` into the success/failure lists on first use.
     lists = ("callbacks", "input_callback", "success_callback", "failure_callback", "service_callback",
              "_async_success_callback", "_async_failure_callback")

@@ -120,7 +120,7 @@ async def drive_state(router: Router, rounds: int, seed: int) -> None:
         await router.acompletion(model=GROUP, messages=MESSAGES, mock_response="hi")
 
 
-STRATEGIES = ["latency-based-routing", "usage-based-routing-v2", "cost-based-routing", "least-busy"]
+STRATEGIES = ["latency-based-routing", "usage-based-routing", "usage-based-routing-v2", "cost-based-routing", "least-busy"]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -270,8 +270,6 @@ def test_least_busy_reservations_steer_the_next_pick(routing, instrumented_as):
 
 def test_unserved_configurations_fall_back_and_are_counted(routing, instrumented_as):
     instrumented_as("rust")
-    v1 = make_router("usage-based-routing", 4)
-    assert v1.get_available_deployment(GROUP, messages=MESSAGES) is not None
     cost = make_router("cost-based-routing", 4)
     selection.pick_sync("cost-based-routing", selector_of(cost), GROUP, cost.registry().deployments(GROUP), MESSAGES, None, {})
     busy = make_router("least-busy", 4)
@@ -282,7 +280,7 @@ def test_unserved_configurations_fall_back_and_are_counted(routing, instrumented
     finally:
         cache.redis_cache = None
     reasons = litellm_rust.status()["routing"]["fallback_reasons"]
-    assert reasons.get("unserved_strategy", 0) >= 2 and reasons.get("redis_cache") == 1
+    assert reasons.get("unserved_strategy", 0) >= 1 and reasons.get("redis_cache") == 1
 
 
 def test_instrument_and_uninstrument_rebind_every_pick_site(routing):

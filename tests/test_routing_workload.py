@@ -25,8 +25,8 @@ FAILING = {f"w{i}" for i in range(0, DEPLOYMENTS, 10)}
 REQUESTS = 120
 MESSAGES = [{"role": "user", "content": "hello there"}]
 # Strategies whose picks differ from run to run even in python mode.
-ORDER_DEPENDENT = {"latency-based-routing", "usage-based-routing-v2", "least-busy"}
-STRATEGIES = ["latency-based-routing", "usage-based-routing-v2", "cost-based-routing", "least-busy"]
+ORDER_DEPENDENT = {"latency-based-routing", "usage-based-routing", "usage-based-routing-v2", "least-busy"}
+STRATEGIES = ["latency-based-routing", "usage-based-routing", "usage-based-routing-v2", "cost-based-routing", "least-busy"]
 # The minute litellm stamps into its keys (`%H-%M`, `%Y-%m-%d-%H-%M`): two runs may straddle one.
 MINUTE = re.compile(r"(\d{4}-\d{2}-\d{2}-)?\d{2}-\d{2}$")
 
@@ -101,6 +101,9 @@ def strategy_state(router: Router) -> dict:
             }
     in_flight_prefix = f"{GROUP}_request_count:"
     entries["in_flight"] = {key: value for key, value in cache.cache_dict.items() if key.startswith(in_flight_prefix)}
+    for key, value in cache.cache_dict.items():  # usage-based-routing v1's {id: count} per minute
+        if key.startswith((f"{GROUP}:tpm:", f"{GROUP}:rpm:")):
+            entries.setdefault(minute_free(key), Counter()).update(value)
     usage = Counter()
     for key, value in router._core._usage.snapshot().items():
         usage[minute_free(key)] += value
@@ -111,10 +114,13 @@ def strategy_state(router: Router) -> dict:
 def totals(state: dict) -> dict:
     """The order-free summary of an order-dependent strategy's state: which deployments the latency map
     knows (its sample lists hold at most ten each, so their lengths follow the draw), and the
-    usage counters summed per kind."""
+    usage counters summed per kind (the core's, and usage-based-routing v1's per-minute maps)."""
     usage = Counter()
     for key, value in state["usage"].items():
         usage[key.split(":")[-2]] += value  # global_router:<id>:<model>:<tpm|rpm>:minute
+    for key, counts in state.items():
+        if key.startswith(f"{GROUP}:"):
+            usage[f"v1 {key}"] += sum(counts.values())
     latency = state.get(f"{GROUP}_map", {})
     return {
         "latency_map_ids": set(latency),

@@ -25,7 +25,9 @@ import time
 
 from litellm_rust.bench import _time_per_call
 
-STRATEGIES = ("simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing-v2", "cost-based-routing")
+STRATEGIES = (
+    "simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing", "usage-based-routing-v2", "cost-based-routing",
+)
 _GROUP = "bench-group"
 _MESSAGES = [{"role": "user", "content": "Which warehouse ships fastest?"}]
 _NO_SYNC_PICK = ("cost-based-routing",)

@@ -3,16 +3,17 @@
 Every pick of litellm 1.110's router reaches `litellm.router_rust.steps.selection.pick_async` /
 `pick_sync` (from `RustCore._answer_select`, `_pick_with_prefetched_usage` and the realtime
 admission), which call the strategy handler's `(async_)get_available_deployments`. Both are
-replaced. For latency-based-routing, usage-based-routing-v2, cost-based-routing (async only, as in
-litellm) and least-busy, the handler's state is read in place from the router's in-memory cache,
+replaced. For latency-based-routing, usage-based-routing (v1, whose O(n²) walk over its map is
+litellm's), usage-based-routing-v2, cost-based-routing (async only, as in litellm) and least-busy, the
+handler's state is read in place from the router's in-memory cache,
 with that cache's own expiry, and the pick is computed in Rust; where litellm draws at random
 (latency, usage-v2), Rust returns the set it draws from and Python's `random` draws. The handlers'
 side effects are kept: latency and cost placeholders written into their maps, latency's
 `_latency_per_deployment` in the request metadata, least-busy's pick reservations.
 
 Served by litellm and counted by reason: a router with Redis (`redis_cache`), another cache or a
-custom selector class (`unsupported_cache`, `unserved_strategy`), usage-based-routing v1 and
-simple-shuffle (`unserved_strategy`), state or deployments that are not plain numbers, dicts and
+custom selector class (`unsupported_cache`, `unserved_strategy`), simple-shuffle (litellm's own
+native core already; `unserved_strategy`), state or deployments that are not plain numbers, dicts and
 lists (`unsupported_state`, `unsupported_deployment`), and a usage-v2 pick with no deployment
 under its limits (`no_deployment_available`: litellm raises its own error).
 
@@ -69,7 +70,7 @@ class RoutingComponent(Component):
         from litellm.caching.in_memory_cache import InMemoryCache
         from litellm.litellm_core_utils import deployment_pricing
         from litellm.router_rust.steps import selection
-        from litellm.router_strategy import least_busy, lowest_cost, lowest_latency, lowest_tpm_rpm_v2
+        from litellm.router_strategy import least_busy, lowest_cost, lowest_latency, lowest_tpm_rpm, lowest_tpm_rpm_v2
 
         self._litellm = litellm
         self._dual_cache = DualCache
@@ -79,10 +80,12 @@ class RoutingComponent(Component):
         self._latency_module = lowest_latency
         self._cost_module = lowest_cost
         self._usage_module = lowest_tpm_rpm_v2
+        self._usage_v1_module = lowest_tpm_rpm
         # The exact handler class -> the strategy name litellm picks it for, and the Rust pick.
         self._pickers = {
             lowest_latency.LowestLatencyLoggingHandler: ("latency-based-routing", self._latency),
             lowest_tpm_rpm_v2.LowestTPMLoggingHandler_v2: ("usage-based-routing-v2", self._usage),
+            lowest_tpm_rpm.LowestTPMLoggingHandler: ("usage-based-routing", self._usage_v1),
             lowest_cost.LowestCostLoggingHandler: ("cost-based-routing", self._cost),
             least_busy.LeastBusyLoggingHandler: ("least-busy", self._least_busy),
         }
@@ -308,6 +311,21 @@ class RoutingComponent(Component):
         if not choices:
             _decline("no_deployment_available")  # litellm raises its own error, with its details
         return random.choice(choices) if serve else choices
+
+    def _usage_v1(self, call: _Pick, serve: bool):
+        """`LowestTPMLoggingHandler.get_available_deployments` (litellm's async pick calls it too):
+        this minute's maps read as the handler reads them, in local time."""
+        module = self._usage_v1_module
+        minute = module.datetime.now().strftime("%H-%M")
+        cache = call.selector.router_cache
+        tpm, rpm = (cache.get_cache(key=f"{call.model}:{kind}:{minute}") for kind in ("tpm", "rpm"))
+        if any(state is not None and type(state) is not dict for state in (tpm, rpm)):
+            _decline("unsupported_state")
+        index = _native.lowest_tpm(call.deployments, tpm, rpm, self._input_tokens(module, call), serve, self.stats)
+        picked = None if index is None else call.deployments[index]
+        if serve:
+            return picked
+        return [] if picked is None else [picked]
 
     def _least_busy(self, call: _Pick, serve: bool):
         """`LeastBusyLoggingHandler.(async_)get_available_deployments`, reservation included."""

@@ -35,7 +35,9 @@ from litellm_rust import _native
 if TYPE_CHECKING:
     from litellm_rust.components.routing import RoutingComponent
 
-SERVED_STRATEGIES = frozenset({"latency-based-routing", "usage-based-routing-v2", "cost-based-routing", "least-busy"})
+SERVED_STRATEGIES = frozenset(
+    {"latency-based-routing", "usage-based-routing", "usage-based-routing-v2", "cost-based-routing", "least-busy"}
+)
 # The served strategies whose pick reads no usage counters alongside the cooldowns.
 _WITHOUT_USAGE_READ = SERVED_STRATEGIES - {"usage-based-routing-v2"}
 # `cooldown_answer`: the step is litellm's to answer.

@@ -658,11 +658,83 @@ pub fn cooling_keys<'py>(keys: &Bound<'py, PyList>, snapshot: &Bound<'py, PyDict
     })
 }
 
+/// `LowestTPMLoggingHandler.get_available_deployments` (usage-based-routing v1): the index of its
+/// pick, or `None`. `tpm` and `rpm` are the group's `{id: count}` maps for this minute as the
+/// handler read them (`None` when unset). The handler walks `tpm` in its order after adding a 0
+/// for each candidate missing from it (in the cached dict itself: done here when `commit`), takes
+/// the last candidate with each id, and keeps the first strictly lowest count under the limits.
+#[pyfunction]
+#[pyo3(signature = (deployments_list, tpm, rpm, count_input_tokens, commit, stats))]
+pub fn lowest_tpm<'py>(
+    deployments_list: &Bound<'py, PyList>,
+    tpm: Option<&Bound<'py, PyDict>>,
+    rpm: Option<&Bound<'py, PyDict>>,
+    count_input_tokens: &Bound<'py, PyAny>,
+    commit: bool,
+    stats: &Bound<'py, CallStats>,
+) -> PyResult<Option<usize>> {
+    guarded(|| {
+        let candidates = deployments(deployments_list)?;
+        let mut last_with_id: HashMap<&str, usize> = HashMap::with_capacity(candidates.len());
+        for (index, deployment) in candidates.iter().enumerate() {
+            last_with_id.insert(deployment.id_str()?, index);
+        }
+        // The walk's order: the map's own keys, then the candidates it lacks (each id once).
+        let mut walk: Vec<(Option<usize>, Option<Bound<'py, PyAny>>)> = Vec::new();
+        let mut listed: HashSet<&str> = HashSet::new();
+        if let Some(tpm) = tpm {
+            for (id, count) in tpm.iter() {
+                // Another type of key never equals a (text) deployment id: the handler skips it.
+                let found = match id.cast_exact::<PyString>() {
+                    Ok(id) => last_with_id.get(id.to_str()?).copied(),
+                    Err(_) => None,
+                };
+                walk.push((found, Some(count)));
+            }
+        }
+        for deployment in &candidates {
+            let id = deployment.id_str()?;
+            let missing = match tpm {
+                Some(tpm) => !tpm.contains(&deployment.id)?,
+                None => true,
+            };
+            if missing && listed.insert(id) {
+                walk.push((last_with_id.get(id).copied(), None));
+                if commit {
+                    if let Some(tpm) = tpm {
+                        tpm.set_item(&deployment.id, 0)?;
+                    }
+                }
+            }
+        }
+        let mut order = Vec::with_capacity(walk.len());
+        let mut scored = Vec::with_capacity(walk.len());
+        for (found, count) in walk {
+            let Some(index) = found else { continue };
+            let count = count.map(|count| state_number(&count)).transpose()?.unwrap_or(0.0);
+            if !count.is_finite() {
+                return Err(decline("unsupported_state"));
+            }
+            let used = match rpm {
+                Some(rpm) => rpm.get_item(&candidates[index].id)?.map(|used| state_number(&used)).transpose()?,
+                None => None,
+            };
+            order.push(index);
+            scored.push(UsageCandidate { tpm: count, rpm: used, limits: candidates[index].limits(false)? });
+        }
+        let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
+        let chosen = skewed(routing::lowest_usage(&scored, tokens).into_iter().take(1).collect(), order.len());
+        stats.get().rust_call();
+        Ok(chosen.first().map(|&slot| order[slot]))
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(latency_choices, m)?)?;
     m.add_function(wrap_pyfunction!(cheapest, m)?)?;
     m.add_function(wrap_pyfunction!(least_used, m)?)?;
     m.add_function(wrap_pyfunction!(least_busy, m)?)?;
+    m.add_function(wrap_pyfunction!(lowest_tpm, m)?)?;
     m.add_function(wrap_pyfunction!(cooling_keys, m)?)?;
     m.add_class::<CounterKeys>()?;
     Ok(())
