@@ -158,12 +158,12 @@ fn gcra_admit(tat: &AtomicU64, quota: Quota, now: u64, cost: u64) -> Verdict {
 
 /// The theoretical arrival time after admitting `cost` at `current`, or the refusal.
 fn gcra_decide(current: u64, quota: Quota, now: u64, cost: u64) -> Result<u64, Verdict> {
-    let tolerance = quota.period_ns;
-    let next = current.max(now).saturating_add(emission_interval(quota).saturating_mul(cost));
     if quota.amount == 0 && cost > 0 {
         // Nothing is ever admitted: a period, as a fixed window would say, rather than 0.
         return Err(Verdict { allowed: false, remaining: 0, retry_after_ns: quota.period_ns });
     }
+    let tolerance = quota.period_ns;
+    let next = current.max(now).saturating_add(emission_interval(quota).saturating_mul(cost));
     if next > now.saturating_add(tolerance) {
         let retry_after_ns = next - now.saturating_add(tolerance);
         return Err(Verdict { allowed: false, remaining: gcra_remaining(current, quota, now), retry_after_ns });
