@@ -34,6 +34,16 @@ def instrumented():
 
 
 @pytest.fixture
+def no_earlier_routers():
+    """litellm runs every router's checks registered in `litellm.callbacks` (and skips a new one
+    equal to an old one): routers from earlier tests must not take part."""
+    saved = list(litellm.callbacks)
+    litellm.callbacks.clear()
+    yield
+    litellm.callbacks[:] = saved
+
+
+@pytest.fixture
 def token_component():
     return components()["token_counter"]
 

@@ -248,6 +248,8 @@ def test_runtime_breaker_overrides_accumulate_field_by_field_across_calls():
         ({"rollout_percent": None}, "rollout_percent"),
         ({"capture_content": "maybe"}, "capture_content"),
         ({"capture_content": 1}, "capture_content"),
+        ({"rate_limit_algorithm": "smooth"}, "rate_limit_algorithm"),
+        ({"components": {"token_counter": {"rate_limit_algorithm": None}}}, "components.token_counter.rate_limit_algorithm"),
         ({"components": {"token_counter": {"breaker": {"min_calls": 0}}}}, "components.token_counter.breaker.min_calls"),
         ({"breaker": {"min_calls": 2.5}}, "breaker.min_calls"),
         ({"breaker": {"probes_to_close": "many"}}, "breaker.probes_to_close"),
@@ -277,6 +279,7 @@ def test_an_invalid_value_is_rejected_with_an_error_naming_the_field(layer, path
         ({"breaker": {"min_calls": 2.5}}, "expected a whole number, got 2.5"),
         ({"breaker": {"min_calls": 0}}, "must be at least 1, got 0"),
         ({"capture_content": "maybe"}, "expected true or false, got 'maybe'"),
+        ({"rate_limit_algorithm": "GCRA"}, "unknown algorithm 'GCRA' (expected one of parity, gcra)"),
     ],
 )
 def test_an_invalid_value_error_says_what_is_wrong(layer, message):

@@ -38,16 +38,6 @@ def rate_limits():
     return components()["rate_limits"]
 
 
-@pytest.fixture
-def no_earlier_routers():
-    """litellm runs every router's checks registered in `litellm.callbacks` (and skips a new one
-    equal to an old one): routers from earlier tests must not take part."""
-    saved = list(litellm.callbacks)
-    litellm.callbacks.clear()
-    yield
-    litellm.callbacks[:] = saved
-
-
 def counted(rate_limits) -> dict:
     """The component's counters so far (they accumulate across tests)."""
     status = rate_limits.control.status()

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
 from litellm_rust import _native
+from litellm_rust.config import ComponentSettings
 
 
 class Component(ABC):
@@ -31,6 +32,10 @@ class Component(ABC):
     @abstractmethod
     def replacements(self) -> Mapping[object, object]:
         """litellm's original function objects mapped to the plain functions that replace them."""
+
+    def check_settings(self, settings: ComponentSettings) -> None:
+        """Raise `ConfigError` for a combination of settings this component cannot honour (checked
+        before any source's settings are applied)."""
 
     def compare(self, python_result: object, rust_result: object) -> bool:
         """Whether the Rust result is the one Python gave (shadow mode)."""

@@ -122,7 +122,8 @@ class ModelRateLimits:
         is_async: bool,
         seconds: float,
         day_of: Callable[[Mapping[str, Any], datetime | None, float], str],
-    ) -> tuple[Literal["tpm", "rpm", "tpd", "rpd"], int, int] | None: ...
+        gcra: bool,
+    ) -> tuple[Literal["tpm", "rpm", "tpd", "rpd"], int, int, int | None] | None: ...
     def record_tokens(self, deployment: str, minute_of_day: int, day: str, tokens: int, now: float) -> None: ...
 
 _Entry = Any  # litellm's RateLimitWindow | RateLimitCounter | RateLimitGauge

@@ -3,7 +3,8 @@
 Rows, measured interleaved in one process (ratios are what to read):
   * the router's `enforce_model_rate_limits` pre-call check (`ModelRateLimitingCheck`, sync and
     async, rpm + tpm on one deployment): litellm's own method vs the same method instrumented
-    (the `rate_limits` component in rust mode), each over its own router cache;
+    (the `rate_limits` component in rust mode), each over its own router cache; and the sync
+    check again with `rate_limit_algorithm="gcra"` (token buckets) against litellm's own;
   * an rpm check on one deployment: litellm's router pre-call check vs `RateLimiter.check`;
   * a parallel-request slot: litellm's `MaxParallelRequestsLimit.acquire` + `release` vs ours;
   * with redis-server on PATH: shared checks per second through Redis from one process and from
@@ -139,8 +140,17 @@ def _redis_rates(url: str, checks: int) -> dict[int, float]:
     return rates
 
 
+def _print_row(name: str, litellm_call, ours_call, rounds: int, budget: float) -> None:
+    samples = {"litellm": [], "ours": []}
+    for _ in range(rounds):
+        samples["litellm"].append(_time_per_call(litellm_call, budget))
+        samples["ours"].append(_time_per_call(ours_call, budget))
+    litellm_ns, ours_ns = (statistics.median(samples[side]) * 1e9 for side in ("litellm", "ours"))
+    print(f"{name:<40} {litellm_ns:>14,.0f} {ours_ns:>16,.0f} {litellm_ns / ours_ns:>7.1f}x")
+
+
 def run_ratelimit_benchmark(quick: bool = False) -> None:
-    from litellm_rust import LiteLLMRustInstrumentor, RateLimiter
+    from litellm_rust import LiteLLMRustInstrumentor, RateLimiter, configure
 
     rounds, budget = (3, 0.05) if quick else (7, 0.2)
     ours_check = RateLimiter(rpm=_UNLIMITED)
@@ -153,20 +163,18 @@ def run_ratelimit_benchmark(quick: bool = False) -> None:
     instrumentor = LiteLLMRustInstrumentor()
     instrumentor.instrument(mode="rust")
     try:
-        rows = [
-            *_router_check_rows(),
-            ("rpm check, one deployment", _litellm_rpm_check(), lambda: ours_check.check("deployment-1")),
-            ("parallel-request slot acquire+release", _litellm_slot(), our_slot),
-        ]
         print(f"{'local check':<40} {'litellm py ns':>14} {'litellm-rust ns':>16} {'py/ours':>8}")
         print("-" * 81)
-        for name, litellm_call, ours_call in rows:
-            samples = {"litellm": [], "ours": []}
-            for _ in range(rounds):
-                samples["litellm"].append(_time_per_call(litellm_call, budget))
-                samples["ours"].append(_time_per_call(ours_call, budget))
-            litellm_ns, ours_ns = (statistics.median(samples[side]) * 1e9 for side in ("litellm", "ours"))
-            print(f"{name:<40} {litellm_ns:>14,.0f} {ours_ns:>16,.0f} {litellm_ns / ours_ns:>7.1f}x")
+        for row in _router_check_rows():
+            _print_row(*row, rounds, budget)
+        _, litellm_sync, ours_sync = _router_check_rows()[0]
+        configure("rate_limits", rate_limit_algorithm="gcra")
+        try:
+            _print_row("router check (rpm+tpm), gcra", litellm_sync, ours_sync, rounds, budget)
+        finally:
+            configure("rate_limits", rate_limit_algorithm="parity")
+        _print_row("rpm check, one deployment", _litellm_rpm_check(), lambda: ours_check.check("deployment-1"), rounds, budget)
+        _print_row("parallel-request slot acquire+release", _litellm_slot(), our_slot, rounds, budget)
     finally:
         instrumentor.uninstrument()
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 MODES = ("python", "shadow", "rust")
+RATE_LIMIT_ALGORITHMS = ("parity", "gcra")
 ENV_PREFIX = "OTEL_PYTHON_LITELLM_RUST_"
 
 
@@ -72,6 +73,10 @@ class ComponentSettings:
     deployment_series_cap: int = 50
     """Routing health metrics: a router with at most this many deployments is reported per
     deployment (its id an attribute); a larger one per model group. 0 always aggregates."""
+    rate_limit_algorithm: str = "parity"
+    """The router's `enforce_model_rate_limits` where Rust serves it: `parity` (litellm's
+    wall-clock minutes, decision for decision) or `gcra` (rpm and tpm as token buckets: a burst of
+    the limit, then a steady limit per minute). Not comparable with litellm, so never shadowed."""
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
 
 
@@ -97,6 +102,12 @@ def _check_number(path: str, value: object, kind: type, minimum: float, maximum:
     return kind(value)
 
 
+def _check_choice(path: str, value: object, what: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{path}: unknown {what} {value!r} (expected one of {', '.join(choices)})")
+    return value
+
+
 def _check_bool(path: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -119,9 +130,9 @@ def _apply(settings, overrides: Mapping, path: str):
         if dataclasses.is_dataclass(current):
             changes[name] = _apply(current, value, field_path)
         elif name == "mode":
-            if value not in MODES:
-                raise ConfigError(f"{field_path}: unknown mode {value!r} (expected one of {', '.join(MODES)})")
-            changes[name] = value
+            changes[name] = _check_choice(field_path, value, "mode", MODES)
+        elif name == "rate_limit_algorithm":
+            changes[name] = _check_choice(field_path, value, "algorithm", RATE_LIMIT_ALGORITHMS)
         elif name == "deployment_series_cap":
             changes[name] = _check_number(field_path, value, int, 0, None)
         elif name == "rollout_percent":
@@ -189,7 +200,7 @@ def load_file(path: str | os.PathLike) -> Mapping:
 # OTEL_PYTHON_LITELLM_RUST_<COMPONENT>_<SETTING> for one.
 ENV_SETTINGS = (
     "mode", "rollout_percent", "shadow_sample_rate", "timing_sample_rate", "span_sample_rate", "capture_content",
-    "deployment_series_cap",
+    "deployment_series_cap", "rate_limit_algorithm",
 )
 
 

@@ -116,7 +116,10 @@ class ControlPlane:
             self._kwargs_layer if kwargs_layer is None else kwargs_layer,
             self._runtime_layer if runtime_layer is None else runtime_layer,
         ]
-        return Config.build(components(), layers)
+        config = Config.build(components(), layers)
+        for name, component in components().items():
+            component.check_settings(config.components[name])
+        return config
 
     def _apply(self, config: Config | None = None) -> None:
         config = config or self._build()

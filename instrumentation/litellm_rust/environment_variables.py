@@ -12,7 +12,8 @@ is also an ``opentelemetry-instrument`` flag (``--litellm_rust_mode shadow``,
 ``OTEL_PYTHON_LITELLM_RUST_<SETTING>``
     A setting for every component: ``MODE`` (python, shadow, rust), ``ROLLOUT_PERCENT``,
     ``SHADOW_SAMPLE_RATE``, ``TIMING_SAMPLE_RATE``, ``SPAN_SAMPLE_RATE``, ``CAPTURE_CONTENT``,
-    ``DEPLOYMENT_SERIES_CAP`` (routing health metrics).
+    ``DEPLOYMENT_SERIES_CAP`` (routing health metrics), ``RATE_LIMIT_ALGORITHM`` (parity, gcra: the
+    router's rate-limit check).
 ``OTEL_PYTHON_LITELLM_RUST_<COMPONENT>_<SETTING>``
     The same for one component, e.g. ``OTEL_PYTHON_LITELLM_RUST_TOKEN_COUNTER_MODE``.
 """

@@ -14,6 +14,12 @@ counted under its reason: a cache shared through Redis (`redis_cache`), itpm/otp
 (`shared_with_usage_routing`), and limits or deployments litellm would reject or coerce
 (`unusual_limits`, `unusual_deployment`).
 
+`rate_limit_algorithm: gcra` serves rpm and tpm from a token bucket per deployment instead (a
+burst of the limit, then a steady limit per minute; tokens still charged after the call), with
+the same `RateLimitError` carrying the bucket's retry-after. rpd/tpd stay litellm's days. It is
+served only where Rust serves: shadow mode is refused with it (litellm is no reference for it),
+and every fallback above, python mode and an open breaker are litellm's own windows.
+
 While the Rust path serves, litellm's own request counters are not charged: if the component
 degrades to Python mid-minute, that minute's requests served by Rust are not in litellm's count.
 """
@@ -22,6 +28,7 @@ import weakref
 
 from litellm_rust import _native
 from litellm_rust._component import Component
+from litellm_rust.config import ComponentSettings, ConfigError
 
 _CHECK_METHODS = ("pre_call_check", "async_pre_call_check")
 _SUCCESS_METHODS = ("log_success_event", "async_log_success_event")
@@ -63,6 +70,13 @@ class RateLimitsComponent(Component):
     def replacements(self):
         return self._replacements
 
+    def check_settings(self, settings: ComponentSettings) -> None:
+        if settings.mode == "shadow" and settings.rate_limit_algorithm == "gcra":
+            raise ConfigError(
+                f"components.{self.name}: rate_limit_algorithm gcra cannot be shadowed, its decisions differ from "
+                "litellm's by design (use mode rust with gcra, or rate_limit_algorithm parity to shadow)"
+            )
+
     # -- the store -----------------------------------------------------------------------------
 
     def store(self, cache) -> _native.ModelRateLimits:
@@ -99,14 +113,15 @@ class RateLimitsComponent(Component):
         seconds = cache.in_memory_cache._clock()
         # litellm's own clock is UTC now: read once, from the cache's clock, instead of twice.
         now = None if check.clock is self._utc_now else check.clock()
-        refused = store.check(deployment, now, is_async, seconds, self._day)
+        gcra = self.control.settings.rate_limit_algorithm == "gcra"
+        refused = store.check(deployment, now, is_async, seconds, self._day, gcra)
         if refused is None:
             return deployment
-        kind, limit, usage = refused
+        kind, limit, usage, retry_after = refused
         if kind in ("tpd", "rpd"):
             now = now or self._utc_at(seconds)
             return self._checks._DailyLimitDeployment.model_validate(deployment).limit_error(kind, limit, usage, now)
-        return self._minute_limit_error(kind, limit, usage, deployment, is_async)
+        return self._minute_limit_error(kind, limit, usage, deployment, is_async, 60 if retry_after is None else retry_after)
 
     def _day(self, deployment: dict, now, seconds: float) -> str:
         """litellm's name for the deployment's current day (shifted by its daily reset time)."""
@@ -122,7 +137,7 @@ class RateLimitsComponent(Component):
 
         return datetime.fromtimestamp(seconds, timezone.utc)
 
-    def _minute_limit_error(self, kind, limit, usage, deployment: dict, is_async: bool):
+    def _minute_limit_error(self, kind, limit, usage, deployment: dict, is_async: bool, retry_after: int):
         """The 429 litellm raises for a tpm or rpm refusal (the async check also forbids retries)."""
         import httpx
 
@@ -136,7 +151,7 @@ class RateLimitsComponent(Component):
             response=httpx.Response(
                 status_code=429,
                 content=f"{self._limit_error_prefix} {kind} limit={limit}. current usage={usage}. id={model_id}, model_group={group}",
-                headers={"retry-after": "60"},
+                headers={"retry-after": str(retry_after)},
                 request=httpx.Request(method="model_rate_limit_check", url="https://github.com/BerriAI/litellm"),
             ),
             **({"num_retries": 0} if is_async else {}),

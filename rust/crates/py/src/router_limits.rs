@@ -5,6 +5,7 @@ use pyo3::intern;
 use pyo3::types::{PyDict, PyInt, PyString};
 
 use rate_limiter::router_limits::{CheckOrder, DeploymentLimits, ModelRateLimits as Store, UsageKeys};
+use rate_limiter::Algorithm;
 
 use crate::faults::{guarded, result_skew};
 use crate::stats::CallStats;
@@ -91,6 +92,10 @@ fn minute_name(minute_of_day: u32) -> String {
     format!("{:02}-{:02}", minute_of_day / 60 % 24, minute_of_day % 60)
 }
 
+/// A refusal as the component builds litellm's error from it: the limit's name, the limit, the
+/// usage, and a bucket's retry-after in whole seconds (`None`: litellm's own).
+type Refused = (&'static str, i64, i64, Option<u64>);
+
 #[pyclass(frozen, module = "litellm_rust._native")]
 pub struct ModelRateLimits {
     store: Store,
@@ -108,10 +113,12 @@ impl ModelRateLimits {
     /// Check a deployment dict the way litellm's pre-call check does. `now`: the check's clock
     /// reading (a datetime), or None for UTC at `seconds`; `seconds`: the clock of the cache
     /// litellm would count in; `day_of(deployment, now, seconds)`: litellm's name for the day,
-    /// called only for a deployment with daily settings. Returns `None` when admitted, else
-    /// `(limit name, limit, usage)`; raises `Unsupported` for what litellm would not check
-    /// (itpm/otpm limits, odd limits or deployments).
-    #[pyo3(signature = (deployment, now, is_async, seconds, day_of))]
+    /// called only for a deployment with daily settings; `gcra`: rpm and tpm from token buckets
+    /// instead of litellm's minutes. Returns `None` when admitted, else `(limit name, limit,
+    /// usage, retry-after)`, the retry-after in whole seconds from a bucket or `None` (litellm's
+    /// own); raises `Unsupported` for what litellm would not check (itpm/otpm limits, odd limits
+    /// or deployments).
+    #[pyo3(signature = (deployment, now, is_async, seconds, day_of, gcra))]
     fn check(
         &self,
         deployment: &Bound<'_, PyAny>,
@@ -119,7 +126,8 @@ impl ModelRateLimits {
         is_async: bool,
         seconds: f64,
         day_of: &Bound<'_, PyAny>,
-    ) -> PyResult<Option<(&'static str, i64, i64)>> {
+        gcra: bool,
+    ) -> PyResult<Option<Refused>> {
         let py = deployment.py();
         guarded(|| {
             let read = Deployment::read(deployment)?;
@@ -145,12 +153,16 @@ impl ModelRateLimits {
             let minute = minute_name(minute_of_day);
             let keys = UsageKeys { deployment: &usage_key, minute: &minute, day: day.as_deref() };
             let order = if is_async { CheckOrder::Async } else { CheckOrder::Sync };
-            let decided = self.store.check(&keys, limits, order, seconds);
+            let algorithm = if gcra { Algorithm::Gcra } else { Algorithm::FixedWindow };
+            let decided = self.store.check(&keys, limits, order, algorithm, seconds);
             self.stats.get().rust_call();
             Ok(match (decided, result_skew()) {
-                (Err(refusal), skew) => Some((refusal.kind.name(), refusal.limit, refusal.usage + skew)),
+                (Err(refusal), skew) => {
+                    let retry_after = refusal.retry_after_ns.map(|nanos| nanos.div_ceil(1_000_000_000));
+                    Some((refusal.kind.name(), refusal.limit, refusal.usage + skew, retry_after))
+                }
                 (Ok(()), 0) => None,
-                (Ok(()), _) => Some(("rpm", -1, -1)),
+                (Ok(()), _) => Some(("rpm", -1, -1, None)),
             })
         })
     }

@@ -19,7 +19,8 @@ pub use window::{Quota, Verdict, WindowState};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
-    /// litellm's own windows (a count over a window starting at the first hit).
+    /// litellm's own windows: a count over a window starting at the first hit (its limiters), or
+    /// its router check's wall-clock minutes (`router_limits`).
     FixedWindow,
     /// The smoother token bucket (GCRA): a burst of the limit, then a steady rate.
     Gcra,

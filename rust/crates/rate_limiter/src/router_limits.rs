@@ -5,13 +5,24 @@
 //! not refresh. Requests are counted before the call (and the count rolled back when refused);
 //! tokens are compared before the call and charged after it. The sync and async checks look at
 //! the limits in a different order, so they can name a different limit for the same refusal.
+//!
+//! `Algorithm::Gcra` keeps rpm and tpm in one token bucket each per deployment instead (a burst of
+//! the limit, then a steady `limit / minute`; see `window`), in the same order of checks and with
+//! the same rollbacks. The daily limits stay litellm's days in both: they follow the provider's
+//! quota day, which resets at `daily_reset_time`.
 
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::window::{Quota, Verdict, WindowState};
+use crate::Algorithm;
 
 /// litellm's TTLs for the minute and the day counters, in seconds.
 pub const MINUTE_TTL: f64 = 60.0;
 pub const DAY_TTL: f64 = 86_400.0;
+
+const MINUTE_NS: u64 = 60_000_000_000;
 
 /// Expired counters are swept after this many increments, so memory stays bounded by the
 /// deployments active in the last TTL.
@@ -107,6 +118,9 @@ pub struct Refusal {
     pub kind: LimitKind,
     pub limit: i64,
     pub usage: i64,
+    /// When a bucket would admit the request; `None`: litellm's own answer (a minute, or until
+    /// the daily reset).
+    pub retry_after_ns: Option<u64>,
 }
 
 /// Which of litellm's two checks to reproduce.
@@ -143,38 +157,145 @@ fn ttl(kind: LimitKind) -> f64 {
     }
 }
 
+/// A per-minute limit as a bucket's quota (a negative limit, which litellm refuses every request
+/// against, admits nothing).
+fn per_minute(limit: i64) -> Quota {
+    Quota { amount: limit.max(0) as u64, period_ns: MINUTE_NS }
+}
+
+/// The cache clock's seconds on the buckets' nanosecond scale.
+fn nanos(seconds: f64) -> u64 {
+    (seconds * 1e9) as u64
+}
+
+/// The tpm limit a deployment's buckets have not seen yet (no limit is a bucket's amount).
+const NO_TOKEN_LIMIT: u64 = u64::MAX;
+
+/// One deployment's rpm and tpm under `Algorithm::Gcra`.
+struct Buckets {
+    requests: WindowState,
+    tokens: WindowState,
+    /// The tpm limit of the latest check: tokens arrive after the call, without their limit.
+    token_limit: AtomicU64,
+}
+
+impl Buckets {
+    fn admit_request(&self, limit: i64, now: u64) -> Result<(), Refusal> {
+        let quota = per_minute(limit);
+        let verdict = self.requests.admit(quota, now, 1);
+        // Like litellm's count, the usage shown includes the refused request.
+        refused_unless(verdict, LimitKind::Rpm, limit, || self.requests.used(quota, now) + 1)
+    }
+
+    fn refund_request(&self, limit: i64, now: u64) {
+        self.requests.debit(per_minute(limit), now, -1);
+    }
+
+    /// A request is admitted while one more token fits: its own tokens are charged after it.
+    fn admit_tokens(&self, limit: i64, now: u64) -> Result<(), Refusal> {
+        let quota = per_minute(limit);
+        self.token_limit.store(quota.amount, Ordering::Relaxed);
+        refused_unless(self.tokens.peek(quota, now, 1), LimitKind::Tpm, limit, || self.tokens.used(quota, now))
+    }
+
+    fn charge_tokens(&self, tokens: i64, now: u64) {
+        let amount = self.token_limit.load(Ordering::Relaxed);
+        if amount != NO_TOKEN_LIMIT {
+            self.tokens.debit(Quota { amount, period_ns: MINUTE_NS }, now, tokens);
+        }
+    }
+}
+
+fn refused_unless(verdict: Verdict, kind: LimitKind, limit: i64, usage: impl FnOnce() -> u64) -> Result<(), Refusal> {
+    if verdict.allowed {
+        return Ok(());
+    }
+    let usage = i64::try_from(usage()).unwrap_or(i64::MAX);
+    Err(Refusal { kind, limit, usage, retry_after_ns: Some(verdict.retry_after_ns) })
+}
+
 /// The usage store of one router's `enforce_model_rate_limits` check.
 #[derive(Default)]
 pub struct ModelRateLimits {
     counters: ExpiringCounters,
+    /// Per deployment (`{id}:{model}`, no window in the key): bounded by the deployments the
+    /// router has had, so never swept.
+    buckets: DashMap<String, Arc<Buckets>>,
 }
 
 impl ModelRateLimits {
     /// Admit the request (counting it against rpm/rpd) or refuse it, leaving every count as it was.
-    pub fn check(&self, keys: &UsageKeys, limits: DeploymentLimits, order: CheckOrder, now: f64) -> Result<(), Refusal> {
-        self.compare_tokens(keys, LimitKind::Tpm, limits.tpm, now)?;
+    pub fn check(&self, keys: &UsageKeys, limits: DeploymentLimits, order: CheckOrder, algorithm: Algorithm, now: f64) -> Result<(), Refusal> {
+        let buckets = match algorithm {
+            Algorithm::FixedWindow => None,
+            Algorithm::Gcra => Some(self.buckets(keys.deployment)),
+        };
+        let buckets = buckets.as_deref();
+        match (buckets, limits.tpm) {
+            (Some(buckets), Some(tpm)) => buckets.admit_tokens(tpm, nanos(now))?,
+            (Some(_), None) => {}
+            (None, tpm) => self.compare_tokens(keys, LimitKind::Tpm, tpm, now)?,
+        }
+        let rpd = [(LimitKind::Rpd, limits.rpd)];
         match order {
-            CheckOrder::Sync => {
-                self.count_request(keys, &[(LimitKind::Rpm, limits.rpm)], now)?;
-                let daily = self
-                    .compare_tokens(keys, LimitKind::Tpd, limits.tpd, now)
-                    .and_then(|()| self.count_request(keys, &[(LimitKind::Rpd, limits.rpd)], now));
-                if daily.is_err() {
-                    self.refund(keys, &[(LimitKind::Rpm, limits.rpm)], now);
-                }
-                daily
-            }
+            CheckOrder::Sync => self.request_then_daily(buckets, keys, limits.rpm, now, || {
+                self.compare_tokens(keys, LimitKind::Tpd, limits.tpd, now).and_then(|()| self.count_request(keys, &rpd, now))
+            }),
             CheckOrder::Async => {
                 self.compare_tokens(keys, LimitKind::Tpd, limits.tpd, now)?;
-                self.count_request(keys, &[(LimitKind::Rpm, limits.rpm), (LimitKind::Rpd, limits.rpd)], now)
+                match buckets {
+                    // litellm counts the minute's and the day's request together; a bucket decides first.
+                    None => self.count_request(keys, &[(LimitKind::Rpm, limits.rpm), rpd[0]], now),
+                    Some(_) => self.request_then_daily(buckets, keys, limits.rpm, now, || self.count_request(keys, &rpd, now)),
+                }
             }
         }
     }
 
-    /// A successful call's tokens, charged to its minute and its day.
+    /// A successful call's tokens, charged to its minute and its day (and to the deployment's
+    /// token bucket, if it has one: the counters are charged too, so switching algorithms keeps
+    /// the minute's tokens).
     pub fn record_tokens(&self, keys: &UsageKeys, tokens: i64, now: f64) {
         self.counters.increment(&keys.key(LimitKind::Tpm), tokens, MINUTE_TTL, now);
         self.counters.increment(&keys.key(LimitKind::Tpd), tokens, DAY_TTL, now);
+        if let Some(buckets) = self.buckets.get(keys.deployment) {
+            buckets.charge_tokens(tokens, nanos(now));
+        }
+    }
+
+    fn buckets(&self, deployment: &str) -> Arc<Buckets> {
+        if let Some(buckets) = self.buckets.get(deployment) {
+            return Arc::clone(&buckets);
+        }
+        let fresh = || {
+            let token_limit = AtomicU64::new(NO_TOKEN_LIMIT);
+            Arc::new(Buckets { requests: WindowState::gcra(), tokens: WindowState::gcra(), token_limit })
+        };
+        Arc::clone(&self.buckets.entry(deployment.to_owned()).or_insert_with(fresh))
+    }
+
+    /// The minute's request (a count, or a bucket's admission), then `daily`; a daily refusal
+    /// gives the minute's request back.
+    fn request_then_daily(
+        &self,
+        buckets: Option<&Buckets>,
+        keys: &UsageKeys,
+        rpm: Option<i64>,
+        now: f64,
+        daily: impl FnOnce() -> Result<(), Refusal>,
+    ) -> Result<(), Refusal> {
+        match (buckets, rpm) {
+            (None, _) => {
+                let minute = [(LimitKind::Rpm, rpm)];
+                self.count_request(keys, &minute, now)?;
+                daily().inspect_err(|_| self.refund(keys, &minute, now))
+            }
+            (Some(buckets), Some(rpm)) => {
+                buckets.admit_request(rpm, nanos(now))?;
+                daily().inspect_err(|_| buckets.refund_request(rpm, nanos(now)))
+            }
+            (Some(_), None) => daily(),
+        }
     }
 
     /// The current value of one of the deployment's counters.
@@ -186,7 +307,7 @@ impl ModelRateLimits {
     fn compare_tokens(&self, keys: &UsageKeys, kind: LimitKind, limit: Option<i64>, now: f64) -> Result<(), Refusal> {
         let Some(limit) = limit else { return Ok(()) };
         match self.counters.get(&keys.key(kind), now) {
-            Some(usage) if usage >= limit => Err(Refusal { kind, limit, usage }),
+            Some(usage) if usage >= limit => Err(Refusal { kind, limit, usage, retry_after_ns: None }),
             _ => Ok(()),
         }
     }
@@ -204,7 +325,7 @@ impl ModelRateLimits {
             if let (Some(usage), Some(limit)) = (usage, limit) {
                 if usage > limit {
                     self.refund(keys, limits, now);
-                    return Err(Refusal { kind, limit, usage });
+                    return Err(Refusal { kind, limit, usage, retry_after_ns: None });
                 }
             }
         }
@@ -224,6 +345,7 @@ impl ModelRateLimits {
 mod tests {
     use super::*;
 
+    const PARITY: Algorithm = Algorithm::FixedWindow;
     const KEYS: UsageKeys = UsageKeys { deployment: "d1:openai/gpt-4o", minute: "10-05", day: Some("2026-11-27") };
 
     fn limits(tpm: Option<i64>, rpm: Option<i64>, tpd: Option<i64>, rpd: Option<i64>) -> DeploymentLimits {
@@ -245,24 +367,24 @@ mod tests {
     fn rpm_counts_then_refuses_and_rolls_back() {
         let store = ModelRateLimits::default();
         let rpm2 = limits(None, Some(2), None, None);
-        assert!(store.check(&KEYS, rpm2, CheckOrder::Sync, 0.0).is_ok());
-        assert!(store.check(&KEYS, rpm2, CheckOrder::Async, 0.0).is_ok());
-        let refused = store.check(&KEYS, rpm2, CheckOrder::Sync, 0.0).unwrap_err();
-        assert_eq!(refused, Refusal { kind: LimitKind::Rpm, limit: 2, usage: 3 });
+        assert!(store.check(&KEYS, rpm2, CheckOrder::Sync, PARITY, 0.0).is_ok());
+        assert!(store.check(&KEYS, rpm2, CheckOrder::Async, PARITY, 0.0).is_ok());
+        let refused = store.check(&KEYS, rpm2, CheckOrder::Sync, PARITY, 0.0).unwrap_err();
+        assert_eq!(refused, Refusal { kind: LimitKind::Rpm, limit: 2, usage: 3, retry_after_ns: None });
         assert_eq!(store.usage(&KEYS, LimitKind::Rpm, 0.0), Some(2));
         let next_minute = UsageKeys { minute: "10-06", ..KEYS };
-        assert!(store.check(&next_minute, rpm2, CheckOrder::Sync, 1.0).is_ok());
+        assert!(store.check(&next_minute, rpm2, CheckOrder::Sync, PARITY, 1.0).is_ok());
     }
 
     #[test]
     fn zero_is_a_limit() {
         let store = ModelRateLimits::default();
-        let refused = store.check(&KEYS, limits(None, Some(0), None, None), CheckOrder::Async, 0.0).unwrap_err();
+        let refused = store.check(&KEYS, limits(None, Some(0), None, None), CheckOrder::Async, PARITY, 0.0).unwrap_err();
         assert_eq!((refused.kind, refused.usage), (LimitKind::Rpm, 1));
         // tokens: nothing used yet is no usage at all, so even a zero token limit admits.
-        assert!(store.check(&KEYS, limits(Some(0), None, None, None), CheckOrder::Sync, 0.0).is_ok());
+        assert!(store.check(&KEYS, limits(Some(0), None, None, None), CheckOrder::Sync, PARITY, 0.0).is_ok());
         store.record_tokens(&KEYS, 1, 0.0);
-        assert_eq!(store.check(&KEYS, limits(Some(0), None, None, None), CheckOrder::Sync, 0.0).unwrap_err().kind, LimitKind::Tpm);
+        assert_eq!(store.check(&KEYS, limits(Some(0), None, None, None), CheckOrder::Sync, PARITY, 0.0).unwrap_err().kind, LimitKind::Tpm);
     }
 
     #[test]
@@ -270,9 +392,9 @@ mod tests {
         let store = ModelRateLimits::default();
         let tpm100 = limits(Some(100), None, None, None);
         store.record_tokens(&KEYS, 99, 0.0);
-        assert!(store.check(&KEYS, tpm100, CheckOrder::Sync, 0.0).is_ok());
+        assert!(store.check(&KEYS, tpm100, CheckOrder::Sync, PARITY, 0.0).is_ok());
         store.record_tokens(&KEYS, 1, 0.0);
-        assert_eq!(store.check(&KEYS, tpm100, CheckOrder::Async, 0.0).unwrap_err(), Refusal { kind: LimitKind::Tpm, limit: 100, usage: 100 });
+        assert_eq!(store.check(&KEYS, tpm100, CheckOrder::Async, PARITY, 0.0).unwrap_err(), Refusal { kind: LimitKind::Tpm, limit: 100, usage: 100, retry_after_ns: None });
         assert_eq!(store.usage(&KEYS, LimitKind::Tpd, 0.0), Some(100));
     }
 
@@ -282,7 +404,7 @@ mod tests {
         for (order, expected) in [(CheckOrder::Sync, LimitKind::Rpm), (CheckOrder::Async, LimitKind::Tpd)] {
             let store = ModelRateLimits::default();
             store.record_tokens(&KEYS, 10, 0.0);
-            assert_eq!(store.check(&KEYS, both, order, 0.0).unwrap_err().kind, expected);
+            assert_eq!(store.check(&KEYS, both, order, PARITY, 0.0).unwrap_err().kind, expected);
             assert_eq!(store.usage(&KEYS, LimitKind::Rpm, 0.0).unwrap_or(0), 0);
         }
     }
@@ -292,9 +414,9 @@ mod tests {
         for order in [CheckOrder::Sync, CheckOrder::Async] {
             let store = ModelRateLimits::default();
             let rpd1 = limits(None, Some(10), None, Some(1));
-            assert!(store.check(&KEYS, rpd1, order, 0.0).is_ok());
-            let refused = store.check(&KEYS, rpd1, order, 0.0).unwrap_err();
-            assert_eq!(refused, Refusal { kind: LimitKind::Rpd, limit: 1, usage: 2 });
+            assert!(store.check(&KEYS, rpd1, order, PARITY, 0.0).is_ok());
+            let refused = store.check(&KEYS, rpd1, order, PARITY, 0.0).unwrap_err();
+            assert_eq!(refused, Refusal { kind: LimitKind::Rpd, limit: 1, usage: 2, retry_after_ns: None });
             assert_eq!(store.usage(&KEYS, LimitKind::Rpm, 0.0), Some(1));
             assert_eq!(store.usage(&KEYS, LimitKind::Rpd, 0.0), Some(1));
         }
@@ -310,5 +432,99 @@ mod tests {
         // the next increment sweeps first: only its own counter is left.
         counters.increment("late", 1, 60.0, 100.0);
         assert_eq!(counters.len(), 1);
+    }
+
+    const GCRA: Algorithm = Algorithm::Gcra;
+    const SECOND: u64 = 1_000_000_000;
+
+    /// `rpm` requests at `at`, as admitted or refused.
+    fn burst(store: &ModelRateLimits, keys: &UsageKeys, rpm: i64, algorithm: Algorithm, at: f64) -> Vec<Result<(), Refusal>> {
+        (0..rpm).map(|_| store.check(keys, limits(None, Some(rpm), None, None), CheckOrder::Sync, algorithm, at)).collect()
+    }
+
+    #[test]
+    fn across_a_minute_boundary_parity_admits_two_limits_and_gcra_one_then_a_steady_rate() {
+        let late = UsageKeys { minute: "10-05", ..KEYS };
+        let next = UsageKeys { minute: "10-06", ..KEYS };
+        let parity = ModelRateLimits::default();
+        assert!(burst(&parity, &late, 3, PARITY, 59.0).iter().all(Result::is_ok));
+        assert!(burst(&parity, &next, 3, PARITY, 60.5).iter().all(Result::is_ok));
+
+        let gcra = ModelRateLimits::default();
+        assert!(burst(&gcra, &late, 3, GCRA, 59.0).iter().all(Result::is_ok));
+        // Full: the next request fits one interval (60 s / 3) after the burst, whatever the minute.
+        let refused = Refusal { kind: LimitKind::Rpm, limit: 3, usage: 4, retry_after_ns: Some(18_500_000_000) };
+        assert_eq!(burst(&gcra, &next, 3, GCRA, 60.5), vec![Err(refused); 3]);
+        assert!(gcra.check(&next, limits(None, Some(3), None, None), CheckOrder::Async, GCRA, 79.0).is_ok());
+        assert_eq!(gcra.check(&next, limits(None, Some(3), None, None), CheckOrder::Sync, GCRA, 79.0).unwrap_err().retry_after_ns, Some(20 * SECOND));
+    }
+
+    #[test]
+    fn gcra_tokens_are_charged_after_the_call_even_beyond_the_limit() {
+        let store = ModelRateLimits::default();
+        let tpm100 = limits(Some(100), None, None, None);
+        assert!(store.check(&KEYS, tpm100, CheckOrder::Sync, GCRA, 0.0).is_ok());
+        store.record_tokens(&KEYS, 250, 0.0);
+        // 250 tokens at 100 a minute: one token fits again once 151 have refilled (after 90.6 s).
+        let refused = store.check(&KEYS, tpm100, CheckOrder::Async, GCRA, 0.0).unwrap_err();
+        assert_eq!(refused, Refusal { kind: LimitKind::Tpm, limit: 100, usage: 250, retry_after_ns: Some(90_600_000_000) });
+        assert_eq!(store.check(&KEYS, tpm100, CheckOrder::Sync, GCRA, 90.0).unwrap_err().usage, 100);
+        assert!(store.check(&KEYS, tpm100, CheckOrder::Sync, GCRA, 91.0).is_ok());
+        // The day's counter and litellm's minute counter are charged too.
+        assert_eq!(store.usage(&KEYS, LimitKind::Tpd, 0.0), Some(250));
+        assert_eq!(store.usage(&KEYS, LimitKind::Tpm, 0.0), Some(250));
+    }
+
+    #[test]
+    fn gcra_keeps_litellms_days_and_a_daily_refusal_gives_the_bucket_its_request_back() {
+        for order in [CheckOrder::Sync, CheckOrder::Async] {
+            let store = ModelRateLimits::default();
+            let rpd1 = limits(None, Some(2), None, Some(1));
+            let day = |day| UsageKeys { day: Some(day), ..KEYS };
+            assert!(store.check(&day("2026-11-27"), rpd1, order, GCRA, 0.0).is_ok());
+            let refused = store.check(&day("2026-11-27"), rpd1, order, GCRA, 0.0).unwrap_err();
+            assert_eq!(refused, Refusal { kind: LimitKind::Rpd, limit: 1, usage: 2, retry_after_ns: None });
+            // The refund left room for exactly one more request in the bucket.
+            assert!(store.check(&day("2026-11-28"), rpd1, order, GCRA, 0.0).is_ok());
+            assert_eq!(store.check(&day("2026-11-29"), rpd1, order, GCRA, 0.0).unwrap_err().kind, LimitKind::Rpm);
+        }
+    }
+
+    #[test]
+    fn gcra_admits_nothing_against_a_zero_or_negative_limit() {
+        let store = ModelRateLimits::default();
+        for limit in [0, -1] {
+            let refused = store.check(&KEYS, limits(None, Some(limit), None, None), CheckOrder::Sync, GCRA, 0.0).unwrap_err();
+            assert_eq!((refused.kind, refused.retry_after_ns), (LimitKind::Rpm, Some(60 * SECOND)));
+            let refused = store.check(&KEYS, limits(Some(limit), None, None, None), CheckOrder::Sync, GCRA, 0.0).unwrap_err();
+            assert_eq!(refused.kind, LimitKind::Tpm);
+        }
+    }
+
+    #[test]
+    fn gcra_tokens_without_a_tpm_limit_charge_no_bucket() {
+        let store = ModelRateLimits::default();
+        assert!(store.check(&KEYS, limits(None, Some(5), None, None), CheckOrder::Sync, GCRA, 0.0).is_ok());
+        store.record_tokens(&KEYS, 1_000, 0.0);
+        // A tpm limit seen later starts from an empty bucket.
+        assert!(store.check(&KEYS, limits(Some(10), Some(5), None, None), CheckOrder::Sync, GCRA, 0.0).is_ok());
+    }
+
+    #[test]
+    fn eight_threads_sharing_a_deployment_never_admit_more_than_the_gcra_limit() {
+        let store = std::sync::Arc::new(ModelRateLimits::default());
+        let admitted: usize = (0..8)
+            .map(|_| {
+                let store = std::sync::Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let rpm = limits(None, Some(1_000), None, None);
+                    (0..1_000).filter(|_| store.check(&KEYS, rpm, CheckOrder::Sync, GCRA, 0.0).is_ok()).count()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .sum();
+        assert_eq!(admitted, 1_000);
     }
 }

@@ -47,15 +47,24 @@ impl WindowState {
             WindowState::Gcra(tat) => gcra_admit(tat, quota, now, cost),
             WindowState::FixedWindow(state) => {
                 let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
-                let (start, used) = current_window(*state, quota, now);
-                if used.saturating_add(cost) <= quota.amount {
-                    *state = (start, used + cost);
-                    Verdict { allowed: true, remaining: quota.amount - used - cost, retry_after_ns: 0 }
-                } else {
-                    *state = (start, used);
-                    let retry_after_ns = (start + quota.period_ns).saturating_sub(now);
-                    Verdict { allowed: false, remaining: quota.amount.saturating_sub(used), retry_after_ns }
-                }
+                let (verdict, next) = fixed_window_decide(*state, quota, now, cost);
+                *state = next;
+                verdict
+            }
+        }
+    }
+
+    /// What `admit` would decide now, charging nothing (a limit on usage charged only after the
+    /// fact asks whether one more unit fits).
+    pub fn peek(&self, quota: Quota, now: u64, cost: u64) -> Verdict {
+        match self {
+            WindowState::Gcra(tat) => {
+                let current = tat.load(Ordering::Acquire);
+                gcra_decide(current, quota, now, cost).map_or_else(|refused| refused, |next| gcra_admitted(next, quota, now))
+            }
+            WindowState::FixedWindow(state) => {
+                let state = state.lock().unwrap_or_else(|e| e.into_inner());
+                fixed_window_decide(*state, quota, now, cost).0
             }
         }
     }
@@ -93,6 +102,29 @@ impl WindowState {
             }
         }
     }
+
+    /// What is charged and not yet refilled (or counted in the current window): beyond the
+    /// limit after a debit that did not fit.
+    pub fn used(&self, quota: Quota, now: u64) -> u64 {
+        match self {
+            WindowState::Gcra(tat) => tat.load(Ordering::Acquire).saturating_sub(now).div_ceil(emission_interval(quota)),
+            WindowState::FixedWindow(state) => {
+                let state = state.lock().unwrap_or_else(|e| e.into_inner());
+                current_window(*state, quota, now).1
+            }
+        }
+    }
+}
+
+/// A fixed window's decision on `cost`, and its state afterwards.
+fn fixed_window_decide(state: (u64, u64), quota: Quota, now: u64, cost: u64) -> (Verdict, (u64, u64)) {
+    let (start, used) = current_window(state, quota, now);
+    if used.saturating_add(cost) <= quota.amount {
+        (Verdict { allowed: true, remaining: quota.amount - used - cost, retry_after_ns: 0 }, (start, used + cost))
+    } else {
+        let retry_after_ns = (start + quota.period_ns).saturating_sub(now);
+        (Verdict { allowed: false, remaining: quota.amount.saturating_sub(used), retry_after_ns }, (start, used))
+    }
 }
 
 /// The window `now` falls in: the stored one while it lasts, else a fresh one starting now.
@@ -111,21 +143,36 @@ fn emission_interval(quota: Quota) -> u64 {
 /// GCRA with burst = `amount`: a request of `cost` is admitted when the theoretical arrival time
 /// after it stays within one period of now.
 fn gcra_admit(tat: &AtomicU64, quota: Quota, now: u64, cost: u64) -> Verdict {
-    let interval = emission_interval(quota);
-    let tolerance = quota.period_ns;
     let mut current = tat.load(Ordering::Acquire);
     loop {
-        let base = current.max(now);
-        let next = base.saturating_add(interval.saturating_mul(cost));
-        if next > now.saturating_add(tolerance) || (quota.amount == 0 && cost > 0) {
-            let retry_after_ns = next.saturating_sub(now.saturating_add(tolerance));
-            return Verdict { allowed: false, remaining: gcra_remaining(current, quota, now), retry_after_ns };
-        }
+        let next = match gcra_decide(current, quota, now, cost) {
+            Ok(next) => next,
+            Err(refused) => return refused,
+        };
         match tat.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return Verdict { allowed: true, remaining: gcra_remaining(next, quota, now), retry_after_ns: 0 },
+            Ok(_) => return gcra_admitted(next, quota, now),
             Err(actual) => current = actual,
         }
     }
+}
+
+/// The theoretical arrival time after admitting `cost` at `current`, or the refusal.
+fn gcra_decide(current: u64, quota: Quota, now: u64, cost: u64) -> Result<u64, Verdict> {
+    if quota.amount == 0 && cost > 0 {
+        // Nothing is ever admitted: a period, as a fixed window would say, rather than 0.
+        return Err(Verdict { allowed: false, remaining: 0, retry_after_ns: quota.period_ns });
+    }
+    let tolerance = quota.period_ns;
+    let next = current.max(now).saturating_add(emission_interval(quota).saturating_mul(cost));
+    if next > now.saturating_add(tolerance) {
+        let retry_after_ns = next - now.saturating_add(tolerance);
+        return Err(Verdict { allowed: false, remaining: gcra_remaining(current, quota, now), retry_after_ns });
+    }
+    Ok(next)
+}
+
+fn gcra_admitted(next: u64, quota: Quota, now: u64) -> Verdict {
+    Verdict { allowed: true, remaining: gcra_remaining(next, quota, now), retry_after_ns: 0 }
 }
 
 fn gcra_remaining(tat: u64, quota: Quota, now: u64) -> u64 {
@@ -187,9 +234,38 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_limit_admits_nothing() {
+    fn a_zero_limit_admits_nothing_and_says_retry_after_a_period() {
         for state in [WindowState::gcra(), WindowState::fixed_window()] {
-            assert!(!state.admit(quota(0), 0, 1).allowed);
+            let refused = state.admit(quota(0), 0, 1);
+            assert!(!refused.allowed);
+            assert_eq!(refused.retry_after_ns, 60 * SECOND);
         }
+    }
+
+    #[test]
+    fn peek_decides_like_admit_without_charging() {
+        for state in [WindowState::gcra(), WindowState::fixed_window()] {
+            assert!(state.admit(quota(2), 0, 1).allowed);
+            for _ in 0..3 {
+                assert_eq!(state.peek(quota(2), 0, 1), Verdict { allowed: true, remaining: 0, retry_after_ns: 0 });
+            }
+            assert!(state.admit(quota(2), 0, 1).allowed);
+            let refused = state.peek(quota(2), SECOND, 1);
+            assert_eq!(refused, state.admit(quota(2), SECOND, 1));
+            assert!(!refused.allowed);
+        }
+    }
+
+    #[test]
+    fn used_counts_what_is_outstanding_even_beyond_the_limit() {
+        let state = WindowState::gcra();
+        state.debit(quota(60), 0, 150);
+        assert_eq!(state.used(quota(60), 0), 150);
+        assert_eq!(state.used(quota(60), 30 * SECOND), 120); // one a second refilled
+        assert_eq!(state.used(quota(60), 150 * SECOND), 0);
+        let window = WindowState::fixed_window();
+        window.debit(quota(60), 0, 150);
+        assert_eq!(window.used(quota(60), 30 * SECOND), 150);
+        assert_eq!(window.used(quota(60), 60 * SECOND), 0);
     }
 }
