@@ -182,6 +182,14 @@ def least_used(
     keys: CounterKeys,
     stats: CallStats,
 ) -> list[dict[str, Any]]: ...
+def lowest_tpm(
+    deployments_list: list[dict[str, Any]],
+    tpm: dict[Any, Any] | None,
+    rpm: dict[Any, Any] | None,
+    count_input_tokens: Callable[[], int],
+    commit: bool,
+    stats: CallStats,
+) -> int | None: ...
 def least_busy(
     deployments_list: list[dict[str, Any]],
     group: str,
