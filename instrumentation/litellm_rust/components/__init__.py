@@ -10,6 +10,7 @@ from litellm_rust._component import Component
 _REGISTRY = {
     "token_counter": "litellm_rust.components.token_counter:TokenCounterComponent",
     "rate_limits": "litellm_rust.components.rate_limits:RateLimitsComponent",
+    "parallel_slots": "litellm_rust.components.parallel_slots:ParallelSlotsComponent",
     "routing": "litellm_rust.components.routing:RoutingComponent",
 }
 COMPONENT_NAMES = tuple(_REGISTRY)

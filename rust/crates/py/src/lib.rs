@@ -5,6 +5,7 @@
 //! back from. Component logic lives in the crates.
 
 mod faults;
+mod parallel_slots;
 mod rate_limiter;
 mod router_limits;
 mod routing;
@@ -34,6 +35,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rate_limiter::RedisRateLimiter>()?;
     m.add_class::<rate_limiter::RateLimitResult>()?;
     m.add_class::<router_limits::ModelRateLimits>()?;
+    m.add_class::<parallel_slots::ParallelSlots>()?;
+    m.add_class::<parallel_slots::Slot>()?;
     m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
     routing::register(m)?;
     Ok(())
