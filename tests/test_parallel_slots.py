@@ -229,8 +229,8 @@ def test_cancelled_and_failed_requests_give_their_slots_back(provider, instrumen
 
 
 def slot_sequence(clock: str) -> list[str]:
-    """The core's slot calls on one deployment while its limit is edited and litellm's cached limit
-    expires (600 s TTL): the edit counts only once litellm builds a new limit object."""
+    """Slot calls on one deployment while its limit is edited and litellm's cached limit expires
+    (600 s TTL): the edit counts only once litellm builds a new limit object."""
     router = router_with({"max_parallel_requests": 2})
     port, plan = router._port, PLANS["acompletion"]
     deployment = copy.deepcopy(router.registry().deployments("g")[0])
@@ -241,8 +241,13 @@ def slot_sequence(clock: str) -> list[str]:
     held, steps = [], []
 
     def enter() -> None:
+        # The attempt's slot and `deployment_slot` (a file created on every deployment), in turn.
+        kwargs = {"metadata": {}}
         try:
-            slot = slots.enter_deployment_slot(port, plan, deployment, {"metadata": {}})
+            if len(steps) % 2:
+                slot = slots.deployment_slot(port, deployment, kwargs)
+            else:
+                slot = slots.enter_deployment_slot(port, plan, deployment, kwargs)
             held.append(slot.__enter__())
             steps.append(f"admitted by {slots.max_parallel_requests_limit(port, deployment, {}).max_parallel_requests}")
         except litellm.RateLimitError as error:
@@ -329,3 +334,45 @@ def test_shadow_mode_catches_a_wrong_rust_decision(provider, parallel_slots, ins
     assert asyncio.run(run()) == ["ok"] * 3  # Python still decides
     since = counted_since(parallel_slots, before)
     assert since["mismatches"] == 1 and parallel_slots.control.breaker.state == "open", since
+
+
+def unusual_sequence(case: str) -> list[str]:
+    """Slot calls on a limit or deployment the Rust path leaves to litellm."""
+    from litellm.router_utils.client_initalization_utils import MaxParallelRequestsLimit
+
+    class OwnLimit(MaxParallelRequestsLimit):
+        pass
+
+    router = router_with({"max_parallel_requests": 2})
+    port, plan = router._port, PLANS["acompletion"]
+    deployment = copy.deepcopy(router.registry().deployments("g")[0])
+    key = "d1_max_parallel_requests_client"
+    if case == "subclassed_limit":
+        port.routing_cache.set_cache(key=key, value=OwnLimit(2, "d1", "g"), local_only=True)
+    elif case == "unusual_in_flight":
+        slots.max_parallel_requests_limit(port, deployment, {}).in_flight = 0.0
+    else:
+        deployment = ["not", "a", "deployment"]  # litellm's lookup fails on it
+    steps = []
+    for _ in range(3):
+        try:
+            steps.append(f"admitted {slots.enter_deployment_slot(port, plan, deployment, {}).__enter__() is not None}")
+        except Exception as error:
+            steps.append(outcome(error))
+    steps.append(f"in flight {getattr(limit_of(router), 'in_flight', None)!r}")
+    return steps
+
+
+@pytest.mark.parametrize("case", ["subclassed_limit", "unusual_in_flight", "lookup_raised"])
+def test_what_the_rust_path_leaves_to_litellm_falls_back_counted(case, parallel_slots):
+    reference = unusual_sequence(case)
+    instrumentor = LiteLLMRustInstrumentor()
+    instrumentor.instrument()
+    try:
+        before = counted(parallel_slots)
+        assert unusual_sequence(case) == reference
+        fallbacks = {name: count for name, count in counted_since(parallel_slots, before).items() if name.startswith("fallback:")}
+        # Each call falls back (a failing lookup again inside litellm's enter, which reaches it instrumented).
+        assert set(fallbacks) == {f"fallback:{case}"} and fallbacks[f"fallback:{case}"] >= 3
+    finally:
+        instrumentor.uninstrument()

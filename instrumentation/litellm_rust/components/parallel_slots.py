@@ -23,8 +23,9 @@ litellm's own. The slot returned is a native `Slot` with the part of `contextlib
 uses (`with`, `pop_all`, `close`).
 
 Falls back to litellm (counted): a subclass of `MaxParallelRequestsLimit` (`subclassed_limit`), an
-`in_flight` that is not an int (`unusual_in_flight`), and in shadow mode a limit litellm has not
-built yet (`first_use`: Rust only compares, it builds nothing).
+`in_flight` that is not an int (`unusual_in_flight`), a lookup litellm fails (`lookup_raised`: its own
+path raises the error), and in shadow mode a limit litellm has not built yet (`first_use`: Rust only
+compares, it builds nothing).
 """
 
 from functools import partial

@@ -111,9 +111,13 @@ impl ParallelSlots {
         if !params_plain || !plain_metadata(kwargs)? || self.logging.bind(py).getattr(intern!(py, "set_verbose"))?.is_truthy()? {
             return Ok(None);
         }
-        let cache = port.getattr(intern!(py, "routing_cache"))?;
+        // A core without litellm's caches is for litellm's lookup to answer (or fail on).
+        let Ok(cache) = port.getattr(intern!(py, "routing_cache")) else { return Ok(None) };
+        if !cache.is_exact_instance(self.dual_cache_type.bind(py)) {
+            return Ok(None);
+        }
         let memory = cache.getattr(intern!(py, "in_memory_cache"))?;
-        if !cache.is_exact_instance(self.dual_cache_type.bind(py)) || !memory.is_exact_instance(self.in_memory_cache_type.bind(py)) {
+        if !memory.is_exact_instance(self.in_memory_cache_type.bind(py)) {
             return Ok(None);
         }
         let (Some(values), Some(expiries)) = (
@@ -150,7 +154,8 @@ impl ParallelSlots {
     ) -> PyResult<Bound<'py, PyAny>> {
         match self.cached(port, deployment, kwargs)? {
             Some(limit) => Ok(limit),
-            None => self.lookup.bind(port.py()).call1((port, deployment, kwargs)),
+            // litellm's own failure is litellm's to raise, on its own path (not a Rust error).
+            None => self.lookup.bind(port.py()).call1((port, deployment, kwargs)).map_err(|_| Unsupported::new_err("lookup_raised")),
         }
     }
 
