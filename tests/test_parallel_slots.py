@@ -309,7 +309,6 @@ def test_instrument_rebinds_every_site_and_uninstrument_restores_them(parallel_s
 
 @pytest.mark.parametrize("fault", ["error", "panic"])
 def test_a_rust_failure_is_served_by_litellm_and_counted(fault, provider, parallel_slots, instrumented):
-    reference_router = router_with({"max_parallel_requests": 2})
     _native.inject_fault(fault)
     before = counted(parallel_slots)
     outcomes, limit = run_bursts({"max_parallel_requests": 2}, provider)
@@ -318,7 +317,6 @@ def test_a_rust_failure_is_served_by_litellm_and_counted(fault, provider, parall
     assert limit.in_flight == 0
     since = counted_since(parallel_slots, before)
     assert set(since) == {f"fallback:rust_{fault}"} and since[f"fallback:rust_{fault}"] >= 10
-    assert limit_of(reference_router) is None  # built on first use only
 
 
 def test_shadow_mode_catches_a_wrong_rust_decision(provider, parallel_slots, instrumented):
