@@ -32,7 +32,7 @@ def exported() -> dict[str, set[str]]:
         if inspect.isclass(value) and not issubclass(value, Exception):
             names[name] = {member for member in vars(value) if not member.startswith("_")} | (
                 {"__init__"} if "__new__" in vars(value) else set()
-            ) | ({"__bool__"} if "__bool__" in vars(value) else set())
+            ) | ({"__bool__", "__enter__", "__exit__"} & set(vars(value)))
         else:
             names[name] = set()
     return names

@@ -2,7 +2,6 @@
 same store answers and the same admission decisions as litellm's, in shadow and rust mode."""
 
 import asyncio
-import collections
 import random
 import threading
 import time
@@ -13,6 +12,7 @@ from litellm.litellm_core_utils import token_counter
 from litellm.redis.stores.rate_limits import CounterIncrement, RateLimitScope, RateLimitStore
 from litellm.rust_bridge._native import NativeRateLimits
 
+from accounting import counted, counted_since
 from litellm_rust import LiteLLMRustInstrumentor, _native, set_mode
 from litellm_rust.components import components
 
@@ -25,14 +25,6 @@ METHODS = ("local", "set_local", "get", "increment", "increment_many", "incremen
 @pytest.fixture
 def proxy_limits():
     return components()["proxy_limits"]
-
-
-def _counts(component) -> collections.Counter:
-    """The component's call counters (they add up over the process; tests compare differences)."""
-    status = component.control.status()
-    counts = collections.Counter({key: status[key] for key in ("rust_calls", "python_calls", "fallbacks", "shadow_comparisons", "shadow_mismatches")})
-    counts.update({f"fallback:{reason}": count for reason, count in status["fallback_reasons"].items()})
-    return counts
 
 
 def _instrumented(mode: str):
@@ -100,18 +92,16 @@ def _replay_on_store(operations) -> list:
 def test_store_answers_as_litellms_native_store(seed, mode, proxy_limits):
     operations = _operations(seed, 2_000)
     expected = _replay_on_store(operations)
-    before = _counts(proxy_limits)
+    before = counted(proxy_limits)
     instrumentor = _instrumented(mode)
     try:
         served = _replay_on_store(operations)
     finally:
         instrumentor.uninstrument()
     assert served == expected
-    counted = _counts(proxy_limits) - before
-    if mode == "shadow":
-        assert counted["shadow_comparisons"] >= len(operations) and counted["shadow_mismatches"] == 0
-    else:
-        assert counted["rust_calls"] > len(operations) and counted["python_calls"] == 0
+    since = counted_since(proxy_limits, before)
+    assert "mismatches" not in since and not any(name.startswith("fallback:") for name in since), since
+    assert since["comparisons" if mode == "shadow" else "rust_calls"] >= len(operations)
 
 
 def test_entries_expire_as_in_litellms_store(instrumented):
@@ -142,7 +132,7 @@ def test_entries_expire_as_in_litellms_store(instrumented):
 def test_values_litellms_store_refuses_are_refused_alike(instrumented, proxy_limits):
     scope = RateLimitScope("api_key", "k1")
     store = _store()
-    before = _counts(proxy_limits)
+    before = counted(proxy_limits)
     for bad in (True, 2**64, [1], None):
         with pytest.raises(TypeError) as litellms:
             NativeRateLimits(None, None).set_local(scope.window, bad, 60)
@@ -150,7 +140,7 @@ def test_values_litellms_store_refuses_are_refused_alike(instrumented, proxy_lim
             store.set_local(scope.window, bad, 60)
         assert str(ours.value) == str(litellms.value)
     # litellm's own store raised them; Rust declined without counting a failure.
-    assert _counts(proxy_limits) - before == collections.Counter({"fallbacks": 4, "python_calls": 4, "fallback:unusual_value": 4})
+    assert counted_since(proxy_limits, before) == {"fallback:unusual_value": 4}
 
 
 # -- the limiter --------------------------------------------------------------------------------
@@ -199,7 +189,7 @@ def _replay_requests(seed: int, steps: int) -> list[str]:
 @pytest.mark.parametrize("seed", [5, 6])
 def test_limiter_admits_as_litellm_does(seed, proxy_limits):
     expected = _replay_requests(seed, 300)
-    before = _counts(proxy_limits)
+    before = counted(proxy_limits)
     assert {"admitted"} < {decision.rpartition(":")[2] for decision in expected}, "the schedule must hit limits"
     for mode in ("shadow", "rust"):
         instrumentor = _instrumented(mode)
@@ -207,9 +197,9 @@ def test_limiter_admits_as_litellm_does(seed, proxy_limits):
             assert _replay_requests(seed, 300) == expected, mode
         finally:
             instrumentor.uninstrument()
-    counted = _counts(proxy_limits) - before
-    assert counted["shadow_comparisons"] > 0 and counted["shadow_mismatches"] == 0
-    assert counted["rust_calls"] > counted["shadow_comparisons"] and counted["fallbacks"] == 0
+    since = counted_since(proxy_limits, before)
+    assert "mismatches" not in since and not any(name.startswith("fallback:") for name in since), since
+    assert since["rust_calls"] > since["comparisons"] > 0
 
 
 def _estimate_threads(data: dict) -> tuple[int, set[int]]:
@@ -234,12 +224,12 @@ def test_small_estimates_run_inline_and_large_ones_on_litellms_threads(instrumen
     small = proxy._request_data("call-1")
     large = {**small, "messages": [{"role": "user", "content": "x" * 20_000}]}
     assert v3.offload_token_count is not token_counter.offload_token_count.__wrapped__
-    before = _counts(proxy_limits)
+    before = counted(proxy_limits)
     tokens, threads = _estimate_threads(small)
     assert threads == {threading.get_ident()}
     large_tokens, large_threads = _estimate_threads(large)
     assert threading.get_ident() not in large_threads
-    assert (_counts(proxy_limits) - before)["fallback:large_request"] == 1
+    assert counted_since(proxy_limits, before) == {"fallback:large_request": 1}
     instrumented.uninstrument()
     assert _estimate_threads(small)[0] == tokens and _estimate_threads(large)[0] == large_tokens
 
@@ -258,11 +248,11 @@ def test_other_offloaded_counts_keep_litellms_threads(instrumented):
 def test_rust_failure_falls_back_to_litellms_store(instrumented, proxy_limits):
     scope = RateLimitScope("api_key", "k1")
     store = _store()
-    before = _counts(proxy_limits)
+    before = counted(proxy_limits)
     _native.inject_fault("error")
     store.set_local(scope.window, "1", 60)
     assert store.local([scope.window]) == ("1",)  # litellm's own store served both calls
-    assert (_counts(proxy_limits) - before)["fallback:rust_error"] == 2
+    assert counted_since(proxy_limits, before) == {"fallback:rust_error": 2}
 
 
 def test_uninstrument_restores_every_binding(proxy_limits):

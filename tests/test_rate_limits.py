@@ -12,6 +12,7 @@ from litellm.caching.dual_cache import DualCache
 from litellm.caching.in_memory_cache import InMemoryCache
 from litellm.router_utils.pre_call_checks.model_rate_limit_check import ModelRateLimitingCheck
 
+from accounting import counted, counted_since
 from litellm_rust import LiteLLMRustInstrumentor, _native, set_mode
 from litellm_rust.components import components
 
@@ -38,20 +39,6 @@ def rate_limits():
     return components()["rate_limits"]
 
 
-def counted(rate_limits) -> dict:
-    """The component's counters so far (they accumulate across tests)."""
-    status = rate_limits.control.status()
-    return {
-        "rust_calls": status["rust_calls"],
-        "comparisons": status["shadow_comparisons"],
-        "mismatches": status["shadow_mismatches"],
-        **{f"fallback:{reason}": count for reason, count in status["fallback_reasons"].items()},
-    }
-
-
-def counted_since(rate_limits, before: dict) -> dict:
-    after = counted(rate_limits)
-    return {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
 
 
 def recorded_sequence(seed: int, length: int = 1500) -> list[tuple]:

@@ -6,6 +6,7 @@ the Rust path does not reproduce (the reason in `args[0]`), `RustPanic` for a ca
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import ModuleType
 from typing import Any, Literal
 
 class Unsupported(Exception): ...
@@ -139,6 +140,38 @@ class MemoryRateLimits:
 
 def text_within(value: object, limit: int) -> bool:
     """Whether the strings in `value` (through dicts, lists and tuples) hold at most `limit` characters."""
+
+class ParallelSlots:
+    """The router's `max_parallel_requests` slots, counted on litellm's own `MaxParallelRequestsLimit`
+    objects (see components/parallel_slots.py)."""
+
+    def __init__(
+        self,
+        stats: CallStats,
+        lookup: Callable[[Any, Mapping[str, Any], Mapping[str, Any]], Any],
+        limit_type: type,
+        dual_cache_type: type,
+        in_memory_cache_type: type,
+        default_clock: Any,
+        slotted_kinds: frozenset[str],
+        logging: ModuleType,
+    ) -> None: ...
+    def limit(self, port: Any, deployment: Mapping[str, Any], kwargs: Mapping[str, Any]) -> Any:
+        """`max_parallel_requests_limit`: the limit object litellm's lookup returns."""
+    def enter(self, port: Any, plan: Any | None, deployment: Mapping[str, Any], kwargs: Mapping[str, Any]) -> Slot | None:
+        """The slot taken (or an empty one); None when every slot is taken."""
+    def peek(
+        self, port: Any, plan: Any | None, deployment: Mapping[str, Any], kwargs: Mapping[str, Any]
+    ) -> tuple[Literal["no_slot", "admit", "full"], Any]:
+        """What `enter` would do now, taking nothing."""
+
+class Slot:
+    """A taken slot (or none), where litellm uses the `ExitStack` holding it."""
+
+    def __enter__(self) -> Slot: ...
+    def __exit__(self, *exc_info: object) -> bool: ...
+    def pop_all(self) -> Slot: ...
+    def close(self) -> None: ...
 
 # -- routing: litellm's strategy picks over the strategies' own state (see components/routing.py) --
 

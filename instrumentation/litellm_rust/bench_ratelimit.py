@@ -6,7 +6,9 @@ Rows, measured interleaved in one process (ratios are what to read):
     (the `rate_limits` component in rust mode), each over its own router cache; and the sync
     check again with `rate_limit_algorithm="gcra"` (token buckets) against litellm's own;
   * an rpm check on one deployment: litellm's router pre-call check vs `RateLimiter.check`;
-  * a parallel-request slot: litellm's `MaxParallelRequestsLimit.acquire` + `release` vs ours;
+  * the router's `max_parallel_requests` slot around an async attempt (litellm's whole slot path:
+    the limit's lookup, enter and exit) and its lookup alone: litellm's own vs instrumented (the
+    `parallel_slots` component in rust mode), on one router;
   * with redis-server on PATH: shared checks per second through Redis from one process and from
     four (a throwaway server on a free 127.0.0.1 port, stopped afterwards);
   * with litellm's proxy dependencies installed (`pip install 'litellm-rust[proxy]'`): the
@@ -21,8 +23,11 @@ import sys
 import tempfile
 import textwrap
 import time
+from contextlib import contextmanager
 
+from litellm_rust._bindings import rebind
 from litellm_rust.bench import _time_per_call
+from litellm_rust.components import components
 
 _UNLIMITED = 10**12
 
@@ -35,8 +40,6 @@ def _litellm_rpm_check():
     """litellm's own router check (as shipped, whether or not it is instrumented now)."""
     from litellm.caching.dual_cache import DualCache
     from litellm.router_utils.pre_call_checks.model_rate_limit_check import ModelRateLimitingCheck
-
-    from litellm_rust.components import components
 
     original = components()["rate_limits"].references["pre_call_check"]
     check = ModelRateLimitingCheck(dual_cache=DualCache())
@@ -63,8 +66,6 @@ def _router_check_rows() -> list[tuple]:
     from litellm.caching.dual_cache import DualCache
     from litellm.router_utils.pre_call_checks.model_rate_limit_check import ModelRateLimitingCheck
 
-    from litellm_rust.components import components
-
     originals = components()["rate_limits"].references
     litellm_check, our_check = ModelRateLimitingCheck(DualCache()), ModelRateLimitingCheck(DualCache())
     deployment = _deployment(rpm=_UNLIMITED, tpm=_UNLIMITED)
@@ -82,16 +83,59 @@ def _router_check_rows() -> list[tuple]:
     ]
 
 
-def _litellm_slot():
-    from litellm.router_utils.client_initalization_utils import MaxParallelRequestsLimit
+def _slot_rows() -> list[tuple]:
+    """The router core's `max_parallel_requests` slot around an async chat attempt, as litellm
+    takes it (`enter_deployment_slot`: the limit's lookup, the `ExitStack`, acquire, and release on
+    exit) vs instrumented (the `parallel_slots` component in rust mode), and the lookup alone.
+    One router; the deployment dict as an attempt hands it over (a plain copy)."""
+    import copy
 
-    slots = MaxParallelRequestsLimit(_UNLIMITED, model_id="deployment-1", model_group="gpt-4o")
+    import litellm
+    from litellm.router_rust.invoke import slots
+    from litellm.router_rust.invoke.endpoints import PLANS
 
-    def acquire_release():
-        slots.acquire()
-        slots.release()
+    originals = components()["parallel_slots"].references
+    model_list = [{"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o", "api_key": "k", "max_parallel_requests": _UNLIMITED}}]
+    router = litellm.Router(model_list=model_list)
+    port, plan = router._port, PLANS["acompletion"]
+    deployment = copy.deepcopy(router.registry().deployments("gpt-4o")[0])
+    kwargs = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "metadata": {"model_group": "gpt-4o"}}
 
-    return acquire_release
+    def slot_held(enter):
+        def call():
+            with enter(port, plan, deployment, kwargs):
+                pass
+
+        return call
+
+    return [
+        (
+            "router slot: lookup + enter + exit",
+            slot_held(originals["enter_deployment_slot"]),
+            slot_held(slots.enter_deployment_slot),
+            "parallel_slots",
+        ),
+        (
+            "router slot: lookup alone",
+            lambda: originals["max_parallel_requests_limit"](port, deployment, kwargs),
+            lambda: slots.max_parallel_requests_limit(port, deployment, kwargs),
+        ),
+    ]
+
+
+@contextmanager
+def _as_shipped(component: str | None = None):
+    """litellm's bindings as shipped while its side of a row is timed: litellm's
+    `enter_deployment_slot` reaches the lookup through its module, which instrumenting replaces."""
+    if component is None:
+        yield
+        return
+    replacements = components()[component].replacements()
+    rebind({new: old for old, new in replacements.items()})
+    try:
+        yield
+    finally:
+        rebind(replacements)
 
 
 def _print_proxy_rows(quick: bool) -> None:
@@ -140,10 +184,12 @@ def _redis_rates(url: str, checks: int) -> dict[int, float]:
     return rates
 
 
-def _print_row(name: str, litellm_call, ours_call, rounds: int, budget: float) -> None:
+def _print_row(name: str, litellm_call, ours_call, shipped: str | None = None, *, rounds: int, budget: float) -> None:
+    """One row: litellm's call (with `shipped`'s bindings as litellm ships them) vs ours."""
     samples = {"litellm": [], "ours": []}
     for _ in range(rounds):
-        samples["litellm"].append(_time_per_call(litellm_call, budget))
+        with _as_shipped(shipped):
+            samples["litellm"].append(_time_per_call(litellm_call, budget))
         samples["ours"].append(_time_per_call(ours_call, budget))
     litellm_ns, ours_ns = (statistics.median(samples[side]) * 1e9 for side in ("litellm", "ours"))
     print(f"{name:<40} {litellm_ns:>14,.0f} {ours_ns:>16,.0f} {litellm_ns / ours_ns:>7.1f}x")
@@ -154,27 +200,24 @@ def run_ratelimit_benchmark(quick: bool = False) -> None:
 
     rounds, budget = (3, 0.05) if quick else (7, 0.2)
     ours_check = RateLimiter(rpm=_UNLIMITED)
-    ours_slots = RateLimiter(max_parallel_requests=_UNLIMITED)
-
-    def our_slot():
-        ours_slots.acquire("deployment-1")
-        ours_slots.release("deployment-1")
-
     instrumentor = LiteLLMRustInstrumentor()
     instrumentor.instrument(mode="rust")
     try:
+        rows = [
+            *_router_check_rows(),
+            ("rpm check, one deployment", _litellm_rpm_check(), lambda: ours_check.check("deployment-1")),
+            *_slot_rows(),
+        ]
         print(f"{'local check':<40} {'litellm py ns':>14} {'litellm-rust ns':>16} {'py/ours':>8}")
         print("-" * 81)
-        for row in _router_check_rows():
-            _print_row(*row, rounds, budget)
+        for row in rows:
+            _print_row(*row, rounds=rounds, budget=budget)
         _, litellm_sync, ours_sync = _router_check_rows()[0]
         configure("rate_limits", rate_limit_algorithm="gcra")
         try:
-            _print_row("router check (rpm+tpm), gcra", litellm_sync, ours_sync, rounds, budget)
+            _print_row("router check (rpm+tpm), gcra", litellm_sync, ours_sync, rounds=rounds, budget=budget)
         finally:
             configure("rate_limits", rate_limit_algorithm="parity")
-        _print_row("rpm check, one deployment", _litellm_rpm_check(), lambda: ours_check.check("deployment-1"), rounds, budget)
-        _print_row("parallel-request slot acquire+release", _litellm_slot(), our_slot, rounds, budget)
     finally:
         instrumentor.uninstrument()
 

@@ -11,6 +11,7 @@ _REGISTRY = {
     "token_counter": "litellm_rust.components.token_counter:TokenCounterComponent",
     "rate_limits": "litellm_rust.components.rate_limits:RateLimitsComponent",
     "proxy_limits": "litellm_rust.components.proxy_limits:ProxyLimitsComponent",
+    "parallel_slots": "litellm_rust.components.parallel_slots:ParallelSlotsComponent",
     "routing": "litellm_rust.components.routing:RoutingComponent",
 }
 COMPONENT_NAMES = tuple(_REGISTRY)

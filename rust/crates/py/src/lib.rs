@@ -6,6 +6,7 @@
 
 mod faults;
 mod proxy_limits;
+mod parallel_slots;
 mod rate_limiter;
 mod router_limits;
 mod routing;
@@ -37,6 +38,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<router_limits::ModelRateLimits>()?;
     m.add_class::<proxy_limits::MemoryRateLimits>()?;
     m.add_function(wrap_pyfunction!(proxy_limits::text_within, m)?)?;
+    m.add_class::<parallel_slots::ParallelSlots>()?;
+    m.add_class::<parallel_slots::Slot>()?;
     m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
     routing::register(m)?;
     Ok(())
