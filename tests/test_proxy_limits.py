@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
+import litellm
 import pytest
 from litellm.litellm_core_utils import token_counter
 from litellm.redis.stores.rate_limits import CounterIncrement, RateLimitScope, RateLimitStore
@@ -16,10 +17,22 @@ from accounting import counted, counted_since
 from litellm_rust import LiteLLMRustInstrumentor, _native, set_mode
 from litellm_rust.components import components
 
+# Importing litellm's proxy modules registers its budget limiter in `litellm.callbacks`, which would
+# change every later test's routers: the list is put back after the import and after each test.
+_callbacks = list(litellm.callbacks)
 v3 = pytest.importorskip("litellm.proxy.hooks.parallel_request_limiter_v3", reason="litellm's proxy extras (the `proxy` extra)")
 from litellm_rust import bench_proxy_limiter as proxy  # noqa: E402  (needs litellm's proxy too)
 
+litellm.callbacks[:] = _callbacks
+
 METHODS = ("local", "set_local", "get", "increment", "increment_many", "increment_many_post_call")
+
+
+@pytest.fixture(autouse=True)
+def callbacks_kept():
+    saved = list(litellm.callbacks)
+    yield
+    litellm.callbacks[:] = saved
 
 
 @pytest.fixture

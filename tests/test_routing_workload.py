@@ -87,6 +87,18 @@ def minute_free(key: str) -> str:
     return MINUTE.sub("minute", key)
 
 
+def minutes_summed(fields: dict) -> dict:
+    """A handler's per-deployment fields with its per-minute counters (`{minute: {"tpm": .., "rpm": ..}}`)
+    added up under one key, so a run that crosses a wall-clock minute compares with one that does not."""
+    collapsed = {}
+    for field, data in fields.items():
+        key = minute_free(field)
+        if key != field and key in collapsed:
+            data = {name: collapsed[key].get(name, 0) + data.get(name, 0) for name in {*collapsed[key], *data}}
+        collapsed[key] = data
+    return collapsed
+
+
 def strategy_state(router: Router) -> dict:
     """What the strategy's handlers and the router core keep about the workload, minute keys
     collapsed: the strategy's cache entries and the tpm/rpm usage counters."""
@@ -95,10 +107,7 @@ def strategy_state(router: Router) -> dict:
     for key in (f"{GROUP}_map", f"cost_map:{GROUP}"):
         value = cache.get_cache(key)
         if value is not None:
-            entries[key] = {
-                deployment_id: {minute_free(field): data for field, data in fields.items()}
-                for deployment_id, fields in value.items()
-            }
+            entries[key] = {deployment_id: minutes_summed(fields) for deployment_id, fields in value.items()}
     in_flight_prefix = f"{GROUP}_request_count:"
     entries["in_flight"] = {key: value for key, value in cache.cache_dict.items() if key.startswith(in_flight_prefix)}
     for key, value in cache.cache_dict.items():  # usage-based-routing v1's {id: count} per minute
