@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from litellm_rust import _native, routing_health
 from litellm_rust._component import Component
+from litellm_rust.components.routing_cache import RouterCacheAccess
 from litellm_rust.components.routing_steps import RoutingSteps, SharedCandidates, shared_candidates
 
 # Python 3.12 made `sum()` of floats compensated, which moves latency means in the last bits.
@@ -96,6 +97,7 @@ class RoutingComponent(Component):
         self.reference_async = selection.pick_async
         self.reference_sync = selection.pick_sync
         self.steps = RoutingSteps(self)
+        self.cache_access = RouterCacheAccess(self)
         from litellm_rust.components.routing_fast import FastPicks  # it builds on this module
 
         self.fast_picks = FastPicks(self)
@@ -103,6 +105,7 @@ class RoutingComponent(Component):
             self.reference_async: _accelerated_pick_async(self),
             self.reference_sync: _accelerated_pick_sync(self),
             **self.steps.replacements(),
+            **self.cache_access.replacements(),
             **self.fast_picks.replacements(),
         }
 
@@ -187,6 +190,7 @@ class RoutingComponent(Component):
             _decline("unsupported_cache")
         if cache.redis_cache is not None:
             _decline("redis_cache")
+        self.cache_access.track(cache)
         return pick(call, serve)
 
     # -- strategies ----------------------------------------------------------------------------

@@ -160,7 +160,8 @@ class RoutingSteps:
     def shadowing(self) -> bool:
         return self._control.settings.mode == "shadow"
 
-    def _taken(self) -> bool:
+    def taken(self) -> bool:
+        """Whether a replacement answers its step (rust mode at full rollout with the breaker closed, or shadow)."""
         control = self._control
         return control.rust_fast or (control.settings.mode == "shadow" and control.breaker.route_to_rust())
 
@@ -184,7 +185,7 @@ class RoutingSteps:
     def strategy_inputs(self, core, step, request):
         """`_strategy_inputs`, with the shared records for a served strategy's pick."""
         reference = self.reference["_strategy_inputs"]
-        if step.get("stage") != "strategy" or step.get("strategy") not in SERVED_STRATEGIES or not self._taken():
+        if step.get("stage") != "strategy" or step.get("strategy") not in SERVED_STRATEGIES or not self.taken():
             return reference(core, step, request)
         ids = step.get("candidates")
         try:
@@ -213,7 +214,7 @@ class RoutingSteps:
 
     def cooldown_answer(self, core, step) -> object:
         """The answer to a batch read of cooldown keys, or `LITELLM_ANSWERS`."""
-        if step.get("op") != "batch_get" or not self._taken() or self._router_strategy(core) not in SERVED_STRATEGIES:
+        if step.get("op") != "batch_get" or not self.taken() or self._router_strategy(core) not in SERVED_STRATEGIES:
             return LITELLM_ANSWERS
         keys = step.get("keys")
         if type(keys) is not list:
