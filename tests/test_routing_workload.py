@@ -122,20 +122,31 @@ def strategy_state(router: Router) -> dict:
 
 def totals(state: dict) -> dict:
     """The order-free summary of an order-dependent strategy's state: which deployments the latency map
-    knows (its sample lists hold at most ten each, so their lengths follow the draw), and the
-    usage counters summed per kind (the core's, and usage-based-routing v1's per-minute maps)."""
+    knows (its sample lists hold at most ten each, so their lengths follow the draw)."""
+    return {"latency_map_ids": set(state.get(f"{GROUP}_map", {}))}
+
+
+def accounted(state: dict) -> dict:
+    """What the callbacks counted: the core's usage counters summed per kind, usage-based-routing v1's
+    per-minute maps, and the calls still in flight."""
     usage = Counter()
     for key, value in state["usage"].items():
         usage[key.split(":")[-2]] += value  # global_router:<id>:<model>:<tpm|rpm>:minute
     for key, counts in state.items():
         if key.startswith(f"{GROUP}:"):
-            usage[f"v1 {key}"] += sum(counts.values())
-    latency = state.get(f"{GROUP}_map", {})
-    return {
-        "latency_map_ids": set(latency),
-        "usage": dict(usage),
-        "in_flight": sum(state["in_flight"].values()),
-    }
+            usage[f"v1 {key.split(':')[1]}"] += sum(counts.values())
+    return {"usage": dict(usage), "in_flight": sum(state["in_flight"].values())}
+
+
+def expected_accounting(strategy: str, outcomes: list) -> dict:
+    """`accounted` as the run's responses imply it: every call counted as a request, a success's
+    tokens counted (and, for v1, the success itself)."""
+    successes = [o for o in outcomes if o[0] != "error"]
+    tokens = sum(o[3] for o in successes)
+    usage = {"tpm": tokens, "rpm": len(outcomes)}
+    if strategy == "usage-based-routing":
+        usage.update({"v1 tpm": tokens, "v1 rpm": len(successes)})
+    return {"usage": usage, "in_flight": 0}
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -146,7 +157,8 @@ def test_shadow_mode_finds_no_mismatch_over_the_workload(strategy, own_strategy_
     assert status["shadow_comparisons"] > 0
     cooled = cooling(router)
     assert cooled and cooled <= FAILING
-    assert Counter(outcome[0] for outcome in outcomes)["error"] == 2 * len(cooled)
+    # A cooled deployment failed twice; one the run reached only once failed once.
+    assert 2 * len(cooled) <= Counter(outcome[0] for outcome in outcomes)["error"] <= 2 * len(FAILING)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -162,8 +174,12 @@ def test_rust_mode_leaves_litellms_state_and_responses_as_python_mode(strategy, 
     assert cooled and cooled <= FAILING and cooling(rust_router) == cooled
     python_state, rust_state = strategy_state(python_router), strategy_state(rust_router)
     if strategy in ORDER_DEPENDENT:
-        assert totals(rust_state) == totals(python_state)
-        assert Counter(o[1:] for o in rust_outcomes) == Counter(o[1:] for o in python_outcomes)
+        # Picks follow when background callbacks land, even between two python runs (so does how
+        # often a failing deployment is reached): each run's state accounts for its own responses.
+        assert totals(rust_state)["latency_map_ids"] == totals(python_state)["latency_map_ids"]
+        for state, outcomes in ((python_state, python_outcomes), (rust_state, rust_outcomes)):
+            assert accounted(state) == expected_accounting(strategy, outcomes)
+        assert {o[1:] for o in rust_outcomes} == {o[1:] for o in python_outcomes}
         served = {o[0] for o in rust_outcomes if o[0] != "error"}
         assert served and not served & FAILING
     else:
