@@ -3,8 +3,9 @@ fail (litellm's own `litellm.InternalServerError` mock) and cool down, driven by
 `acompletion` calls, per served strategy. In shadow mode Rust never disagrees with litellm; in rust
 mode the workload leaves litellm's state (the strategy's cache entries, the usage counters, the
 cooldown set) and the responses as python mode leaves them. Latency and usage-v2 draw at random,
-and least-busy's picks follow when each call's in-flight count is released (in the background), so
-for those the comparison is of totals and sets, not of which deployment served which request."""
+and least-busy's and usage v1's picks follow when each call's callbacks land (in the background), so
+for those each run's state must account for its own responses, and the runs share the kinds of
+responses, not which deployment served which request."""
 
 import asyncio
 import random
@@ -120,12 +121,6 @@ def strategy_state(router: Router) -> dict:
     return entries
 
 
-def totals(state: dict) -> dict:
-    """The order-free summary of an order-dependent strategy's state: which deployments the latency map
-    knows (its sample lists hold at most ten each, so their lengths follow the draw)."""
-    return {"latency_map_ids": set(state.get(f"{GROUP}_map", {}))}
-
-
 def accounted(state: dict) -> dict:
     """What the callbacks counted: the core's usage counters summed per kind, usage-based-routing v1's
     per-minute maps, and the calls still in flight."""
@@ -168,20 +163,21 @@ def test_rust_mode_leaves_litellms_state_and_responses_as_python_mode(strategy, 
     rust_router, rust_outcomes = run_workload(strategy, "rust", own_strategy_callbacks)
     assert Counter(litellm_rust.status()["routing"]["fallback_reasons"]) == fallbacks_before  # Rust served every pick
 
-    # the failing deployments the strategy reached (least-busy, with no call overlapping, only the
-    # first) failed twice, then cooled down, in both modes
-    cooled = cooling(python_router)
-    assert cooled and cooled <= FAILING and cooling(rust_router) == cooled
+    # the failing deployments the strategy reached twice cooled down, in both modes (which ones, for
+    # an order-dependent strategy, follows the run's timing)
+    python_cooled, rust_cooled = cooling(python_router), cooling(rust_router)
+    assert python_cooled and rust_cooled and python_cooled | rust_cooled <= FAILING
     python_state, rust_state = strategy_state(python_router), strategy_state(rust_router)
     if strategy in ORDER_DEPENDENT:
         # Picks follow when background callbacks land, even between two python runs (so does how
         # often a failing deployment is reached): each run's state accounts for its own responses.
-        assert totals(rust_state)["latency_map_ids"] == totals(python_state)["latency_map_ids"]
+        assert set(rust_state.get(f"{GROUP}_map", {})) == set(python_state.get(f"{GROUP}_map", {}))
         for state, outcomes in ((python_state, python_outcomes), (rust_state, rust_outcomes)):
             assert accounted(state) == expected_accounting(strategy, outcomes)
         assert {o[1:] for o in rust_outcomes} == {o[1:] for o in python_outcomes}
         served = {o[0] for o in rust_outcomes if o[0] != "error"}
         assert served and not served & FAILING
     else:
+        assert rust_cooled == python_cooled
         assert rust_state == python_state
         assert rust_outcomes == python_outcomes
