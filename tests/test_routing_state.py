@@ -21,8 +21,10 @@ EVERY = {f"d{i}" for i in range(8)}
 
 
 @pytest.fixture
-def shadowed(instrumented_as, routing):
-    """A usage-v2 router in shadow mode, and its cache's mirror counts since the test began."""
+def shadowed(instrumented_as, routing, own_strategy_callbacks):
+    """A usage-v2 router in shadow mode, and its cache's mirror counts since the test began; the
+    callbacks it registers with litellm are dropped after the test."""
+    own_strategy_callbacks()
     instrumented_as("shadow")
     random.seed(4)  # the draws among tied deployments (80 per `picks`) reach all eight
     router = make_router(STRATEGY, 8, limits=False)
