@@ -223,6 +223,32 @@ def lowest_tpm(
     commit: bool,
     stats: CallStats,
 ) -> int | None: ...
+class UsageMirror:
+    """One router `InMemoryCache`'s entries as usage-based-routing-v2's pick reads them, copied
+    write by write (see components/routing_state.py); dict version tags catch other writes."""
+
+    def __init__(self) -> None:
+        """Raises `Unsupported("dict_versions")` on a CPython whose dict version tags it cannot read."""
+    def begin(self, cache: Any) -> bool:
+        """Before a write through the cache's methods: whether the mirror is the cache's copy now."""
+    def written(self, cache: Any, key: Any, current: bool) -> None:
+        """After a write of `key`: the key's entry as the cache now holds it."""
+    def cleared(self, cache: Any, current: bool) -> None:
+        """After `flush_cache`."""
+    def least_used(
+        self,
+        deployments_list: list[dict[str, Any]],
+        minute: str,
+        cache: Any,
+        now: float,
+        count_input_tokens: Callable[[], int],
+        keys: CounterKeys,
+        stats: CallStats,
+    ) -> list[dict[str, Any]] | None:
+        """`least_used` from the mirror; `None`: some counter must be read in the cache itself."""
+    def counts(self) -> dict[str, int]:
+        """mirrored_picks, resyncs (whole re-reads of the cache), read_in_place."""
+
 def least_busy(
     deployments_list: list[dict[str, Any]],
     group: str,

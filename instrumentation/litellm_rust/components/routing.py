@@ -9,7 +9,9 @@ handler's state is read in place from the router's in-memory cache,
 with that cache's own expiry, and the pick is computed in Rust; where litellm draws at random
 (latency, usage-v2), Rust returns the set it draws from and Python's `random` draws. The handlers'
 side effects are kept: latency and cost placeholders written into their maps, latency's
-`_latency_per_deployment` in the request metadata, least-busy's pick reservations.
+`_latency_per_deployment` in the request metadata, least-busy's pick reservations. usage-v2's
+counters are read from a native mirror of the cache where it is exact (`routing_state`), else in
+place.
 
 Served by litellm and counted by reason: a router with Redis (`redis_cache`), another cache or a
 custom selector class (`unsupported_cache`, `unserved_strategy`), simple-shuffle (litellm's own
@@ -29,6 +31,7 @@ from typing import NamedTuple
 from litellm_rust import _native, routing_health
 from litellm_rust._component import Component
 from litellm_rust.components.routing_cache import RouterCacheAccess
+from litellm_rust.components.routing_state import UsageMirrors
 from litellm_rust.components.routing_steps import RoutingSteps, SharedCandidates, shared_candidates
 
 # Python 3.12 made `sum()` of floats compensated, which moves latency means in the last bits.
@@ -98,6 +101,7 @@ class RoutingComponent(Component):
         self.reference_sync = selection.pick_sync
         self.steps = RoutingSteps(self)
         self.cache_access = RouterCacheAccess(self)
+        self.usage_mirrors = UsageMirrors()
         from litellm_rust.components.routing_fast import FastPicks  # it builds on this module
 
         self.fast_picks = FastPicks(self)
@@ -106,11 +110,15 @@ class RoutingComponent(Component):
             self.reference_sync: _accelerated_pick_sync(self),
             **self.steps.replacements(),
             **self.cache_access.replacements(),
+            **self.usage_mirrors.replacements(),
             **self.fast_picks.replacements(),
         }
 
     def replacements(self):
         return self._replacements
+
+    def status(self) -> dict:
+        return {**super().status(), "usage_mirror": self.usage_mirrors.status()}
 
     def compare(self, python_result: object, rust_choices: object) -> bool:
         """litellm's pick (the very dict) is one of the Rust choices, or both found none; for a
@@ -301,17 +309,21 @@ class RoutingComponent(Component):
         values = prefetched.values if prefetched is not None else None
         if values is not None and type(values) is not dict:
             _decline("unsupported_state")
-        choices = _native.least_used(
-            call.deployments,
-            module.get_utc_datetime().strftime("%H-%M"),
-            memory,
-            memory._clock(),
-            frozenset(prefetched.keys) if prefetched is not None else None,
-            values,
-            self._input_tokens(module, call),
-            self._counter_keys,
-            self.stats,
-        )
+        minute = module.get_utc_datetime().strftime("%H-%M")
+        count = self._input_tokens(module, call)
+        choices = self.usage_mirrors.least_used(call, memory, minute, prefetched is not None, count, self._counter_keys, self.stats)
+        if choices is None:
+            choices = _native.least_used(
+                call.deployments,
+                minute,
+                memory,
+                memory._clock(),
+                frozenset(prefetched.keys) if prefetched is not None else None,
+                values,
+                count,
+                self._counter_keys,
+                self.stats,
+            )
         if not choices:
             _decline("no_deployment_available")  # litellm raises its own error, with its details
         return random.choice(choices) if serve else choices

@@ -12,6 +12,7 @@ mod router_limits;
 mod routing;
 mod stats;
 mod token_counter;
+mod usage_mirror;
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -42,5 +43,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<parallel_slots::Slot>()?;
     m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
     routing::register(m)?;
+    m.add_class::<usage_mirror::UsageMirror>()?;
     Ok(())
 }

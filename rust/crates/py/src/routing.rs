@@ -23,12 +23,12 @@ use crate::Unsupported;
 /// Integers beyond this are not exact in an f64; state holding them stays with litellm.
 const EXACT_INT: i64 = 1 << 53;
 
-fn decline(reason: &'static str) -> PyErr {
+pub(crate) fn decline(reason: &'static str) -> PyErr {
     Unsupported::new_err(reason)
 }
 
 /// A Python `int` or `float` (not `bool`, not a subclass), as litellm's arithmetic sees it.
-fn number(value: &Bound<'_, PyAny>) -> Option<Number> {
+pub(crate) fn number(value: &Bound<'_, PyAny>) -> Option<Number> {
     if let Ok(float) = value.cast_exact::<PyFloat>() {
         return Some(Number::Float(float.value()));
     }
@@ -50,8 +50,8 @@ fn to_python<'py>(py: Python<'py>, value: Number) -> Bound<'py, PyAny> {
 }
 
 /// A candidate deployment dict: `d["model_info"]["id"]` as every handler reads it.
-struct Deployment<'py> {
-    dict: Bound<'py, PyDict>,
+pub(crate) struct Deployment<'py> {
+    pub(crate) dict: Bound<'py, PyDict>,
     info: Bound<'py, PyDict>,
     /// `d.get("litellm_params", {})`; `None` when absent (an empty dict to the handlers).
     params: Option<Bound<'py, PyDict>>,
@@ -99,13 +99,13 @@ impl<'py> Deployment<'py> {
         Ok(f64::INFINITY)
     }
 
-    fn limits(&self, zero_is_unset: bool) -> PyResult<Limits> {
+    pub(crate) fn limits(&self, zero_is_unset: bool) -> PyResult<Limits> {
         let py = self.dict.py();
         Ok(Limits { tpm: self.limit(intern!(py, "tpm"), zero_is_unset)?, rpm: self.limit(intern!(py, "rpm"), zero_is_unset)? })
     }
 }
 
-fn deployments<'py>(list: &Bound<'py, PyList>) -> PyResult<Vec<Deployment<'py>>> {
+pub(crate) fn deployments<'py>(list: &Bound<'py, PyList>) -> PyResult<Vec<Deployment<'py>>> {
     list.iter().map(Deployment::read).collect()
 }
 
@@ -185,6 +185,9 @@ fn remember<'py>(memo: &Bound<'py, PyDict>, id: &Bound<'py, PyString>, entry: Bo
     memo.set_item(id, &entry)?;
     Ok(entry)
 }
+
+/// Two counter keys of one deployment.
+pub(crate) type KeyPair<'py> = (Bound<'py, PyString>, Bound<'py, PyString>);
 
 fn key_pair<'py>(entry: &Bound<'py, PyTuple>, first: usize) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
     Ok((entry.get_item(first)?.cast_into_exact::<PyString>()?, entry.get_item(first + 1)?.cast_into_exact::<PyString>()?))
@@ -282,7 +285,7 @@ fn sample_list(entry: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult
 
 /// The request's input tokens from litellm's own counter, only when some candidate's tpm limit
 /// makes them matter (litellm counts on every pick; the count decides nothing otherwise).
-fn input_tokens(needed: bool, count: &Bound<'_, PyAny>) -> PyResult<f64> {
+pub(crate) fn input_tokens(needed: bool, count: &Bound<'_, PyAny>) -> PyResult<f64> {
     if !needed {
         return Ok(0.0);
     }
@@ -298,7 +301,7 @@ fn zero_counters<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
 }
 
 /// Under an injected `wrong_result` fault, every chosen index moves to its neighbour.
-fn skewed(indices: Vec<usize>, count: usize) -> Vec<usize> {
+pub(crate) fn skewed(indices: Vec<usize>, count: usize) -> Vec<usize> {
     let skew = faults::result_skew() as usize;
     indices.into_iter().map(|index| (index + skew) % count.max(1)).collect()
 }
@@ -479,6 +482,31 @@ fn cost_of<'py>(deployment: &Deployment<'py>, rates: &Bound<'py, PyAny>) -> PyRe
     Ok(cost)
 }
 
+/// Each candidate's id and (`{id}:{model}:tpm:{minute}`, `{id}:{model}:rpm:{minute}`), the keys
+/// `LowestTPMLoggingHandler_v2.usage_counter_keys` builds.
+pub(crate) fn usage_keys<'a, 'py>(
+    candidates: &'a [Deployment<'py>],
+    minute: &str,
+    memo: &CounterKeys,
+) -> PyResult<(Vec<&'a str>, Vec<KeyPair<'py>>)> {
+    let mut ids = Vec::with_capacity(candidates.len());
+    let mut keys = Vec::with_capacity(candidates.len());
+    for deployment in candidates {
+        let py = deployment.dict.py();
+        let id = deployment.id.cast_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?;
+        let id_text = id.to_str()?;
+        // litellm keys its usage dicts by the text before the first ':' of the counter key.
+        if id_text.contains(':') {
+            return Err(decline("unsupported_deployment"));
+        }
+        let model = deployment.param(intern!(py, "model"))?.ok_or_else(|| decline("unsupported_deployment"))?;
+        let model = model.cast_into_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?;
+        keys.push(memo.usage(id, &model, minute)?);
+        ids.push(id_text);
+    }
+    Ok((ids, keys))
+}
+
 /// `LowestTPMLoggingHandler_v2`'s pick up to its draw: the deployments tied at the lowest tpm this
 /// minute among those under their limits (empty: litellm raises its no-deployments error).
 ///
@@ -501,22 +529,7 @@ pub fn least_used<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     guarded(|| {
         let candidates = deployments(deployments_list)?;
-        let model_key = intern!(py, "model");
-        let memo = keys.get();
-        let mut ids = Vec::with_capacity(candidates.len());
-        let mut keys = Vec::with_capacity(candidates.len());
-        for deployment in &candidates {
-            let id = deployment.id.cast_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?;
-            let id_text = id.to_str()?;
-            // litellm keys its usage dicts by the text before the first ':' of the counter key.
-            if id_text.contains(':') {
-                return Err(decline("unsupported_deployment"));
-            }
-            let model = deployment.param(model_key)?.ok_or_else(|| decline("unsupported_deployment"))?;
-            let model = model.cast_into_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?;
-            keys.push(memo.usage(id, &model, minute)?);
-            ids.push(id_text);
-        }
+        let (ids, keys) = usage_keys(&candidates, minute, keys.get())?;
         let prefetched = match prefetched_keys {
             Some(covered) if keys.iter().all(|(tpm, rpm)| covered.contains(tpm).unwrap_or(false) && covered.contains(rpm).unwrap_or(false)) => {
                 Some(prefetched_values.ok_or_else(|| decline("usage_read_failed"))?)

@@ -7,6 +7,7 @@
 //! No Python here: the glue crate reads litellm's cache and deployment dicts into these inputs.
 
 pub mod samples;
+pub mod usage_mirror;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -148,7 +149,7 @@ pub fn first_seen_last_wins<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<u
 }
 
 /// 64-bit FNV-1a.
-struct Fnv1a(u64);
+pub(crate) struct Fnv1a(u64);
 
 impl Default for Fnv1a {
     fn default() -> Self {

@@ -1,0 +1,332 @@
+//! usage-based-routing-v2's counters mirrored in Rust, one mirror per router `InMemoryCache`.
+//!
+//! The adapter wraps `InMemoryCache.set_cache`, `_remove_key` and `flush_cache` (every write
+//! litellm's cache API makes, the handlers' `increment_cache` included): `begin` before the write,
+//! `written` / `cleared` after it, which copy the written key's value and expiry from the cache
+//! into the mirror. Writes that bypass those methods (a direct `cache_dict[key] = ...`, a
+//! reassigned dict) are caught by CPython's per-dict version tags (PEP 509): the mirror is
+//! stamped with the tags of `cache_dict` and `ttl_dict` after each write it copied, and any other
+//! change of either dict moves a tag, so the next pick re-reads the whole cache first.
+//!
+//! A pick reads the mirror with `InMemoryCache.get_cache`'s semantics. A counter litellm's read
+//! would not simply return as a number (an expired key, which its read removes; a string it would
+//! JSON-decode) sends the pick back to reading the cache in place (`least_used`).
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+
+use routing::usage_mirror::{CounterMirror, Entry, UsagePlan, Value};
+
+use crate::faults::guarded;
+use crate::routing::{decline, deployments, input_tokens, number, skewed, usage_keys, CounterKeys};
+use crate::stats::CallStats;
+
+/// The head of a CPython 3.11-3.13 `PyDictObject` (not in the limited API): `ma_version_tag`
+/// changes on every insertion, deletion or value replacement of that one dict.
+#[repr(C)]
+struct DictHead {
+    ob_refcnt: isize,
+    ob_type: *mut c_void,
+    ma_used: isize,
+    ma_version_tag: u64,
+}
+
+fn version_tag(dict: &Bound<'_, PyDict>) -> u64 {
+    // SAFETY: only read once `dict_versions_work` has checked the running CPython's layout.
+    unsafe { (*(dict.as_ptr() as *const DictHead)).ma_version_tag }
+}
+
+/// Whether this CPython keeps PEP 509 version tags where `DictHead` reads them: 3.11 to 3.13,
+/// checked on real dicts (3.14 dropped the per-mutation tag).
+fn dict_versions_work(py: Python<'_>) -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    *WORKS.get_or_init(|| {
+        let version = py.version_info();
+        if !((3, 11)..(3, 14)).contains(&(version.major, version.minor)) {
+            return false;
+        }
+        let probe = || -> PyResult<bool> {
+            let (watched, other) = (PyDict::new(py), PyDict::new(py));
+            let start = version_tag(&watched);
+            watched.set_item("k", 1)?;
+            let inserted = version_tag(&watched);
+            other.set_item("k", 1)?;
+            let untouched = version_tag(&watched) == inserted;
+            watched.set_item("k", 2)?;
+            let replaced = version_tag(&watched);
+            watched.del_item("k")?;
+            Ok(start != inserted && untouched && replaced != inserted && version_tag(&watched) != replaced)
+        };
+        probe().unwrap_or(false)
+    })
+}
+
+/// The cache's two dicts as they are now.
+fn cache_dicts<'py>(cache: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+    let py = cache.py();
+    let dict = |name| -> PyResult<Bound<'py, PyDict>> {
+        cache.getattr(name)?.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_cache"))
+    };
+    Ok((dict(intern!(py, "cache_dict"))?, dict(intern!(py, "ttl_dict"))?))
+}
+
+/// Which dicts the mirror copies, and their version tags when it last did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    entries: usize,
+    expiries: usize,
+    entries_tag: u64,
+    expiries_tag: u64,
+}
+
+impl Stamp {
+    fn of(entries: &Bound<'_, PyDict>, expiries: &Bound<'_, PyDict>) -> Self {
+        Self {
+            entries: entries.as_ptr() as usize,
+            expiries: expiries.as_ptr() as usize,
+            entries_tag: version_tag(entries),
+            expiries_tag: version_tag(expiries),
+        }
+    }
+}
+
+/// A plan of a candidate list (the same dicts, in order) at one minute.
+struct KnownPlan {
+    deployments: Vec<Py<PyAny>>,
+    minute: String,
+    plan: UsagePlan,
+}
+
+impl KnownPlan {
+    fn matches(&self, list: &Bound<'_, PyList>, minute: &str) -> bool {
+        self.minute == minute
+            && self.deployments.len() == list.len()
+            && self.deployments.iter().zip(list.iter()).all(|(known, item)| known.as_ptr() == item.as_ptr())
+    }
+}
+
+/// Plans kept per mirror (candidate lists differ by cooldowns and model groups).
+const PLANS_KEPT: usize = 16;
+
+#[derive(Default)]
+struct State {
+    counters: CounterMirror,
+    /// `None`: the mirror must re-read the cache before it answers.
+    stamp: Option<Stamp>,
+    plans: Vec<KnownPlan>,
+}
+
+/// One router cache's usage-v2 counters, mirrored.
+#[pyclass(frozen, module = "litellm_rust._native")]
+pub struct UsageMirror {
+    state: Mutex<State>,
+    /// Set when a write could not take the state (another call held it): re-read before answering.
+    stale: AtomicBool,
+    mirrored_picks: AtomicU64,
+    resyncs: AtomicU64,
+    read_in_place: AtomicU64,
+}
+
+/// The entry `key` has in the cache's dicts (`None`: absent).
+fn entry_of(entries: &Bound<'_, PyDict>, expiries: &Bound<'_, PyDict>, key: &Bound<'_, PyAny>) -> PyResult<Option<Entry>> {
+    let Some(value) = entries.get_item(key)? else { return Ok(None) };
+    let value = if value.is_none() {
+        Value::Null
+    } else {
+        number(&value).map_or(Value::Other, |value| Value::Number(value.as_f64()))
+    };
+    let expiry = expiries.get_item(key)?.map(|expiry| number(&expiry).map_or(f64::NAN, |expiry| expiry.as_f64()));
+    Ok(Some(Entry { value, expiry }))
+}
+
+impl UsageMirror {
+    /// The state, never waited for: the GIL may pass to another thread while a call holds it
+    /// (a key's `__eq__`), and that thread must not block on it while holding the GIL. A call that
+    /// finds it held marks the mirror stale and leaves the answer to litellm's cache.
+    fn state(&self) -> Option<MutexGuard<'_, State>> {
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            // A panic while holding the lock leaves a mirror that must be re-read.
+            Err(TryLockError::Poisoned(poisoned)) => {
+                let mut state = poisoned.into_inner();
+                state.stamp = None;
+                state
+            }
+            Err(TryLockError::WouldBlock) => {
+                self.stale.store(true, Ordering::Relaxed);
+                return None;
+            }
+        };
+        if self.stale.swap(false, Ordering::Relaxed) {
+            state.stamp = None;
+        }
+        Some(state)
+    }
+
+    /// The mirror as the cache is now: re-read whole when anything moved the dicts' tags.
+    fn synced(&self, state: &mut State, cache: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (entries, expiries) = cache_dicts(cache)?;
+        let now = Stamp::of(&entries, &expiries);
+        if state.stamp == Some(now) {
+            return Ok(());
+        }
+        self.resyncs.fetch_add(1, Ordering::Relaxed);
+        state.counters.clear();
+        for (key, _) in entries.iter() {
+            if let Ok(text) = key.cast::<PyString>() {
+                state.counters.set(text.to_str()?, entry_of(&entries, &expiries, &key)?);
+            }
+        }
+        state.stamp = Some(Stamp::of(&entries, &expiries));
+        Ok(())
+    }
+
+    /// A write into the mirror (`key`, or every entry for a flush). What it cannot read marks the
+    /// mirror stale instead: a cache write never fails because of the mirror.
+    fn copy(&self, cache: &Bound<'_, PyAny>, key: Option<&Bound<'_, PyAny>>, current: bool) {
+        let copied = || -> PyResult<()> {
+            let (entries, expiries) = cache_dicts(cache)?;
+            let Some(mut state) = self.state() else { return Ok(()) };
+            if !current || state.stamp.is_none() {
+                state.stamp = None;
+                return Ok(());
+            }
+            match key {
+                None => state.counters.clear(),
+                Some(key) => {
+                    let text = key.cast::<PyString>().map_err(|_| decline("unsupported_state"))?;
+                    state.counters.set(text.to_str()?, entry_of(&entries, &expiries, key)?);
+                }
+            }
+            state.stamp = Some(Stamp::of(&entries, &expiries));
+            Ok(())
+        };
+        if copied().is_err() {
+            self.stale.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn plan_index(state: &mut State, list: &Bound<'_, PyList>, minute: &str, keys: &CounterKeys) -> PyResult<usize> {
+        if let Some(index) = state.plans.iter().position(|known| known.matches(list, minute)) {
+            return Ok(index);
+        }
+        let candidates = deployments(list)?;
+        let (ids, counter_keys) = usage_keys(&candidates, minute, keys)?;
+        let mut inputs = Vec::with_capacity(ids.len());
+        for ((id, (tpm, rpm)), deployment) in ids.into_iter().zip(&counter_keys).zip(&candidates) {
+            inputs.push((id, tpm.to_str()?.to_owned(), rpm.to_str()?.to_owned(), deployment.limits(false)?));
+        }
+        if state.plans.len() >= PLANS_KEPT {
+            state.plans.remove(0);
+        }
+        state.plans.push(KnownPlan {
+            deployments: list.iter().map(Bound::unbind).collect(),
+            minute: minute.to_owned(),
+            plan: UsagePlan::new(inputs),
+        });
+        Ok(state.plans.len() - 1)
+    }
+}
+
+#[pymethods]
+impl UsageMirror {
+    /// A mirror of `cache` (litellm's `InMemoryCache`), empty until its first pick reads it whole.
+    /// `Unsupported("dict_versions")` on a CPython whose dict version tags cannot be read.
+    #[new]
+    fn new(py: Python<'_>) -> PyResult<Self> {
+        if !dict_versions_work(py) {
+            return Err(decline("dict_versions"));
+        }
+        Ok(Self {
+            state: Mutex::new(State::default()),
+            stale: AtomicBool::new(false),
+            mirrored_picks: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
+            read_in_place: AtomicU64::new(0),
+        })
+    }
+
+    /// Before a write through the cache's methods: whether the mirror is the cache's copy now.
+    /// When it is not, it stays stale until a pick re-reads the cache.
+    fn begin(&self, cache: &Bound<'_, PyAny>) -> bool {
+        let Ok((entries, expiries)) = cache_dicts(cache) else {
+            self.stale.store(true, Ordering::Relaxed);
+            return false;
+        };
+        let Some(mut state) = self.state() else { return false };
+        let current = state.stamp == Some(Stamp::of(&entries, &expiries));
+        if !current {
+            state.stamp = None;
+        }
+        current
+    }
+
+    /// After a write of `key` that `begin` found `current`: the key's entry as the cache now holds it.
+    fn written(&self, cache: &Bound<'_, PyAny>, key: &Bound<'_, PyAny>, current: bool) {
+        self.copy(cache, Some(key), current);
+    }
+
+    /// After `flush_cache`.
+    fn cleared(&self, cache: &Bound<'_, PyAny>, current: bool) {
+        self.copy(cache, None, current);
+    }
+
+    /// `least_used` read from the mirror at `now` (the cache's clock), for candidates that stay
+    /// the same dicts while they are the same objects; `None` when a counter must be read in
+    /// place (see the module docs).
+    #[pyo3(signature = (deployments_list, minute, cache, now, count_input_tokens, keys, stats))]
+    #[allow(clippy::too_many_arguments)]
+    fn least_used<'py>(
+        &self,
+        py: Python<'py>,
+        deployments_list: &Bound<'py, PyList>,
+        minute: &str,
+        cache: &Bound<'py, PyAny>,
+        now: f64,
+        count_input_tokens: &Bound<'py, PyAny>,
+        keys: &Bound<'py, CounterKeys>,
+        stats: &Bound<'py, CallStats>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        guarded(|| {
+            // No Python code runs while the state is held: the token count runs after.
+            let (scored, kept) = {
+                let Some(mut state) = self.state() else {
+                    self.read_in_place.fetch_add(1, Ordering::Relaxed);
+                    return Ok(None);
+                };
+                self.synced(&mut state, cache)?;
+                let index = Self::plan_index(&mut state, deployments_list, minute, keys.get())?;
+                let State { counters, plans, .. } = &mut *state;
+                let known = &mut plans[index].plan;
+                match known.mirrored_usage(counters, now) {
+                    Some(scored) => (scored.to_vec(), known.kept().to_vec()),
+                    None => {
+                        self.read_in_place.fetch_add(1, Ordering::Relaxed);
+                        return Ok(None);
+                    }
+                }
+            };
+            let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
+            let chosen = skewed(routing::lowest_usage(&scored, tokens), kept.len());
+            self.mirrored_picks.fetch_add(1, Ordering::Relaxed);
+            stats.get().rust_call();
+            PyList::new(py, chosen.iter().map(|&slot| deployments_list.get_item(kept[slot])).collect::<PyResult<Vec<_>>>()?).map(Some)
+        })
+    }
+
+    /// Picks answered from the mirror, whole re-reads of the cache, and picks sent back to read
+    /// the cache in place.
+    fn counts(&self) -> HashMap<&'static str, u64> {
+        HashMap::from([
+            ("mirrored_picks", self.mirrored_picks.load(Ordering::Relaxed)),
+            ("resyncs", self.resyncs.load(Ordering::Relaxed)),
+            ("read_in_place", self.read_in_place.load(Ordering::Relaxed)),
+        ])
+    }
+}
