@@ -85,8 +85,8 @@ class ProxyLimitsComponent(Component):
         # One native store per RateLimitStore (by id, dropped with it); None for one with Redis.
         self._natives: dict[int, _native.MemoryRateLimits | None] = {}
         self._replacements = {
-            **{self.references[name]: _served_method(self, name) for name in _SYNC_METHODS},
-            **{self.references[name]: _served_coroutine(self, name) for name in _ASYNC_METHODS},
+            **{self.references[name]: _served(self, name, is_async=False) for name in _SYNC_METHODS},
+            **{self.references[name]: _served(self, name, is_async=True) for name in _ASYNC_METHODS},
             self.references["offload_token_count"]: _inline_small_estimates(self),
         }
 
@@ -118,47 +118,30 @@ def _describe(name: str, args: tuple):
     return describe
 
 
-def _served_method(component: ProxyLimitsComponent, name: str):
-    """A synchronous store method: the native entries on the fast path, else `Control.serve`."""
+async def _ready(value):
+    return value
+
+
+def _served(component: ProxyLimitsComponent, name: str, is_async: bool):
+    """A store method: the native entries on the fast path, else `Control.serve(_async)`. An async
+    method's replacement returns an awaitable; on the fast path one that is done already, so the
+    caller's `await` does not wait on litellm's runtime thread."""
     original = component.references[name]
     operation = _RUST_OPERATIONS[name]
     control = component.control
     ticks = control.ticks
     native = component.native
+    answer = _ready if is_async else (lambda value: value)
+    serve = control.serve_async if is_async else control.serve
 
     def method(self, *args, **kwargs):
         if control.rust_fast and next(ticks) % control.timing_every:
             try:
-                return operation(native(self), *args, **kwargs)
+                return answer(operation(native(self), *args, **kwargs))
             except Exception as failure:
                 control.rust_failed(failure)
                 return original(self, *args, **kwargs)
-        return control.serve(
-            lambda: operation(native(self), *args, **kwargs),
-            lambda: original(self, *args, **kwargs),
-            describe=_describe(name, args),
-        )
-
-    method.__doc__, method.__wrapped__ = original.__doc__, original
-    return method
-
-
-def _served_coroutine(component: ProxyLimitsComponent, name: str):
-    """An async store method: answered without awaiting litellm's runtime thread on the fast path."""
-    original = component.references[name]
-    operation = _RUST_OPERATIONS[name]
-    control = component.control
-    ticks = control.ticks
-    native = component.native
-
-    async def method(self, *args, **kwargs):
-        if control.rust_fast and next(ticks) % control.timing_every:
-            try:
-                return operation(native(self), *args, **kwargs)
-            except Exception as failure:
-                control.rust_failed(failure)
-                return await original(self, *args, **kwargs)
-        return await control.serve_async(
+        return serve(
             lambda: operation(native(self), *args, **kwargs),
             lambda: original(self, *args, **kwargs),
             describe=_describe(name, args),
