@@ -13,7 +13,8 @@ side effects are kept: latency and cost placeholders written into their maps, la
 counters are read from a native mirror of the cache where it is exact (`routing_state`), else in
 place.
 
-Served by litellm and counted by reason: a router with Redis (`redis_cache`), another cache or a
+Served by litellm and counted by reason: a router with Redis (`redis_cache`; usage-based-routing v1
+reads through litellm's own DualCache, so it is served with Redis too), another cache or a
 custom selector class (`unsupported_cache`, `unserved_strategy`), simple-shuffle (litellm's own
 native core already; `unserved_strategy`), state or deployments that are not plain numbers, dicts and
 lists (`unsupported_state`, `unsupported_deployment`), and a usage-v2 pick with no deployment
@@ -196,7 +197,9 @@ class RoutingComponent(Component):
         cache = selector.router_cache
         if type(cache) is not self._dual_cache or type(cache.in_memory_cache) is not self._in_memory_cache:
             _decline("unsupported_cache")
-        if cache.redis_cache is not None:
+        # usage-based-routing v1 reads its maps through the router's DualCache as litellm does (memory,
+        # then Redis); the other strategies read the in-memory cache alone.
+        if cache.redis_cache is not None and pick != self._usage_v1:
             _decline("redis_cache")
         self.cache_access.track(cache)
         return pick(call, serve)
