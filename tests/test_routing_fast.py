@@ -10,7 +10,10 @@ from litellm.router_api import ChangeSet
 from litellm.router_rust import core
 from litellm.types.router import RouterRateLimitError
 
+import litellm_rust
 from litellm_rust import LiteLLMRustInstrumentor
+from litellm_rust.components import components
+from litellm_rust.config import ComponentSettings
 from test_routing import (
     COOLING,
     GROUP,
@@ -92,6 +95,35 @@ def test_rust_mode_answer_is_litellms_dict(instrumented_as):
     litellm_answer = router.get_available_deployment(GROUP, messages=MESSAGES)
     instrumented_as("rust")
     assert router.get_available_deployment(GROUP, messages=MESSAGES) == litellm_answer  # least-busy: first of the idle
+
+
+@pytest.mark.parametrize("timing_sample_rate", [1.0, 0.01])
+def test_rust_mode_picks_are_served_directly_or_timed_through_control(timing_sample_rate, instrumented_as, counted_since_start, monkeypatch):
+    """Untimed picks skip `Control.serve(_async)` (`FastPicks.direct`); a timing sample goes through it."""
+    router = make_router("least-busy", 6, limits=False)
+    instrumented_as("rust")
+    litellm_rust.configure("routing", timing_sample_rate=timing_sample_rate)
+    control = components()["routing"].control
+    through_control = []
+    for entry in ("serve", "serve_async"):
+        serve = getattr(control, entry)
+        monkeypatch.setattr(control, entry, lambda *arguments, serve=serve, **options: through_control.append(1) or serve(*arguments, **options))
+    try:
+        timings = control.timings["rust"]
+        timed_before = len(timings)
+
+        async def picks():
+            return [await router.select(GROUP, {}, messages=MESSAGES) for _ in range(20)]
+
+        picked = asyncio.run(picks()) + [router.get_available_deployment(GROUP, messages=MESSAGES) for _ in range(20)]
+        timed = len(timings) - timed_before
+    finally:
+        litellm_rust.configure("routing", timing_sample_rate=ComponentSettings().timing_sample_rate)
+    assert all(deployment["model_name"] == GROUP for deployment in picked)
+    status = counted_since_start()
+    assert status["rust_calls"] >= 40 and status["fallbacks"] == 0, status
+    assert len(through_control) == timed  # only timing samples reach `Control.serve(_async)`
+    assert timed == 40 if timing_sample_rate == 1.0 else timed <= 1
 
 
 def test_all_cooling_falls_back_to_litellms_error(instrumented_as, counted_since_start):
