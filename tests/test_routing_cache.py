@@ -103,6 +103,11 @@ def test_served_calls_leave_the_latency_state_as_litellms_calls(instrumented_as,
 def test_requests_reach_the_served_calls(instrumented_as, frozen_time, verbose_calls, own_strategy_callbacks):
     """Real `acompletion` calls: the handler's success callback reads and writes through the served
     calls (`test_routing_workload` compares the state requests leave with python mode's)."""
+    # litellm's logging worker carries logging tasks an earlier test's loop left into the next loop,
+    # where they would run this router's handler: they are run before it exists (and their own
+    # routers' cache calls are not this test's).
+    asyncio.run(settled())
+    verbose_calls.clear()
     own_strategy_callbacks()
     instrumented_as("rust")
     router = served_router(frozen_time)
