@@ -179,3 +179,14 @@ def test_counters_that_are_not_plain_numbers_are_litellms_to_read(shadowed, valu
     assert_no_mismatch()
     if value is not None:
         assert counts()["read_in_place"] >= 1
+
+
+def test_instrument_replaces_the_cache_writes_and_uninstrument_restores_them(instrumented_as):
+    from litellm.caching.in_memory_cache import InMemoryCache
+
+    names = ("set_cache", "_remove_key", "flush_cache")
+    originals = {name: vars(InMemoryCache)[name] for name in names}
+    instrumentor = instrumented_as("rust")
+    assert all(vars(InMemoryCache)[name] is not originals[name] for name in names)
+    instrumentor.uninstrument()
+    assert {name: vars(InMemoryCache)[name] for name in names} == originals

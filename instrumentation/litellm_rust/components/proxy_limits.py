@@ -158,10 +158,9 @@ def _inline_small_estimates(component: ProxyLimitsComponent):
     control = component.control
 
     def offload_token_count(function):
-        offloaded = original(function)
         # Named, not imported: importing litellm's proxy needs its optional dependencies.
         if getattr(function, "__qualname__", "").partition(".")[0] != _LIMITER_CLASS:
-            return offloaded
+            return original(function)
 
         def inline(args, kwargs):
             if not _native.text_within((args, kwargs), _INLINE_TEXT_CHARS):
@@ -171,7 +170,7 @@ def _inline_small_estimates(component: ProxyLimitsComponent):
         async def estimate(*args, **kwargs):
             return await control.serve_async(
                 lambda: inline(args, kwargs),
-                lambda: offloaded(*args, **kwargs),
+                lambda: original(function)(*args, **kwargs),  # litellm's hop, built only when it serves
                 describe=_describe(function.__name__, args),
             )
 
