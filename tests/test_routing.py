@@ -272,11 +272,14 @@ def test_unserved_configurations_fall_back_and_are_counted(routing, instrumented
     instrumented_as("rust")
     cost = make_router("cost-based-routing", 4)
     selection.pick_sync("cost-based-routing", selector_of(cost), GROUP, cost.registry().deployments(GROUP), MESSAGES, None, {})
-    busy = make_router("least-busy", 4)
-    cache = selector_of(busy).router_cache
-    cache.redis_cache = object()  # stands for a configured Redis, which the Rust path does not read
+    latency = make_router("latency-based-routing", 4)
+    cache = selector_of(latency).router_cache
+    # Stands for a configured Redis: the latency map memory lacks is litellm's pick to read there
+    # (litellm's DualCache logs the failed read of this stand-in and answers None).
+    cache.redis_cache = object()
     try:
-        assert selection.pick_sync("least-busy", selector_of(busy), GROUP, busy.registry().deployments(GROUP), None, None, {})
+        deployments = latency.registry().deployments(GROUP)
+        assert selection.pick_sync("latency-based-routing", selector_of(latency), GROUP, deployments, None, None, {})
     finally:
         cache.redis_cache = None
     reasons = litellm_rust.status()["routing"]["fallback_reasons"]
@@ -512,7 +515,7 @@ def test_remembered_counter_keys_follow_the_minute_and_the_group():
     counts.set_cache("b_request_count:d1", 2)
 
     def least_busy(group: str) -> int | None:
-        return _native.least_busy(deployments, group, counts, counts._clock(), reservations, reservations._clock(), 0.0, 1.0, keys, stats)
+        return _native.least_busy(deployments, group, counts, counts._clock(), reservations, reservations._clock(), 0.0, 1.0, None, keys, stats)
 
     assert least_busy("a") == 1
     assert least_busy("b") == 0

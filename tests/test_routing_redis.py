@@ -1,13 +1,18 @@
-"""Two router processes sharing a real redis-server on 127.0.0.1, both instrumented. With
-usage-based-routing-v2 the routing component leaves every pick to litellm (`redis_cache`, counted),
-and each process sees the other's counts through Redis, as litellm shares them. With
-usage-based-routing (v1), whose maps the Rust pick reads through litellm's own DualCache (memory,
-then Redis), the picks are served, and in shadow mode equal litellm's in both processes."""
+"""Two router processes sharing a real redis-server on 127.0.0.1, both instrumented. The Rust picks
+read the strategies' state as litellm's do with Redis: usage-based-routing-v2's counters from the
+read litellm's pick makes through its DualCache (the request's prefetched read, or the sync pick's
+own two reads), the latency and cost maps from memory when memory holds them (otherwise litellm's
+pick reads Redis), usage-based-routing (v1)'s maps through the DualCache, least-busy's in-flight
+counts from Redis as its sync pick reads them (its async pick awaits that read and stays litellm's).
+Each process sees the other's state through Redis, and in shadow mode every served pick equals
+litellm's in both processes."""
 
 import json
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from test_rate_limiter_redis import RedisServer
 
@@ -55,13 +60,18 @@ ROUTER_PROCESS = textwrap.dedent(
                 totals = {{kind: sum(v or 0 for c, v in zip(counters, values) if c.kind == kind) for kind in kinds}}
                 routing = status()["routing"]
                 answer = {{**totals, "rust_calls": routing["rust_calls"], "fallback_reasons": routing["fallback_reasons"]}}
+            elif command == "redis_set":
+                # Another worker's shared state, written straight into Redis.
+                key, _, value = argument.partition(" ")
+                router.cache.redis_cache.set_cache(key, int(value))
+                answer = {{}}
             elif command == "picks":
-                # usage-based-routing v1's own pick, `argument` times, and the routing component's counts.
+                # The strategy's own sync pick, `argument` times, and the routing component's counts.
                 picked = [router.get_available_deployment({group!r}, messages=[{{"role": "user", "content": "hi"}}])
                           for _ in range(int(argument))]
                 routing = status()["routing"]
                 answer = {{"picked": [d["model_info"]["id"] for d in picked],
-                          **{{key: routing[key] for key in ("rust_calls", "shadow_comparisons", "shadow_mismatches")}}}}
+                          **{{key: routing[key] for key in ("rust_calls", "shadow_comparisons", "shadow_mismatches", "fallback_reasons")}}}}
             else:
                 return
             print(json.dumps(answer), flush=True)
@@ -91,7 +101,7 @@ class RouterProcess:
         self.child.wait(timeout=30)
 
 
-def test_two_router_processes_share_usage_through_redis_and_litellm_keeps_the_picks(tmp_path):
+def test_two_router_processes_share_usage_through_redis_and_rust_serves_the_picks(tmp_path):
     server = RedisServer(tmp_path)
     server.start()
     first = second = None
@@ -105,15 +115,50 @@ def test_two_router_processes_share_usage_through_redis_and_litellm_keeps_the_pi
         # total each increment of it returns: the first process sees the second's three at its next
         assert first.ask("usage")["rpm"] == 5
         first.ask("send 1")
-        for process in (first, second):
+        for process, requests in ((first, 6), (second, 3)):
             usage = process.ask("usage")
-            assert usage["rust_calls"] == 0  # every pick went to litellm ...
-            assert usage["fallback_reasons"].get("redis_cache", 0) >= 3  # ... counted by reason
+            # Every strategy pick served by Rust, from litellm's read (the cooldown read before it
+            # stays litellm's with Redis: `redis_cache` in the fallback reasons).
+            assert usage["rust_calls"] == requests
         assert (first.ask("usage")["rpm"], first.ask("usage")["tpm"]) == (9, 9 * 30)
     finally:
         for process in (first, second):
             if process is not None:
                 process.stop()
+        server.stop()
+
+
+@pytest.mark.parametrize("strategy", ["usage-based-routing-v2", "latency-based-routing", "least-busy", "cost-based-routing"])
+def test_picks_with_redis_equal_litellms_in_both_processes(tmp_path, strategy):
+    server = RedisServer(tmp_path)
+    server.start()
+    processes = []
+    try:
+        first, second = (RouterProcess(server.port, strategy, "shadow", deployments=3) for _ in range(2))
+        processes = [first, second]
+        first.ask("send 4")
+        # The second process's maps and counters are in Redis only: litellm's reads fill its memory
+        # (a latency or cost map memory lacks is litellm's pick to read).
+        second.ask("send 2")
+        sync_picks = 3 if strategy != "cost-based-routing" else 0  # litellm's cost-based pick is async only
+        # least-busy's async pick awaits its Redis read, so litellm serves it.
+        async_picks = 2 if strategy != "least-busy" else 0
+        for process in (first, second):
+            before = process.ask("picks 0")["shadow_comparisons"]
+            process.ask("send 2")
+            sent = process.ask("picks 0")["shadow_comparisons"]
+            counts = process.ask(f"picks {sync_picks}")
+            assert counts["shadow_mismatches"] == 0
+            # Once the state is in its memory, every pick is served and compared.
+            assert (sent - before, counts["shadow_comparisons"] - sent) == (async_picks, sync_picks)
+        if strategy == "least-busy":
+            # Another worker holds five calls in flight on r0: both picks read that from Redis.
+            second.ask("redis_set shared_request_count:r0 5")
+            counts = second.ask("picks 3")
+            assert "r0" not in counts["picked"] and counts["shadow_mismatches"] == 0
+    finally:
+        for process in processes:
+            process.stop()
         server.stop()
 
 

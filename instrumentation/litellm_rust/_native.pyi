@@ -207,7 +207,7 @@ def cheapest(
 def least_used(
     deployments_list: list[dict[str, Any]],
     minute: str,
-    cache: Any,
+    cache: Any | None,
     now: float,
     prefetched_keys: frozenset[str] | None,
     prefetched_values: dict[str, Any] | None,
@@ -258,10 +258,12 @@ def least_busy(
     reservations_now: float,
     now: float,
     reservation_ttl: float,
+    shared: tuple[int, ...] | None,
     keys: CounterKeys,
     stats: CallStats,
 ) -> int | None:
-    """The index of the first deployment with the fewest in-flight calls plus live reservations."""
+    """The index of the first deployment with the fewest in-flight calls (the larger of `shared`
+    and this worker's, with `shared`) plus live reservations."""
 def cooling_keys(keys: list[str], snapshot: dict[str, Any]) -> list[tuple[int, str]] | None:
     """`(position, id)` of each cooldown key whose deployment the cooldown store's entries hold;
     `None` unless every key is a cooldown key."""

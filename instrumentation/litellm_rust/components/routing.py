@@ -13,9 +13,14 @@ side effects are kept: latency and cost placeholders written into their maps, la
 counters are read from a native mirror of the cache where it is exact (`routing_state`), else in
 place.
 
-Served by litellm and counted by reason: a router with Redis (`redis_cache`; usage-based-routing v1
-reads through litellm's own DualCache, so it is served with Redis too), another cache or a
-custom selector class (`unsupported_cache`, `unserved_strategy`), simple-shuffle (litellm's own
+With Redis, the state is read as litellm's pick reads it: usage-based-routing v1's maps through the
+router's DualCache, usage-v2's counters from the request's prefetched read (an async pick) or the
+sync pick's own DualCache reads, least-busy's shared in-flight counts from Redis (sync picks), the
+latency and cost maps from memory when memory holds them. An async usage-v2 pick with no prefetched
+read, an async least-busy pick, or a latency/cost map memory lacks awaits a Redis read, and litellm's
+pick serves (`redis_cache`).
+
+Served by litellm and counted by reason: another cache or a custom selector class (`unsupported_cache`, `unserved_strategy`), simple-shuffle (litellm's own
 native core already; `unserved_strategy`), state or deployments that are not plain numbers, dicts and
 lists (`unsupported_state`, `unsupported_deployment`), and a usage-v2 pick with no deployment
 under its limits (`no_deployment_available`: litellm raises its own error).
@@ -197,10 +202,6 @@ class RoutingComponent(Component):
         cache = selector.router_cache
         if type(cache) is not self._dual_cache or type(cache.in_memory_cache) is not self._in_memory_cache:
             _decline("unsupported_cache")
-        # usage-based-routing v1 reads its maps through the router's DualCache as litellm does (memory,
-        # then Redis); the other strategies read the in-memory cache alone.
-        if cache.redis_cache is not None and pick != self._usage_v1:
-            _decline("redis_cache")
         self.cache_access.track(cache)
         return pick(call, serve)
 
@@ -221,9 +222,12 @@ class RoutingComponent(Component):
 
     @staticmethod
     def _map(cache, key: str) -> dict | None:
-        """A handler's `get_cache(key) or {}`: the cached dict when it is a non-empty one (a fresh
-        `{}` keeps nothing)."""
+        """A handler's `get_cache(key) or {}` through the router's DualCache: the cached dict when it
+        is a non-empty one (a fresh `{}` keeps nothing). A map the memory tier lacks is read from
+        Redis, if the router has it: litellm's own read does that (`redis_cache`)."""
         state = cache.in_memory_cache.get_cache(key)
+        if state is None and cache.redis_cache is not None:
+            _decline("redis_cache")
         if not state:
             return None
         if type(state) is not dict:
@@ -306,20 +310,26 @@ class RoutingComponent(Component):
     def _usage(self, call: _Pick, serve: bool):
         """`LowestTPMLoggingHandler_v2.(async_)get_available_deployments`."""
         module = self._usage_module
-        memory = call.selector.router_cache.in_memory_cache
+        cache = call.selector.router_cache
+        memory = cache.in_memory_cache
         # Only the async pick reads the counters its cooldown read prefetched.
         prefetched = module.PrefetchedUsage.active() if call.is_async else None
+        if prefetched is None and cache.redis_cache is not None and not call.is_async:
+            prefetched = self._usage_through(call, cache)
         values = prefetched.values if prefetched is not None else None
         if values is not None and type(values) is not dict:
             _decline("unsupported_state")
         minute = module.get_utc_datetime().strftime("%H-%M")
         count = self._input_tokens(module, call)
-        choices = self.usage_mirrors.least_used(call, memory, minute, prefetched is not None, count, self._counter_keys, self.stats)
+        # With Redis, counters come only from litellm's own reads through the DualCache.
+        choices = None
+        if cache.redis_cache is None:
+            choices = self.usage_mirrors.least_used(call, memory, minute, prefetched is not None, count, self._counter_keys, self.stats)
         if choices is None:
             choices = _native.least_used(
                 call.deployments,
                 minute,
-                memory,
+                memory if cache.redis_cache is None else None,
                 memory._clock(),
                 frozenset(prefetched.keys) if prefetched is not None else None,
                 values,
@@ -330,6 +340,16 @@ class RoutingComponent(Component):
         if not choices:
             _decline("no_deployment_available")  # litellm raises its own error, with its details
         return random.choice(choices) if serve else choices
+
+    def _usage_through(self, call: _Pick, cache):
+        """The sync pick's two reads of a router with Redis (tpm counters, then rpm), made as
+        `LowestTPMLoggingHandler_v2.get_available_deployments` makes them: memory, then Redis."""
+        tpm_keys, rpm_keys = call.selector.usage_counter_keys(call.deployments)
+        tpm, rpm = (cache.batch_get_cache(keys=keys) for keys in (tpm_keys, rpm_keys))
+        if tpm is None or rpm is None:
+            _decline("usage_read_failed")  # litellm's pick then reads (and logs) on its own
+        keys = tpm_keys + rpm_keys
+        return self._usage_module.PrefetchedUsage(keys=frozenset(keys), values=dict(zip(keys, [*tpm, *rpm])))
 
     def _usage_v1(self, call: _Pick, serve: bool):
         """`LowestTPMLoggingHandler.get_available_deployments` (litellm's async pick calls it too):
@@ -357,11 +377,12 @@ class RoutingComponent(Component):
         request = call.request_kwargs or {}
         call_id = module.call_id_of(request) if isinstance(request, dict) else None
         deployments = call.deployments
+        shared = self._shared_in_flight(call) if selector.router_cache.redis_cache is not None else None
         with module._RESERVATIONS_LOCK:
             now = selector._clock()
             index = _native.least_busy(
                 deployments, call.model, memory, memory._clock(), store, store._clock(), now,
-                module.SELECTION_RESERVATION_TTL_SECONDS, self._counter_keys, self.stats,
+                module.SELECTION_RESERVATION_TTL_SECONDS, shared, self._counter_keys, self.stats,
             )
             if index is None:
                 return None if serve else []
@@ -375,6 +396,21 @@ class RoutingComponent(Component):
                 if tag is not None:
                     selector._record_pick(tag, deployment_id)
         return picked
+
+
+    def _shared_in_flight(self, call: _Pick) -> tuple[int, ...] | None:
+        """The in-flight counts every worker shares through Redis, read as the sync
+        `LeastBusyLoggingHandler.get_available_deployments` reads them; `None` (logged as litellm
+        logs it) when Redis cannot answer. The async pick awaits that read: litellm's serves it."""
+        if call.is_async:
+            _decline("redis_cache")
+        module = self._least_busy_module
+        keys = module._request_count_keys(call.model, module._deployment_ids(call.deployments))
+        try:
+            return module._as_counts(call.selector.router_cache.redis_cache.batch_get_counts(list(keys)))
+        except Exception as error:
+            module._warn_unreadable(call.model, error)
+            return None
 
 
 def _reraise(error: BaseException):

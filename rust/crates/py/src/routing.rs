@@ -511,7 +511,9 @@ pub(crate) fn usage_keys<'a, 'py>(
 /// minute among those under their limits (empty: litellm raises its no-deployments error).
 ///
 /// The counters `{id}:{model}:tpm|rpm:{minute}` come from `prefetched` (the request's
-/// `PrefetchedUsage` values) when its keys cover them, else from the in-memory cache at `now`.
+/// `PrefetchedUsage` values, or what the caller read through litellm's DualCache) when its keys
+/// cover them, else from the in-memory `cache` at `now`; with no `cache` (a router with Redis,
+/// whose counters only litellm's own read gets right) uncovered keys decline the pick.
 #[pyfunction]
 #[pyo3(signature = (deployments_list, minute, cache, now, prefetched_keys, prefetched_values, count_input_tokens, keys, stats))]
 #[allow(clippy::too_many_arguments)]
@@ -519,7 +521,7 @@ pub fn least_used<'py>(
     py: Python<'py>,
     deployments_list: &Bound<'py, PyList>,
     minute: &str,
-    cache: &Bound<'py, PyAny>,
+    cache: Option<&Bound<'py, PyAny>>,
     now: f64,
     prefetched_keys: Option<&Bound<'py, PyFrozenSet>>,
     prefetched_values: Option<&Bound<'py, PyDict>>,
@@ -536,7 +538,10 @@ pub fn least_used<'py>(
             }
             _ => None,
         };
-        let memory = if prefetched.is_none() { Some(MemoryCache::new(cache, now)?) } else { None };
+        let memory = match prefetched {
+            None => Some(MemoryCache::new(cache.ok_or_else(|| decline("redis_cache"))?, now)?),
+            Some(_) => None,
+        };
         let read = |key: &Bound<'py, PyString>| -> PyResult<Option<f64>> {
             let value = match (prefetched, &memory) {
                 (Some(values), _) => values.get_item(key)?.filter(|v| !v.is_none()),
@@ -567,9 +572,11 @@ pub fn least_used<'py>(
 /// makes the reservation): the index of the first deployment with the fewest in-flight calls
 /// (`{group}_request_count:{id}` in the router's in-memory cache) plus live pick reservations
 /// (`least_busy_reservations:{id}` in the reservation store, younger than `reservation_ttl`
-/// seconds at `now` on the handler's clock). `None` for no deployments.
+/// seconds at `now` on the handler's clock). With `shared` (a router with Redis: the counts every
+/// worker shares, read by the caller as litellm reads them) a deployment's count is the larger of
+/// the shared and this worker's. `None` for no deployments.
 #[pyfunction]
-#[pyo3(signature = (deployments_list, group, counts, counts_now, reservations, reservations_now, now, reservation_ttl, keys, stats))]
+#[pyo3(signature = (deployments_list, group, counts, counts_now, reservations, reservations_now, now, reservation_ttl, shared, keys, stats))]
 #[allow(clippy::too_many_arguments)]
 pub fn least_busy<'py>(
     deployments_list: &Bound<'py, PyList>,
@@ -580,11 +587,15 @@ pub fn least_busy<'py>(
     reservations_now: f64,
     now: f64,
     reservation_ttl: f64,
+    shared: Option<Vec<i64>>,
     keys: &Bound<'py, CounterKeys>,
     stats: &Bound<'py, CallStats>,
 ) -> PyResult<Option<usize>> {
     guarded(|| {
         let candidates = deployments(deployments_list)?;
+        if shared.as_ref().is_some_and(|shared| shared.len() != candidates.len()) {
+            return Err(decline("unsupported_state"));
+        }
         if candidates.is_empty() {
             stats.get().rust_call();
             return Ok(None);
@@ -605,7 +616,7 @@ pub fn least_busy<'py>(
         let mut loads = Vec::with_capacity(keys.len());
         // Every count is read before any reservation (an expired key is removed on its read).
         let in_flight = keys.iter().map(|(count_key, _)| counts.get(count_key)).collect::<PyResult<Vec<_>>>()?;
-        for ((_, reservation_key), count) in keys.iter().zip(in_flight) {
+        for (index, ((_, reservation_key), count)) in keys.iter().zip(in_flight).enumerate() {
             // `_local_counts`: each count validated as a float, then truncated by `int()`.
             let count = match count {
                 None => 0,
@@ -617,6 +628,8 @@ pub fn least_busy<'py>(
                     value.trunc() as i64
                 }
             };
+            // `_at_least_this_workers`
+            let count = shared.as_ref().map_or(count, |shared| count.max(shared[index]));
             let made_at = match reservations.get(reservation_key)? {
                 None => Vec::new(),
                 Some(picks) => reservation_times(&picks)?,
