@@ -2,7 +2,7 @@
 #
 #   make venv         .venv with litellm 1.110.2, OTel, pytest, maturin; the package built (release) and installed editable
 #   make system-deps  Debian packages for the integration tests (prometheus, alertmanager, redis-server)
-#   make test         Rust tests, then the Python test suite (incl. the Prometheus/Alertmanager loop)
+#   make test         Rust tests and clippy (warnings fail), then the Python test suite (incl. the Prometheus/Alertmanager loop)
 #   make demo         token-counting, rate-limit and routing benchmarks, then the Router demo (Python vs Rust)
 #   make artifacts    the overview dashboard rendered from the loop test's Prometheus data, as a PNG
 #   make clean        remove build outputs (keeps .venv; `make distclean` removes it too)
@@ -88,6 +88,7 @@ test: rust-test py-test
 # `venv` first: the Rust tests then reuse the release artifacts maturin just built.
 rust-test: venv system-deps
 	cd rust && $(PYO3_ENV) cargo test --workspace --release
+	cd rust && $(PYO3_ENV) cargo clippy --workspace --all-targets --release -- -D warnings
 
 py-test: venv system-deps
 	$(OFFLINE_ENV) $(VPY) -m pytest -q

@@ -244,7 +244,7 @@ impl TokenCounter {
             "content" if value.is_instance_of::<PyList>() => self.gather_content(exact_list(value)?, gathered),
             // Only compaction blocks count here; a dict without them contributes nothing.
             "provider_specific_fields" => match value.cast_exact::<PyDict>() {
-                Ok(fields) if get!(fields, "compaction_blocks")?.is_none_or(|blocks| blocks.is_none()) => Ok(()),
+                Ok(fields) if get!(fields, "compaction_blocks")?.map_or(true, |blocks| blocks.is_none()) => Ok(()),
                 _ => Err(Reason::Input),
             },
             "search_results" if value.is_instance_of::<PyList>() => Err(Reason::Input),
@@ -374,6 +374,7 @@ impl TokenCounter {
     /// litellm's `token_counter(model, text=..., messages=..., ...)` for this model, in one call.
     /// Raises `Unsupported` (reason in `args[0]`) wherever litellm must serve the call.
     #[pyo3(signature = (text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count))]
+    #[allow(clippy::too_many_arguments)]
     fn count(
         &self,
         py: Python<'_>,
@@ -421,7 +422,7 @@ impl TokenCounter {
         guarded(|| {
             let texts = texts
                 .iter()
-                .map(|text| text.cast_exact::<PyString>().map(|s| s.clone()).map_err(|_| unsupported(Reason::Input)))
+                .map(|text| text.cast_exact::<PyString>().cloned().map_err(|_| unsupported(Reason::Input)))
                 .collect::<PyResult<Vec<_>>>()?;
             let counts = self.counts(py, &texts)?;
             self.stats.get().rust_call();

@@ -171,7 +171,7 @@ impl RedisLimiter {
 
     /// Charge usage known after the response to the limits counting `unit` (or `name` only).
     pub fn record_usage(&self, key: &str, unit: Unit, amount: i64, name: Option<&str>) -> Result<(), String> {
-        for limit in self.limits.iter().filter(|limit| limit.unit == unit && name.is_none_or(|name| name == limit.name)) {
+        for limit in self.limits.iter().filter(|limit| limit.unit == unit && name.map_or(true, |name| name == limit.name)) {
             let mut invocation = self.debit_script.prepare_invoke();
             invocation.key(self.redis_key(key, limit)).arg(amount).arg(limit.quota.period_ns / 1_000_000);
             self.with_connection(|connection| invocation.invoke::<i64>(connection))?;

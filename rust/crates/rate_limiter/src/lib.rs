@@ -162,7 +162,7 @@ impl KeyedLimiter {
         let now = self.clock.now();
         let state = self.key(key, now);
         for (limit, window) in self.limits.iter().zip(&state.windows) {
-            if limit.unit == unit && name.is_none_or(|name| name == limit.name) {
+            if limit.unit == unit && name.map_or(true, |name| name == limit.name) {
                 window.debit(limit.quota, now, amount);
             }
         }
