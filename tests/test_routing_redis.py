@@ -3,7 +3,7 @@ read the strategies' state as litellm's do with Redis: usage-based-routing-v2's 
 read litellm's pick makes through its DualCache (the request's prefetched read, or the sync pick's
 own two reads), the latency and cost maps from memory when memory holds them (otherwise litellm's
 pick reads Redis), usage-based-routing (v1)'s maps through the DualCache, least-busy's in-flight
-counts from Redis as its sync pick reads them (its async pick awaits that read and stays litellm's).
+counts from Redis as its picks read them (the async read awaited before the Rust pick).
 Each process sees the other's state through Redis, and in shadow mode every served pick equals
 litellm's in both processes."""
 
@@ -65,10 +65,14 @@ ROUTER_PROCESS = textwrap.dedent(
                 key, _, value = argument.partition(" ")
                 router.cache.redis_cache.set_cache(key, int(value))
                 answer = {{}}
-            elif command == "picks":
-                # The strategy's own sync pick, `argument` times, and the routing component's counts.
-                picked = [router.get_available_deployment({group!r}, messages=[{{"role": "user", "content": "hi"}}])
-                          for _ in range(int(argument))]
+            elif command in ("picks", "apicks"):
+                # The strategy's own pick (sync, or async), `argument` times, and the routing component's counts.
+                pick_messages = [{{"role": "user", "content": "hi"}}]
+                if command == "picks":
+                    picked = [router.get_available_deployment({group!r}, messages=pick_messages) for _ in range(int(argument))]
+                else:
+                    picked = [await router.select({group!r}, {{}}, messages=pick_messages)
+                              for _ in range(int(argument))]
                 routing = status()["routing"]
                 answer = {{"picked": [d["model_info"]["id"] for d in picked],
                           **{{key: routing[key] for key in ("rust_calls", "shadow_comparisons", "shadow_mismatches", "fallback_reasons")}}}}
@@ -141,8 +145,7 @@ def test_picks_with_redis_equal_litellms_in_both_processes(tmp_path, strategy):
         # (a latency or cost map memory lacks is litellm's pick to read).
         second.ask("send 2")
         sync_picks = 3 if strategy != "cost-based-routing" else 0  # litellm's cost-based pick is async only
-        # least-busy's async pick awaits its Redis read, so litellm serves it.
-        async_picks = 2 if strategy != "least-busy" else 0
+        async_picks = 2
         for process in (first, second):
             before = process.ask("picks 0")["shadow_comparisons"]
             process.ask("send 2")
@@ -152,10 +155,14 @@ def test_picks_with_redis_equal_litellms_in_both_processes(tmp_path, strategy):
             # Once the state is in its memory, every pick is served and compared.
             assert (sent - before, counts["shadow_comparisons"] - sent) == (async_picks, sync_picks)
         if strategy == "least-busy":
-            # Another worker holds five calls in flight on r0: both picks read that from Redis.
+            # Another worker holds five calls in flight on r0: both picks read that from Redis,
+            # sync and async.
             second.ask("redis_set shared_request_count:r0 5")
-            counts = second.ask("picks 3")
-            assert "r0" not in counts["picked"] and counts["shadow_mismatches"] == 0
+            for command in ("picks", "apicks"):
+                before = second.ask("picks 0")["shadow_comparisons"]
+                counts = second.ask(f"{command} 3")
+                assert "r0" not in counts["picked"]
+                assert (counts["shadow_comparisons"] - before, counts["shadow_mismatches"]) == (3, 0)
     finally:
         for process in processes:
             process.stop()

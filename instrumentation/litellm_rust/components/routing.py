@@ -15,10 +15,10 @@ place.
 
 With Redis, the state is read as litellm's pick reads it: usage-based-routing v1's maps through the
 router's DualCache, usage-v2's counters from the request's prefetched read (an async pick) or the
-sync pick's own DualCache reads, least-busy's shared in-flight counts from Redis (sync picks), the
-latency and cost maps from memory when memory holds them. An async usage-v2 pick with no prefetched
-read, an async least-busy pick, or a latency/cost map memory lacks awaits a Redis read, and litellm's
-pick serves (`redis_cache`).
+sync pick's own DualCache reads, least-busy's shared in-flight counts from Redis (the async pick's
+read awaited before the synchronous Rust pick), the latency and cost maps from memory when memory
+holds them. An async usage-v2 pick with no prefetched read, or a latency/cost map memory lacks,
+awaits a Redis read, and litellm's pick serves (`redis_cache`).
 
 Served by litellm and counted by reason: another cache or a custom selector class (`unsupported_cache`, `unserved_strategy`), simple-shuffle (litellm's own
 native core already; `unserved_strategy`), state or deployments that are not plain numbers, dicts and
@@ -58,6 +58,8 @@ class _Pick(NamedTuple):
     is_async: bool
     # The router's shared records behind `deployments`, which the Rust pick reads instead.
     shared: SharedCandidates | None = None
+    # An async pick's Redis reads the synchronous Rust pick needs, awaited before it (`awaited_reads`).
+    awaited: dict | None = None
 
     def arguments(self) -> tuple:
         """litellm's pick's arguments, with candidate dicts of its own."""
@@ -399,18 +401,49 @@ class RoutingComponent(Component):
 
 
     def _shared_in_flight(self, call: _Pick) -> tuple[int, ...] | None:
-        """The in-flight counts every worker shares through Redis, read as the sync
-        `LeastBusyLoggingHandler.get_available_deployments` reads them; `None` (logged as litellm
-        logs it) when Redis cannot answer. The async pick awaits that read: litellm's serves it."""
+        """The in-flight counts every worker shares through Redis, read as
+        `LeastBusyLoggingHandler.(async_)get_available_deployments` reads them (the async read
+        awaited before the pick, `awaited_reads`); `None` (logged as litellm logs it) when Redis
+        cannot answer."""
         if call.is_async:
-            _decline("redis_cache")
+            if call.awaited is None:
+                _decline("redis_cache")
+            return call.awaited["in_flight"]
         module = self._least_busy_module
-        keys = module._request_count_keys(call.model, module._deployment_ids(call.deployments))
+        redis_cache = call.selector.router_cache.redis_cache
         try:
-            return module._as_counts(call.selector.router_cache.redis_cache.batch_get_counts(list(keys)))
+            return module._as_counts(redis_cache.batch_get_counts(self._in_flight_keys(call)))
         except Exception as error:
             module._warn_unreadable(call.model, error)
             return None
+
+    def _in_flight_keys(self, call: _Pick) -> list[str]:
+        module = self._least_busy_module
+        return list(module._request_count_keys(call.model, module._deployment_ids(call.deployments)))
+
+    async def awaited_reads(self, call: _Pick) -> _Pick:
+        """`call` with the Redis reads its Rust pick needs and cannot await itself: a least-busy
+        pick's shared in-flight counts, read as litellm's async pick reads them, when the pick may be
+        Rust's (not in mode "python")."""
+        cache = getattr(call.selector, "router_cache", None)
+        if (
+            type(call.selector) is not self._least_busy_module.LeastBusyLoggingHandler
+            or type(cache) is not self._dual_cache
+            or cache.redis_cache is None
+            or self.control.settings.mode == "python"
+        ):
+            return call
+        module = self._least_busy_module
+        try:
+            keys = self._in_flight_keys(call)
+        except Exception:
+            return call  # deployments litellm's own pick must judge
+        try:
+            counts = module._as_counts(await cache.redis_cache.async_batch_get_counts(keys))
+        except Exception as error:
+            module._warn_unreadable(call.model, error)
+            counts = None
+        return call._replace(awaited={"in_flight": counts})
 
 
 def _reraise(error: BaseException):
@@ -435,6 +468,7 @@ def _accelerated_pick_async(component: RoutingComponent):
 
     async def pick_async(strategy, selector, model, deployments, messages, input, request_kwargs, reserve=False):
         call = _Pick(strategy, selector, model, deployments, messages, input, request_kwargs, reserve, True, shared_candidates(deployments))
+        call = await component.awaited_reads(call)
         decided = component.decided(call) if component.shadowing() else None
         return await component.serve_async(call, lambda: reference(*call.arguments()), decided)
 
