@@ -34,6 +34,7 @@ from litellm_rust._component import Component
 from litellm_rust.components.routing_cache import RouterCacheAccess
 from litellm_rust.components.routing_state import UsageMirrors
 from litellm_rust.components.routing_steps import RoutingSteps, SharedCandidates, shared_candidates
+from litellm_rust.components.routing_usage import GroupUsageCounters
 
 # Python 3.12 made `sum()` of floats compensated, which moves latency means in the last bits.
 _COMPENSATED_SUM = sys.version_info >= (3, 12)
@@ -103,6 +104,7 @@ class RoutingComponent(Component):
         self.steps = RoutingSteps(self)
         self.cache_access = RouterCacheAccess(self)
         self.usage_mirrors = UsageMirrors()
+        self.usage_counters = GroupUsageCounters(self)
         from litellm_rust.components.routing_fast import FastPicks  # it builds on this module
 
         self.fast_picks = FastPicks(self)
@@ -112,6 +114,7 @@ class RoutingComponent(Component):
             **self.steps.replacements(),
             **self.cache_access.replacements(),
             **self.usage_mirrors.replacements(),
+            **self.usage_counters.replacements(),
             **self.fast_picks.replacements(),
         }
 
@@ -119,7 +122,7 @@ class RoutingComponent(Component):
         return self._replacements
 
     def status(self) -> dict:
-        return {**super().status(), "usage_mirror": self.usage_mirrors.status()}
+        return {**super().status(), "usage_mirror": self.usage_mirrors.status(), "usage_counters": self.usage_counters.status()}
 
     def compare(self, python_result: object, rust_choices: object) -> bool:
         """litellm's pick (the very dict) is one of the Rust choices, or both found none; for a
