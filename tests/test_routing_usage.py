@@ -181,3 +181,155 @@ def litellm_deployment(deployment_id: str, params: dict):
     from litellm.types.router import Deployment
 
     return Deployment(model_name=GROUP, litellm_params=params, model_info={"id": deployment_id})
+
+
+# -- whether a deployment's usage is counted ---------------------------------------------------
+
+
+def litellms_tracks_usage(router: Router, deployment_id, model_group) -> bool:
+    return components()["routing"].tracked_deployments.reference(router._core, deployment_id, model_group)
+
+
+def tracked_counts() -> dict:
+    return litellm_rust.status()["routing"]["deployment_tracks_usage"]
+
+
+def tracking_router() -> Router:
+    """More keys than litellm's 64-entry cache holds, limits on some deployments, a model the cost map lacks."""
+    router = make_router("latency-based-routing", 40)
+    router.add_deployment(litellm_deployment("unmapped", {"model": "openai/not-a-mapped-model", "api_key": "x"}))
+    return router
+
+
+def asked_keys(router: Router) -> list:
+    ids = [deployment["model_info"]["id"] for deployment in hosted(router)._core_get_model_list(model_name=GROUP)]
+    models = ("openai/gpt-4o", "openai/gpt-4o-mini", "openai/not-a-mapped-model", GROUP)
+    return [(deployment_id, model) for deployment_id in ids for model in models] + [(None, GROUP), ("d1", None)]
+
+
+@pytest.mark.parametrize("mode", ["rust", "shadow"])
+def test_tracks_usage_answers_are_litellms(instrumented_as, mode):
+    router = tracking_router()
+    expected = [litellms_tracks_usage(router, *key) for key in asked_keys(router)]
+    assert True in expected and False in expected
+    instrumented_as(mode)
+    before = litellm_rust.status()["routing"]
+    for _ in range(2):
+        assert [router._core.deployment_tracks_usage(*key) for key in asked_keys(router)] == expected
+    after = litellm_rust.status()["routing"]
+    if mode == "rust":
+        assert after["deployment_tracks_usage"]["served"] > before["deployment_tracks_usage"].get("served", 0)
+    else:
+        assert after["shadow_comparisons"] > before["shadow_comparisons"]
+    assert after["shadow_mismatches"] == before["shadow_mismatches"], after["mismatch_details"]
+
+
+def test_tracks_usage_answers_are_asked_again_after_litellm_empties_its_cache(instrumented_as):
+    router = tracking_router()
+    instrumented_as("rust")
+    router._core.deployment_tracks_usage("d0", GROUP)
+    asked = tracked_counts()["asked"]
+    router._core.deployment_tracks_usage("d0", GROUP)
+    assert tracked_counts()["asked"] == asked
+    hosted(router)._invalidate_model_group_info_cache()
+    router._core.deployment_tracks_usage("d0", GROUP)
+    assert tracked_counts()["asked"] == asked + 1
+
+
+def test_tracks_usage_follows_model_list_changes(instrumented_as):
+    router = tracking_router()
+    instrumented_as("rust")
+    assert router._core.deployment_tracks_usage("d-new", GROUP) is litellms_tracks_usage(router, "d-new", GROUP) is False
+    router.add_deployment(litellm_deployment("d-new", {"model": "openai/gpt-4o", "api_key": "x", "rpm": 3}))
+    assert router._core.deployment_tracks_usage("d-new", GROUP) is litellms_tracks_usage(router, "d-new", GROUP) is True
+
+
+def test_an_answer_litellms_cache_raised_for_is_not_kept(instrumented_as):
+    router = tracking_router()
+    instrumented_as("rust")
+    assert router._core.deployment_tracks_usage("d0", GROUP) is True
+
+    def unmapped(deployment_id, model_group):
+        raise ValueError("model not mapped yet")  # as `_core_get_router_model_info` raises
+
+    hosted(router).cached_deployment_tracks_usage = unmapped
+    asked = tracked_counts()["asked"]
+    for _ in range(3):
+        assert router._core.deployment_tracks_usage("d0", GROUP) is litellms_tracks_usage(router, "d0", GROUP) is False
+    assert tracked_counts()["asked"] == asked + 3
+
+
+# -- the prompt-management check ----------------------------------------------------------------
+
+
+def prompt_router() -> Router:
+    return Router(
+        model_list=[
+            *({"model_name": "many", "litellm_params": {"model": "openai/gpt-4o", "api_key": "x"}} for _ in range(3)),
+            {"model_name": "one", "litellm_params": {"model": "openai/gpt-4o", "api_key": "x"}},
+            {"model_name": "prompted", "litellm_params": {"model": "langfuse/gpt-4o", "api_key": "x"}},
+            {"model_name": "bare", "litellm_params": {"model": "gpt-4o", "api_key": "x"}},
+        ],
+        routing_strategy="latency-based-routing",
+    )
+
+
+def prompt_answers(router: Router) -> list:
+    from litellm.router_rust.invoke import prompt_management
+
+    return [
+        prompt_management.is_prompt_management_model(router._core._port, name)
+        for name in ("many", "one", "prompted", "bare", "unknown", "an-alias")
+    ]
+
+
+def litellms_prompt_answers(router: Router) -> list:
+    from litellm.router_rust.invoke import prompt_management
+
+    current = prompt_management.is_prompt_management_model
+    prompt_management.is_prompt_management_model = components()["routing"].usage_counters.reference_prompt
+    try:
+        return prompt_answers(router)
+    finally:
+        prompt_management.is_prompt_management_model = current
+
+
+@pytest.mark.parametrize("mode", ["rust", "shadow"])
+def test_prompt_management_answers_are_litellms(instrumented_as, mode):
+    router = prompt_router()
+    router.model_group_alias = {"an-alias": "prompted"}
+    expected = litellms_prompt_answers(router)
+    assert expected == [False, False, True, False, False, True]
+    instrumented_as(mode)
+    before = litellm_rust.status()["routing"]
+    assert prompt_answers(router) == prompt_answers(router) == expected
+    after = litellm_rust.status()["routing"]
+    if mode == "rust":
+        assert after["usage_counters"]["prompt_served"] > before["usage_counters"].get("prompt_served", 0)
+    assert after["shadow_mismatches"] == before["shadow_mismatches"], after["mismatch_details"]
+
+
+def test_prompt_management_answers_follow_model_list_changes(instrumented_as):
+    router = prompt_router()
+    instrumented_as("rust")
+    prompt_answers(router)
+    hosted(router)._core_model_list[3]["litellm_params"]["model"] = "langfuse/gpt-4o"  # "one", edited in place
+    router.add_deployment(litellm_deployment("p2", {"model": "langfuse/gpt-4o", "api_key": "x"}).model_copy(update={"model_name": "prompted"}))
+    assert prompt_answers(router) == litellms_prompt_answers(router)
+    assert prompt_answers(router)[1:3] == [True, False]
+
+
+def test_uninstrument_restores_litellms_usage_functions(instrumented_as):
+    from litellm.router_rust.invoke import prompt_management
+    from litellm.router_rust.surface import health, registry
+
+    routing = components()["routing"]
+    sites = {
+        (health.RustHealthCallbacks, "deployment_tracks_usage"): routing.tracked_deployments.reference,
+        (registry.HostRegistry, "_invalidate_model_group_info_cache"): routing.tracked_deployments.reference_invalidate,
+        (prompt_management, "is_prompt_management_model"): routing.usage_counters.reference_prompt,
+    }
+    instrumentor = instrumented_as("rust")
+    assert all(vars(owner)[name] is not original for (owner, name), original in sites.items())
+    instrumentor.uninstrument()
+    assert all(vars(owner)[name] is original for (owner, name), original in sites.items())
