@@ -39,10 +39,14 @@ def hosted(router: Router):
 
 
 def count(router: Router, deployment_id: str, model: str, minute: str, tokens: int, requests: int) -> None:
-    """Usage written as litellm's success path writes it, into the router's own store."""
+    """Usage written as litellm's async success path writes it, into the router's own store (and Redis)."""
     store = hosted(router)._core_usage_store
-    store.increment_sync(UsageCounter(deployment_id, model, minute, "tpm"), tokens, 120)
-    store.increment_sync(UsageCounter(deployment_id, model, minute, "rpm"), requests, 120)
+
+    async def increment() -> None:
+        await store.increment(UsageCounter(deployment_id, model, minute, "tpm"), tokens, 120)
+        await store.increment(UsageCounter(deployment_id, model, minute, "rpm"), requests, 120)
+
+    asyncio.run(increment())
 
 
 def reads(router: Router) -> tuple:
@@ -156,6 +160,32 @@ def test_a_router_with_routing_groups_is_litellms_counted(instrumented_as, clock
     before = usage_counters().get("routing_groups", 0)
     assert reads(router) == litellms_reads(router)
     assert usage_counters()["routing_groups"] > before
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    from test_rate_limiter_redis import RedisServer
+
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_redis_routers_usage_is_read_through_redis_by_litellms_store(instrumented_as, clock, redis_server):
+    """The names are kept; the values are litellm's store's read, which asks Redis: another router's
+    counts on the same server show up."""
+    routers = [make_router("latency-based-routing", 6, redis_host="127.0.0.1", redis_port=redis_server.port) for _ in range(2)]
+    assert all(hosted(router)._core_usage_store.has_redis for router in routers)
+    minute = clock(5, 6)
+    instrumented_as("rust")
+    named = hosted(routers[1])._group_usage_counters(GROUP)  # kept before the count (no value read yet)
+    count(routers[0], "d0", "openai/gpt-4o-mini", minute, 40, 2)
+    shared = reads(routers[1])
+    assert shared == litellms_reads(routers[1])
+    assert shared[0] is named
+    assert shared[1] == (40, 2)  # the other router's counts, read from Redis by litellm's store
+    assert usage_counters()["served"] > 0
 
 
 def test_response_headers_carry_litellms_remaining_usage(instrumented_as):
