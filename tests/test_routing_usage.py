@@ -49,6 +49,12 @@ def count(router: Router, deployment_id: str, model: str, minute: str, tokens: i
     asyncio.run(increment())
 
 
+def litellm_deployment(deployment_id: str, params: dict, group: str = GROUP):
+    from litellm.types.router import Deployment
+
+    return Deployment(model_name=group, litellm_params=params, model_info={"id": deployment_id})
+
+
 def reads(router: Router) -> tuple:
     """Every usage read litellm makes of the group: the names, current and remaining, async and sync."""
     registry = hosted(router)
@@ -175,7 +181,9 @@ def redis_server(tmp_path):
 def test_a_redis_routers_usage_is_read_through_redis_by_litellms_store(instrumented_as, clock, redis_server):
     """The names are kept; the values are litellm's store's read, which asks Redis: another router's
     counts on the same server show up."""
-    routers = [make_router("latency-based-routing", 6, redis_host="127.0.0.1", redis_port=redis_server.port) for _ in range(2)]
+    routers = [
+        make_router("latency-based-routing", 6, redis_host="127.0.0.1", redis_port=redis_server.port) for _ in range(2)
+    ]
     assert all(hosted(router)._core_usage_store.has_redis for router in routers)
     minute = clock(5, 6)
     instrumented_as("rust")
@@ -205,12 +213,6 @@ def test_uninstrument_restores_litellms_function(instrumented_as):
     assert vars(model_info.HostModelInfo)["_group_usage_counters"] is not litellms_function()
     instrumentor.uninstrument()
     assert vars(model_info.HostModelInfo)["_group_usage_counters"] is litellms_function()
-
-
-def litellm_deployment(deployment_id: str, params: dict):
-    from litellm.types.router import Deployment
-
-    return Deployment(model_name=GROUP, litellm_params=params, model_info={"id": deployment_id})
 
 
 # -- whether a deployment's usage is counted ---------------------------------------------------
@@ -344,7 +346,7 @@ def test_prompt_management_answers_follow_model_list_changes(instrumented_as):
     instrumented_as("rust")
     prompt_answers(router)
     hosted(router)._core_model_list[3]["litellm_params"]["model"] = "langfuse/gpt-4o"  # "one", edited in place
-    router.add_deployment(litellm_deployment("p2", {"model": "langfuse/gpt-4o", "api_key": "x"}).model_copy(update={"model_name": "prompted"}))
+    router.add_deployment(litellm_deployment("p2", {"model": "langfuse/gpt-4o", "api_key": "x"}, group="prompted"))
     assert prompt_answers(router) == litellms_prompt_answers(router)
     assert prompt_answers(router)[1:3] == [True, False]
 

@@ -1,5 +1,6 @@
-"""The router's per-response usage work that does not change between requests: the names of a group's
-usage counters, and whether a deployment's usage is counted at all.
+"""The router's per-request usage work that does not change between requests: the names of a group's
+usage counters, the prompt-management check's read of the group, and whether a deployment's usage
+is counted at all.
 
 ## The counters' names
 
@@ -20,8 +21,9 @@ by litellm's store (memory, or Redis when the router has it) and summed by litel
 and usage number is litellm's own read.
 
 Left to litellm's function, counted by reason: a group name that is not a string (no registry index
-holds it, the pattern routers are asked: `unindexed_group`), a router with routing groups (a callable group's members can change
-between reads: `routing_groups`), a registry without a live native handle (`no_registry_handle`).
+holds it, the pattern routers are asked: `unindexed_group`), a router with routing groups (a callable
+group's members can change between reads: `routing_groups`), a registry without a live native
+handle (`no_registry_handle`).
 In rust mode the names are served; in shadow mode litellm's are returned and compared with the
 names served here (`served` / `named` count the two).
 
@@ -247,7 +249,8 @@ class TrackedDeployments:
             hosted = core.__dict__["_hosted"]
             cached = hosted.cached_deployment_tracks_usage
             handle = hosted._live_handle()
-            key = (handle, None if handle is None else handle.registry_version(), self._utils.get_model_cost_mutation_generation(), cached)
+            version = None if handle is None else handle.registry_version()
+            key = (handle, version, self._utils.get_model_cost_mutation_generation(), cached)
             held = self._answers.get(hosted)
             if held is None or held[0] != key:
                 held = self._answers[hosted] = (key, {})
@@ -258,7 +261,8 @@ class TrackedDeployments:
         answer = answers.get((deployment_id, model_group))
         if answer is not None:
             if self._steps.shadowing():
-                return self._settled(self.reference(core, deployment_id, model_group), answer, deployment_id, model_group)
+                python = self.reference(core, deployment_id, model_group)
+                return self._settled(python, answer, deployment_id, model_group)
             self.counts["served"] += 1
             return answer
         self.counts["asked"] += 1
@@ -274,7 +278,11 @@ class TrackedDeployments:
             python,
             rust,
             python == rust,
-            lambda capture_content: {"step": "deployment_tracks_usage", "deployment": deployment_id, "model_group": model_group},
+            lambda capture_content: {
+                "step": "deployment_tracks_usage",
+                "deployment": deployment_id,
+                "model_group": model_group,
+            },
         )
         return python
 
