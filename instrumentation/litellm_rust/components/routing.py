@@ -39,6 +39,7 @@ from litellm_rust._component import Component
 from litellm_rust.components.routing_cache import RouterCacheAccess
 from litellm_rust.components.routing_state import UsageMirrors
 from litellm_rust.components.routing_steps import RoutingSteps, SharedCandidates, shared_candidates
+from litellm_rust.components.routing_usage import GroupUsageCounters, TrackedDeployments
 
 # Python 3.12 made `sum()` of floats compensated, which moves latency means in the last bits.
 _COMPENSATED_SUM = sys.version_info >= (3, 12)
@@ -110,6 +111,8 @@ class RoutingComponent(Component):
         self.steps = RoutingSteps(self)
         self.cache_access = RouterCacheAccess(self)
         self.usage_mirrors = UsageMirrors()
+        self.usage_counters = GroupUsageCounters(self)
+        self.tracked_deployments = TrackedDeployments(self)
         from litellm_rust.components.routing_fast import FastPicks  # it builds on this module
 
         self.fast_picks = FastPicks(self)
@@ -119,6 +122,8 @@ class RoutingComponent(Component):
             **self.steps.replacements(),
             **self.cache_access.replacements(),
             **self.usage_mirrors.replacements(),
+            **self.usage_counters.replacements(),
+            **self.tracked_deployments.replacements(),
             **self.fast_picks.replacements(),
         }
 
@@ -126,7 +131,12 @@ class RoutingComponent(Component):
         return self._replacements
 
     def status(self) -> dict:
-        return {**super().status(), "usage_mirror": self.usage_mirrors.status()}
+        return {
+            **super().status(),
+            "usage_mirror": self.usage_mirrors.status(),
+            "usage_counters": self.usage_counters.status(),
+            "deployment_tracks_usage": self.tracked_deployments.status(),
+        }
 
     def compare(self, python_result: object, rust_choices: object) -> bool:
         """litellm's pick (the very dict) is one of the Rust choices, or both found none; for a
