@@ -96,6 +96,8 @@ class RoutingComponent(Component):
         }
         # The least-busy and usage-v2 counter keys, built once per deployment.
         self._counter_keys = _native.CounterKeys()
+        # What the least-busy and usage-based (v1) picks read of a list of shared records, kept per list.
+        self._plans = _native.CandidatePlans()
         self._rates_memo: dict[tuple, tuple] = {}
         self._rates_memo_key: tuple = ()
         self.reference_async = selection.pick_async
@@ -340,11 +342,17 @@ class RoutingComponent(Component):
         tpm, rpm = (cache.get_cache(key=f"{call.model}:{kind}:{minute}") for kind in ("tpm", "rpm"))
         if any(state is not None and type(state) is not dict for state in (tpm, rpm)):
             _decline("unsupported_state")
-        index = _native.lowest_tpm(call.deployments, tpm, rpm, self._input_tokens(module, call), serve, self.stats)
+        index = _native.lowest_tpm(call.deployments, tpm, rpm, self._input_tokens(module, call), serve, self.stats, self._plans_for(call))
         picked = None if index is None else call.deployments[index]
         if serve:
             return picked
         return [] if picked is None else [picked]
+
+    def _plans_for(self, call: _Pick) -> "_native.CandidatePlans | None":
+        """The plans, for a pick over the router's shared records (never a caller's own dicts, which
+        may change between picks)."""
+        shared = call.shared
+        return self._plans if shared is not None and call.deployments is shared.records else None
 
     def _least_busy(self, call: _Pick, serve: bool):
         """`LeastBusyLoggingHandler.(async_)get_available_deployments`, reservation included."""
@@ -361,7 +369,7 @@ class RoutingComponent(Component):
             now = selector._clock()
             index = _native.least_busy(
                 deployments, call.model, memory, memory._clock(), store, store._clock(), now,
-                module.SELECTION_RESERVATION_TTL_SECONDS, self._counter_keys, self.stats,
+                module.SELECTION_RESERVATION_TTL_SECONDS, self._counter_keys, self.stats, self._plans_for(call),
             )
             if index is None:
                 return None if serve else []
