@@ -78,6 +78,23 @@ class _Settings(NamedTuple):
     allowed_fails_default_sent: object
     index_sent: object
 
+    @classmethod
+    def of(cls, core) -> "_Settings":
+        handle = core._handle
+        return cls(handle, handle.registry_version(), core._resolved, core._allowed_fails_default_sent, core._index_sent)
+
+    def hold(self, core) -> bool:
+        """The core's handle, settings and index objects are still these, at the same registry
+        version (compared in place: building `of(core)` on every pick cost ~3 µs)."""
+        handle = core._handle
+        return (
+            handle is self.handle
+            and handle.registry_version() == self.version
+            and core._resolved is self.resolved
+            and core._allowed_fails_default_sent is self.allowed_fails_default_sent
+            and core._index_sent is self.index_sent
+        )
+
 
 class _Group:
     """One model group's picks for one kind (async `pick`, `sync_pick`) under one `_Settings`."""
@@ -186,16 +203,14 @@ class FastPicks:
                 _decline("otel_phase_spans")  # `phase_span` / `phase_attributes` would record on it
 
     def _group(self, core, model: str, kind: str) -> _Group:
-        handle = core._handle
-        settings = _Settings(handle, handle.registry_version(), core._resolved, core._allowed_fails_default_sent, core._index_sent)
         by_model = self._groups.get(core)
         if by_model is None:
             by_model = self._groups[core] = {}
         group = by_model.get((model, kind))
-        if group is None or not _same(group.settings, settings):
+        if group is None or not group.settings.hold(core):
             if group is None and len(by_model) >= _PLANS_KEPT:
                 by_model.clear()
-            group = by_model[(model, kind)] = _Group(settings)
+            group = by_model[(model, kind)] = _Group(_Settings.of(core))
             try:
                 self._admit(core, model, kind, group)
             except _native.Unsupported as declined:
@@ -421,11 +436,6 @@ class _ShadowedPick:
     def choices(self):
         """The choices taken at litellm's strategy pick, or now if litellm never reached one."""
         return self.decided if self.decided is not None else self.fast.decided(*self.arguments)
-
-
-def _same(first: _Settings, second: _Settings) -> bool:
-    """The same handle, settings and index objects, at the same registry version."""
-    return first.version == second.version and all(a is b for a, b in zip(first, second) if type(a) is not int)
 
 
 def _plain_text(messages: object) -> bool:
