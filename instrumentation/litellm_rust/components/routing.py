@@ -11,7 +11,10 @@ with that cache's own expiry, and the pick is computed in Rust; where litellm dr
 side effects are kept: latency and cost placeholders written into their maps, latency's
 `_latency_per_deployment` in the request metadata, least-busy's pick reservations. usage-v2's
 counters are read from a native mirror of the cache where it is exact (`routing_state`), else in
-place.
+place. Over the router's shared records (`routing_steps`), least-busy's counter keys and
+usage-based (v1)'s ids and limits are read once per list of them (`_native.CandidatePlans`; measured
+at 100 deployments, the native least-busy pick went from ~22 µs to ~5 µs and the usage-based one to
+about a quarter of its time, ~43 µs before).
 
 Served by litellm and counted by reason: a router with Redis (`redis_cache`; usage-based-routing v1
 reads through litellm's own DualCache, so it is served with Redis too), another cache or a
