@@ -836,11 +836,12 @@ fn known<T>(plans: &Mutex<Vec<Known<T>>>, list: &Bound<'_, PyList>, fits: impl F
         return Ok(found.derived.clone());
     }
     let derived = Arc::new(derive()?);
+    let known = Known { deployments: list.iter().map(Bound::unbind).collect(), derived: derived.clone() };
     let mut plans = lock();
-    if plans.len() >= CANDIDATE_PLANS_KEPT {
-        plans.remove(0);
-    }
-    plans.push(Known { deployments: list.iter().map(Bound::unbind).collect(), derived: derived.clone() });
+    let evicted = (plans.len() >= CANDIDATE_PLANS_KEPT).then(|| plans.remove(0));
+    plans.push(known);
+    drop(plans);
+    drop(evicted); // its dicts may be freed now, outside the lock
     Ok(derived)
 }
 
