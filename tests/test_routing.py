@@ -520,3 +520,38 @@ def test_remembered_counter_keys_follow_the_minute_and_the_group():
     assert least_busy("a") == 1
     assert least_busy("b") == 0
     assert least_busy("a") == 1
+
+
+def test_candidate_plans_follow_the_listed_dicts_and_the_group():
+    """A `CandidatePlans` reused across picks reads a list of other dicts (same ids, other limits),
+    another order or another group as that list, not as the plan kept for the first one."""
+    from litellm.caching.in_memory_cache import InMemoryCache
+
+    from litellm_rust import _native
+
+    stats, keys, plans = _native.CallStats(), _native.CounterKeys(), _native.CandidatePlans()
+
+    def records(tpm_limits: list) -> list:
+        return [{"litellm_params": {"model": "m", "tpm": limit}, "model_info": {"id": f"d{i}"}} for i, limit in enumerate(tpm_limits)]
+
+    roomy, tight = records([1000, 1000]), records([5, 1000])
+    tpm = {"d0": 1, "d1": 3}
+
+    def lowest_tpm(deployments: list, with_plans: bool) -> int | None:
+        return _native.lowest_tpm(deployments, dict(tpm), None, lambda: 10, False, stats, plans if with_plans else None)
+
+    for deployments in (roomy, tight, roomy, list(reversed(tight)), tight):
+        assert lowest_tpm(deployments, True) == lowest_tpm(deployments, False)
+    assert (lowest_tpm(roomy, True), lowest_tpm(tight, True)) == (0, 1)
+
+    counts, reservations = InMemoryCache(), InMemoryCache()
+    counts.set_cache("a_request_count:d0", 2)
+    counts.set_cache("b_request_count:d1", 2)
+
+    def least_busy(deployments: list, group: str) -> int | None:
+        return _native.least_busy(deployments, group, counts, counts._clock(), reservations, reservations._clock(), 0.0, 1.0, None, keys, stats, plans)
+
+    assert [least_busy(roomy, "a"), least_busy(roomy, "b"), least_busy(roomy, "a")] == [1, 0, 1]
+    assert least_busy(list(reversed(roomy)), "a") == 0
+    counts.set_cache("a_request_count:d1", 5)
+    assert least_busy(roomy, "a") == 0  # the counts are read on every pick, only the keys are kept

@@ -97,6 +97,28 @@ def test_rust_mode_answer_is_litellms_dict(instrumented_as):
     assert router.get_available_deployment(GROUP, messages=MESSAGES) == litellm_answer  # least-busy: first of the idle
 
 
+def test_rust_mode_answers_are_built_afresh_for_a_deployment_picked_again(instrumented_as):
+    """`served` runs `typed_deployment` / `for_requested_model` once per picked id and registry
+    version: every later answer for the id is still litellm's `_served` of the core's record, and a
+    model-list change reads the changed record."""
+    router = make_router("latency-based-routing", 4, limits=False)
+    fast = components()["routing"].fast_picks
+    instrumented_as("rust")
+
+    def picked_as_litellm_serves() -> dict:
+        answers = {}
+        for _ in range(40):
+            answer = router.get_available_deployment(GROUP, messages=MESSAGES)
+            deployment_id = answer["model_info"]["id"]
+            assert answer == fast.served(router._core, GROUP, deployment_id)
+            answers[deployment_id] = answer
+        return answers
+
+    assert len(picked_as_litellm_serves()) > 1
+    with_model_list_change(router, 2)
+    assert picked_as_litellm_serves()["d2"]["litellm_params"]["rpm"] == 1002
+
+
 @pytest.mark.parametrize("timing_sample_rate", [1.0, 0.01])
 def test_rust_mode_picks_are_served_directly_or_timed_through_control(timing_sample_rate, instrumented_as, counted_since_start, monkeypatch):
     """Untimed picks skip `Control.serve(_async)` (`FastPicks.direct`); a timing sample goes through it."""

@@ -222,7 +222,15 @@ def lowest_tpm(
     count_input_tokens: Callable[[], int],
     commit: bool,
     stats: CallStats,
+    plans: CandidatePlans | None = None,
 ) -> int | None: ...
+
+class CandidatePlans:
+    """What the least-busy and usage-based (v1) picks read of a list of the router's shared
+    candidate records (ids, counter keys, limits), kept per list (the same dicts, in order)."""
+
+    def __init__(self) -> None: ...
+
 class UsageMirror:
     """One router `InMemoryCache`'s entries as usage-based-routing-v2's pick reads them, copied
     write by write (see components/routing_state.py); dict version tags catch other writes."""
@@ -261,6 +269,7 @@ def least_busy(
     shared: tuple[int, ...] | None,
     keys: CounterKeys,
     stats: CallStats,
+    plans: CandidatePlans | None = None,
 ) -> int | None:
     """The index of the first deployment with the fewest in-flight calls (the larger of `shared`
     and this worker's, with `shared`) plus live reservations."""

@@ -8,6 +8,7 @@
 //! differently from a plain number, dict or list raises `Unsupported` and litellm picks.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -576,7 +577,7 @@ pub fn least_used<'py>(
 /// worker shares, read by the caller as litellm reads them) a deployment's count is the larger of
 /// the shared and this worker's. `None` for no deployments.
 #[pyfunction]
-#[pyo3(signature = (deployments_list, group, counts, counts_now, reservations, reservations_now, now, reservation_ttl, shared, keys, stats))]
+#[pyo3(signature = (deployments_list, group, counts, counts_now, reservations, reservations_now, now, reservation_ttl, shared, keys, stats, plans=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn least_busy<'py>(
     deployments_list: &Bound<'py, PyList>,
@@ -590,32 +591,27 @@ pub fn least_busy<'py>(
     shared: Option<Vec<i64>>,
     keys: &Bound<'py, CounterKeys>,
     stats: &Bound<'py, CallStats>,
+    plans: Option<&Bound<'py, CandidatePlans>>,
 ) -> PyResult<Option<usize>> {
     guarded(|| {
-        let candidates = deployments(deployments_list)?;
-        if shared.as_ref().is_some_and(|shared| shared.len() != candidates.len()) {
+        if shared.as_ref().is_some_and(|shared| shared.len() != deployments_list.len()) {
             return Err(decline("unsupported_state"));
         }
-        if candidates.is_empty() {
+        if deployments_list.is_empty() {
             stats.get().rust_call();
             return Ok(None);
         }
+        let py = deployments_list.py();
         let counts = MemoryCache::new(counts, counts_now)?;
         let reservations = MemoryCache::new(reservations, reservations_now)?;
-        let memo = keys.get();
-        let mut keys = Vec::with_capacity(candidates.len());
-        for deployment in &candidates {
-            // `_deployment_ids`: str(id) of a str or int id.
-            let id = if deployment.id.is_exact_instance_of::<PyString>() || deployment.id.is_exact_instance_of::<PyInt>() {
-                deployment.id.str()?
-            } else {
-                return Err(decline("unsupported_deployment"));
-            };
-            keys.push(memo.least_busy(group, &id)?);
-        }
+        let keys = match plans {
+            Some(plans) => plans.get().least_busy(deployments_list, group, keys.get())?,
+            None => Arc::new(LeastBusyKeys { group: group.to_str()?.to_owned(), keys: least_busy_keys(deployments_list, group, keys.get())? }),
+        };
+        let keys = &keys.keys;
         let mut loads = Vec::with_capacity(keys.len());
         // Every count is read before any reservation (an expired key is removed on its read).
-        let in_flight = keys.iter().map(|(count_key, _)| counts.get(count_key)).collect::<PyResult<Vec<_>>>()?;
+        let in_flight = keys.iter().map(|(count_key, _)| counts.get(count_key.bind(py))).collect::<PyResult<Vec<_>>>()?;
         for (index, ((_, reservation_key), count)) in keys.iter().zip(in_flight).enumerate() {
             // `_local_counts`: each count validated as a float, then truncated by `int()`.
             let count = match count {
@@ -630,7 +626,7 @@ pub fn least_busy<'py>(
             };
             // `_at_least_this_workers`
             let count = shared.as_ref().map_or(count, |shared| count.max(shared[index]));
-            let made_at = match reservations.get(reservation_key)? {
+            let made_at = match reservations.get(reservation_key.bind(py))? {
                 None => Vec::new(),
                 Some(picks) => reservation_times(&picks)?,
             };
@@ -640,6 +636,27 @@ pub fn least_busy<'py>(
         stats.get().rust_call();
         Ok(chosen.first().copied())
     })
+}
+
+/// Each candidate's (`{group}_request_count:{id}`, `least_busy_reservations:{id}`) in one group.
+struct LeastBusyKeys {
+    group: String,
+    keys: Vec<(Py<PyString>, Py<PyString>)>,
+}
+
+fn least_busy_keys(deployments_list: &Bound<'_, PyList>, group: &Bound<'_, PyString>, memo: &CounterKeys) -> PyResult<Vec<(Py<PyString>, Py<PyString>)>> {
+    let mut keys = Vec::with_capacity(deployments_list.len());
+    for deployment in deployments(deployments_list)? {
+        // `_deployment_ids`: str(id) of a str or int id.
+        let id = if deployment.id.is_exact_instance_of::<PyString>() || deployment.id.is_exact_instance_of::<PyInt>() {
+            deployment.id.str()?
+        } else {
+            return Err(decline("unsupported_deployment"));
+        };
+        let (count_key, reservation_key) = memo.least_busy(group, &id)?;
+        keys.push((count_key.unbind(), reservation_key.unbind()));
+    }
+    Ok(keys)
 }
 
 /// The times of a deployment's reservations, a tuple of `(time, call id or None)` as litellm
@@ -690,7 +707,7 @@ pub fn cooling_keys<'py>(keys: &Bound<'py, PyList>, snapshot: &Bound<'py, PyDict
 /// for each candidate missing from it (in the cached dict itself: done here when `commit`), takes
 /// the last candidate with each id, and keeps the first strictly lowest count under the limits.
 #[pyfunction]
-#[pyo3(signature = (deployments_list, tpm, rpm, count_input_tokens, commit, stats))]
+#[pyo3(signature = (deployments_list, tpm, rpm, count_input_tokens, commit, stats, plans=None))]
 pub fn lowest_tpm<'py>(
     deployments_list: &Bound<'py, PyList>,
     tpm: Option<&Bound<'py, PyDict>>,
@@ -698,37 +715,38 @@ pub fn lowest_tpm<'py>(
     count_input_tokens: &Bound<'py, PyAny>,
     commit: bool,
     stats: &Bound<'py, CallStats>,
+    plans: Option<&Bound<'py, CandidatePlans>>,
 ) -> PyResult<Option<usize>> {
     guarded(|| {
-        let candidates = deployments(deployments_list)?;
-        let mut last_with_id: HashMap<&str, usize> = HashMap::with_capacity(candidates.len());
-        for (index, deployment) in candidates.iter().enumerate() {
-            last_with_id.insert(deployment.id_str()?, index);
-        }
+        let py = deployments_list.py();
+        let candidates = match plans {
+            Some(plans) => plans.get().lowest_tpm(deployments_list)?,
+            None => Arc::new(TpmCandidates::read(deployments_list)?),
+        };
         // The walk's order: the map's own keys, then the candidates it lacks (each id once).
-        let mut walk: Vec<(Option<usize>, Option<Bound<'py, PyAny>>)> = Vec::new();
+        let mut walk: Vec<(Option<usize>, Option<Bound<'py, PyAny>>)> = Vec::with_capacity(candidates.ids.len());
         let mut listed: HashSet<&str> = HashSet::new();
         if let Some(tpm) = tpm {
             for (id, count) in tpm.iter() {
                 // Another type of key never equals a (text) deployment id: the handler skips it.
                 let found = match id.cast_exact::<PyString>() {
-                    Ok(id) => last_with_id.get(id.to_str()?).copied(),
+                    Ok(id) => candidates.last_with_id.get(id.to_str()?).copied(),
                     Err(_) => None,
                 };
                 walk.push((found, Some(count)));
             }
         }
-        for deployment in &candidates {
-            let id = deployment.id_str()?;
+        for (id, id_text) in candidates.ids.iter().zip(&candidates.id_texts) {
+            let id = id.bind(py);
             let missing = match tpm {
-                Some(tpm) => !tpm.contains(&deployment.id)?,
+                Some(tpm) => !tpm.contains(id)?,
                 None => true,
             };
-            if missing && listed.insert(id) {
-                walk.push((last_with_id.get(id).copied(), None));
+            if missing && listed.insert(id_text) {
+                walk.push((candidates.last_with_id.get(id_text.as_str()).copied(), None));
                 if commit {
                     if let Some(tpm) = tpm {
-                        tpm.set_item(&deployment.id, 0)?;
+                        tpm.set_item(id, 0)?;
                     }
                 }
             }
@@ -742,17 +760,115 @@ pub fn lowest_tpm<'py>(
                 return Err(decline("unsupported_state"));
             }
             let used = match rpm {
-                Some(rpm) => rpm.get_item(&candidates[index].id)?.map(|used| state_number(&used)).transpose()?,
+                Some(rpm) => rpm.get_item(candidates.ids[index].bind(py))?.map(|used| state_number(&used)).transpose()?,
                 None => None,
             };
             order.push(index);
-            scored.push(UsageCandidate { tpm: count, rpm: used, limits: candidates[index].limits(false)? });
+            scored.push(UsageCandidate { tpm: count, rpm: used, limits: candidates.limits(index)? });
         }
         let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
         let chosen = skewed(routing::lowest_usage(&scored, tokens).into_iter().take(1).collect(), order.len());
         stats.get().rust_call();
         Ok(chosen.first().map(|&slot| order[slot]))
     })
+}
+
+/// What the usage-based (v1) pick reads of its candidates: each one's id, the last candidate with
+/// each id (the handler's lookup loop), and that candidate's limits.
+struct TpmCandidates {
+    ids: Vec<Py<PyAny>>,
+    id_texts: Vec<String>,
+    last_with_id: HashMap<String, usize>,
+    /// By candidate; read for the last candidate with each id only, as the handler reads them.
+    limits: Vec<Option<Limits>>,
+}
+
+impl TpmCandidates {
+    fn read(deployments_list: &Bound<'_, PyList>) -> PyResult<Self> {
+        let candidates = deployments(deployments_list)?;
+        let mut ids = Vec::with_capacity(candidates.len());
+        let mut id_texts = Vec::with_capacity(candidates.len());
+        let mut last_with_id = HashMap::with_capacity(candidates.len());
+        for (index, deployment) in candidates.iter().enumerate() {
+            let id_text = deployment.id_str()?.to_owned();
+            last_with_id.insert(id_text.clone(), index);
+            ids.push(deployment.id.clone().unbind());
+            id_texts.push(id_text);
+        }
+        let mut limits = vec![None; candidates.len()];
+        for &index in last_with_id.values() {
+            limits[index] = Some(candidates[index].limits(false)?);
+        }
+        Ok(Self { ids, id_texts, last_with_id, limits })
+    }
+
+    fn limits(&self, index: usize) -> PyResult<Limits> {
+        self.limits[index].ok_or_else(|| decline("unsupported_deployment"))
+    }
+}
+
+/// Plans kept per kind (candidate lists differ by cooldowns and model groups).
+const CANDIDATE_PLANS_KEPT: usize = 16;
+
+/// What a pick derived from one list of candidates (the same dicts, in order).
+struct Known<T> {
+    deployments: Vec<Py<PyAny>>,
+    derived: Arc<T>,
+}
+
+impl<T> Known<T> {
+    fn matches(&self, list: &Bound<'_, PyList>) -> bool {
+        self.deployments.len() == list.len() && self.deployments.iter().zip(list.iter()).all(|(known, item)| known.as_ptr() == item.as_ptr())
+    }
+}
+
+/// The least-busy keys and usage-based (v1) candidates of the router's shared candidate records
+/// (`routing_steps`), derived once per list of them: the records are built once per registry
+/// version and only read, so what is read of them holds while a list holds the same dicts (kept
+/// alive here, so no other dict takes their place). Never for a caller's own dicts.
+#[pyclass(frozen, module = "litellm_rust._native")]
+pub struct CandidatePlans {
+    least_busy: Mutex<Vec<Known<LeastBusyKeys>>>,
+    lowest_tpm: Mutex<Vec<Known<TpmCandidates>>>,
+}
+
+#[pymethods]
+impl CandidatePlans {
+    #[new]
+    fn new() -> Self {
+        Self { least_busy: Mutex::new(Vec::new()), lowest_tpm: Mutex::new(Vec::new()) }
+    }
+}
+
+/// The plan `list` matches in `plans`, else `derive`d and kept. The lock is held only to search
+/// and to insert, never while Python runs.
+fn known<T>(plans: &Mutex<Vec<Known<T>>>, list: &Bound<'_, PyList>, fits: impl Fn(&T) -> bool, derive: impl FnOnce() -> PyResult<T>) -> PyResult<Arc<T>> {
+    // A panic elsewhere cannot leave a half-made plan here: entries are pushed whole.
+    let lock = || plans.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = lock().iter().find(|known| known.matches(list) && fits(&known.derived)) {
+        return Ok(found.derived.clone());
+    }
+    let derived = Arc::new(derive()?);
+    let known = Known { deployments: list.iter().map(Bound::unbind).collect(), derived: derived.clone() };
+    let mut plans = lock();
+    let evicted = (plans.len() >= CANDIDATE_PLANS_KEPT).then(|| plans.remove(0));
+    plans.push(known);
+    drop(plans);
+    drop(evicted); // its dicts may be freed now, outside the lock
+    Ok(derived)
+}
+
+impl CandidatePlans {
+    fn least_busy(&self, list: &Bound<'_, PyList>, group: &Bound<'_, PyString>, memo: &CounterKeys) -> PyResult<Arc<LeastBusyKeys>> {
+        let group_text = group.to_str()?;
+        known(&self.least_busy, list, |known| known.group == group_text, || {
+            Ok(LeastBusyKeys { group: group_text.to_owned(), keys: least_busy_keys(list, group, memo)? })
+        })
+    }
+
+    fn lowest_tpm(&self, list: &Bound<'_, PyList>) -> PyResult<Arc<TpmCandidates>> {
+        known(&self.lowest_tpm, list, |_| true, || TpmCandidates::read(list))
+    }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -763,5 +879,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lowest_tpm, m)?)?;
     m.add_function(wrap_pyfunction!(cooling_keys, m)?)?;
     m.add_class::<CounterKeys>()?;
+    m.add_class::<CandidatePlans>()?;
     Ok(())
 }
