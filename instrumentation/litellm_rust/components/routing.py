@@ -10,8 +10,8 @@ with that cache's own expiry, and the pick is computed in Rust; where litellm dr
 (latency, usage-v2), Rust returns the set it draws from and Python's `random` draws. The handlers'
 side effects are kept: latency and cost placeholders written into their maps, latency's
 `_latency_per_deployment` in the request metadata, least-busy's pick reservations. usage-v2's
-counters are read from a native mirror of the cache where it is exact (`routing_state`), else in
-place.
+counters (`routing_state`) and latency-based-routing's maps (`routing_latency`) are read from native
+mirrors of the cache where they are exact, else in place.
 
 Served by litellm and counted by reason: a router with Redis (`redis_cache`; usage-based-routing v1
 reads through litellm's own DualCache, so it is served with Redis too), another cache or a
@@ -32,6 +32,7 @@ from typing import NamedTuple
 from litellm_rust import _native, routing_health
 from litellm_rust._component import Component
 from litellm_rust.components.routing_cache import RouterCacheAccess
+from litellm_rust.components.routing_latency import LatencyMirrors
 from litellm_rust.components.routing_state import UsageMirrors
 from litellm_rust.components.routing_steps import RoutingSteps, SharedCandidates, shared_candidates
 
@@ -103,6 +104,7 @@ class RoutingComponent(Component):
         self.steps = RoutingSteps(self)
         self.cache_access = RouterCacheAccess(self)
         self.usage_mirrors = UsageMirrors()
+        self.latency_mirrors = LatencyMirrors(_COMPENSATED_SUM)
         from litellm_rust.components.routing_fast import FastPicks  # it builds on this module
 
         self.fast_picks = FastPicks(self)
@@ -119,7 +121,7 @@ class RoutingComponent(Component):
         return self._replacements
 
     def status(self) -> dict:
-        return {**super().status(), "usage_mirror": self.usage_mirrors.status()}
+        return {**super().status(), "usage_mirror": self.usage_mirrors.status(), "latency_mirror": self.latency_mirrors.status()}
 
     def compare(self, python_result: object, rust_choices: object) -> bool:
         """litellm's pick (the very dict) is one of the Rust choices, or both found none; for a
@@ -237,20 +239,24 @@ class RoutingComponent(Component):
         args = selector.routing_args
         request = call.request_kwargs
         metadata_field = selector._select_metadata_field(request) if serve and request is not None else None
-        choices, per_deployment = _native.latency_choices(
-            call.deployments,
-            self._map(selector.router_cache, f"{call.model}_map"),
-            module.datetime.now().strftime("%Y-%m-%d-%H-%M"),
+        cache = selector.router_cache
+        state = self._map(cache, f"{call.model}_map")
+        minute = module.datetime.now().strftime("%Y-%m-%d-%H-%M")
+        pick = (
             request is not None and request.get("stream") is True,
             args.ttft_percentile,
             args.lowest_latency_buffer,
-            _COMPENSATED_SUM,
             self._input_tokens(module, call),
             serve,
             metadata_field is not None and metadata_field in request,
             random.randrange,
             self.stats,
         )
+        mirrored = self.latency_mirrors.latency_choices(call, cache.in_memory_cache, state, minute, *pick)
+        if mirrored is None:
+            stream, percentile, buffer, *rest = pick
+            mirrored = _native.latency_choices(call.deployments, state, minute, stream, percentile, buffer, _COMPENSATED_SUM, *rest)
+        choices, per_deployment = mirrored
         if not serve:
             return choices
         if not choices:
