@@ -90,15 +90,14 @@ struct Slot {
 
 impl Slot {
     fn entry(&mut self, py: Python<'_>, minute: &Bound<'_, PyString>, rule: SumRule, reads: &AtomicU64) -> PyResult<&LatencyEntry> {
-        if !self.read.as_ref().is_some_and(|read| read.unchanged(py)) {
-            reads.fetch_add(1, Ordering::Relaxed);
-            self.read = None;
-            self.read = Some(ReadEntry::read(self.value.bind(py), minute, rule)?);
-        }
-        match &self.read {
-            Some(read) => Ok(&read.entry),
-            None => unreachable!("read just above"),
-        }
+        let read = match self.read.take() {
+            Some(read) if read.unchanged(py) => read,
+            _ => {
+                reads.fetch_add(1, Ordering::Relaxed);
+                ReadEntry::read(self.value.bind(py), minute, rule)?
+            }
+        };
+        Ok(&self.read.insert(read).entry)
     }
 }
 
@@ -119,13 +118,6 @@ type ApiBaseGroups = Vec<(Py<PyString>, Vec<usize>)>;
 /// A pick's draw set and `_latency_per_deployment` (see `routing::latency_choices`).
 type Choices<'py> = (Bound<'py, PyList>, Option<Bound<'py, PyDict>>);
 
-/// The visits of a candidate list over one walk of its map, and (once a pick needed them) the
-/// `_latency_per_deployment` api_base groups of those visits.
-struct PlanVisits {
-    map_visits: MapVisits,
-    groups: Option<Arc<ApiBaseGroups>>,
-}
-
 /// A candidate list's fixed inputs (the same dicts, in order, are the same records).
 struct Plan {
     deployments: Vec<Py<PyAny>>,
@@ -133,7 +125,9 @@ struct Plan {
     /// The handler's `or`-chained limits of the candidates its lookups keep (the last of each id).
     limits: Vec<Limits>,
     /// Visits by the group generation they follow (`None`: no map).
-    visits: Option<(Option<u64>, Arc<PlanVisits>)>,
+    visits: Option<(Option<u64>, Arc<MapVisits>)>,
+    /// Those visits' api_base groups, once a pick needed them.
+    groups: Option<Arc<ApiBaseGroups>>,
 }
 
 impl Plan {
@@ -144,30 +138,31 @@ impl Plan {
         for index in routing::first_seen_last_wins(ids.iter().map(String::as_str)) {
             limits[index] = candidates[index].limits(true)?;
         }
-        Ok(Self { deployments: list.iter().map(Bound::unbind).collect(), ids, limits, visits: None })
+        Ok(Self { deployments: list.iter().map(Bound::unbind).collect(), ids, limits, visits: None, groups: None })
     }
 
-    fn visits(&mut self, generation: Option<u64>, keys: &[String]) -> Arc<PlanVisits> {
+    fn visits(&mut self, generation: Option<u64>, keys: &[String]) -> Arc<MapVisits> {
         match &self.visits {
             Some((known, visits)) if *known == generation => visits.clone(),
             _ => {
                 let ids: Vec<&str> = self.ids.iter().map(String::as_str).collect();
-                let visits = Arc::new(PlanVisits { map_visits: map_visits(&ids, keys.iter().map(String::as_str)), groups: None });
+                let visits = Arc::new(map_visits(&ids, keys.iter().map(String::as_str)));
                 self.visits = Some((generation, visits.clone()));
+                self.groups = None;
                 visits
             }
         }
     }
 
-    fn api_base_groups(&mut self, py: Python<'_>) -> PyResult<Arc<ApiBaseGroups>> {
-        let Some((generation, visits)) = &self.visits else { unreachable!("visits are planned before their groups") };
-        if let Some(groups) = &visits.groups {
+    /// The api_base groups of `visits` (the plan's current ones).
+    fn api_base_groups(&mut self, py: Python<'_>, visits: &MapVisits) -> PyResult<Arc<ApiBaseGroups>> {
+        if let Some(groups) = &self.groups {
             return Ok(groups.clone());
         }
         let candidates = self.deployments.iter().map(|deployment| Deployment::read(deployment.bind(py).clone())).collect::<PyResult<Vec<_>>>()?;
-        let groups = api_base_groups(&candidates, visits.map_visits.visits.iter().map(|(index, _)| *index))?;
+        let groups = api_base_groups(&candidates, visits.visits.iter().map(|(index, _)| *index))?;
         let groups = Arc::new(groups.into_iter().map(|(api_base, members)| (api_base.unbind(), members)).collect::<Vec<_>>());
-        self.visits = Some((*generation, Arc::new(PlanVisits { map_visits: visits.map_visits.clone(), groups: Some(groups.clone()) })));
+        self.groups = Some(groups.clone());
         Ok(groups)
     }
 }
@@ -183,7 +178,7 @@ struct State {
 struct Scored {
     scored: Vec<LatencyCandidate>,
     latencies: Vec<Number>,
-    visits: Arc<PlanVisits>,
+    visits: Arc<MapVisits>,
     groups: Option<Arc<ApiBaseGroups>>,
     placeholder_ids: Vec<Py<PyAny>>,
 }
@@ -285,9 +280,9 @@ impl LatencyMirror {
             None => &mut [],
         };
         let placeholder = LatencyEntry::placeholder(self.rule);
-        let mut scored = Vec::with_capacity(visits.map_visits.visits.len());
-        let mut latencies = Vec::with_capacity(visits.map_visits.visits.len());
-        for &(candidate, position) in &visits.map_visits.visits {
+        let mut scored = Vec::with_capacity(visits.visits.len());
+        let mut latencies = Vec::with_capacity(visits.visits.len());
+        for &(candidate, position) in &visits.visits {
             let entry = match position {
                 Some(position) => slots[position].entry(py, minute, self.rule, &self.entry_reads)?,
                 None => &placeholder,
@@ -296,9 +291,9 @@ impl LatencyMirror {
             latencies.push(latency);
             scored.push(LatencyCandidate { latency: latency.as_f64(), tpm: entry.tpm, rpm: entry.rpm, limits: plan.limits[candidate] });
         }
-        let groups = if debug { Some(plan.api_base_groups(py)?) } else { None };
+        let groups = if debug { Some(plan.api_base_groups(py, &visits)?) } else { None };
         let placeholder_ids = if placeholders {
-            visits.map_visits.missing.iter().map(|&index| Ok(plan.deployments[index].bind(py).get_item("model_info")?.get_item("id")?.unbind())).collect::<PyResult<_>>()?
+            visits.missing.iter().map(|&index| Ok(plan.deployments[index].bind(py).get_item("model_info")?.get_item("id")?.unbind())).collect::<PyResult<_>>()?
         } else {
             Vec::new()
         };
@@ -356,7 +351,7 @@ impl LatencyMirror {
                 self.scored(&mut state, deployments_list, group, map, minute, stream, ttft_percentile, commit && map.is_some(), debug)?
             };
             let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
-            let visited = &visits.map_visits.visits;
+            let visited = &visits.visits;
             let chosen = skewed(routing::latency_choices(&scored, tokens, buffer), visited.len());
             let debug_map = match (&groups, chosen.is_empty()) {
                 (Some(groups), false) => {
