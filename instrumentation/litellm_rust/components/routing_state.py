@@ -18,6 +18,9 @@ pick whose counters its cooldown read prefetched (`prefetched_usage`); candidate
 caller's own dicts rather than the router's shared records (`caller_candidates`); a CPython without
 readable dict version tags, 3.14 on (`dict_versions`).
 
+`CacheMirrors` (a mirror per router cache, made on its first pick, and the reasons counted) is shared
+with latency-based-routing's mirrors (`routing_latency`).
+
 Left to litellm's cache read: a write by another thread straight into `cache_dict` while a
 write through the cache's methods is in progress (between its `begin` and `written`).
 """
@@ -67,7 +70,8 @@ class CacheMirrors:
         totals: Counter = Counter()
         for mirror in list(self._mirrors.values()):
             totals.update(mirror.counts())
-        return {**totals, "read_in_place": dict(sorted({**self.reasons, **self._native_reasons(totals)}.items()))}
+        reasons = {**self.reasons, **self._native_reasons(totals)}
+        return {**totals, "read_in_place": dict(sorted(reasons.items()))}
 
     @staticmethod
     def _native_reasons(totals: Counter) -> dict:

@@ -39,11 +39,11 @@ pub(crate) fn number(value: &Bound<'_, PyAny>) -> Option<Number> {
     None
 }
 
-pub(crate) fn state_number(value: &Bound<'_, PyAny>) -> PyResult<f64> {
+fn state_number(value: &Bound<'_, PyAny>) -> PyResult<f64> {
     number(value).map(Number::as_f64).ok_or_else(|| decline("unsupported_state"))
 }
 
-pub(crate) fn to_python<'py>(py: Python<'py>, value: Number) -> Bound<'py, PyAny> {
+fn to_python<'py>(py: Python<'py>, value: Number) -> Bound<'py, PyAny> {
     match value {
         Number::Int(value) => value.into_pyobject(py).unwrap().into_any(),
         Number::Float(value) => PyFloat::new(py, value).into_any(),
@@ -56,7 +56,7 @@ pub(crate) struct Deployment<'py> {
     info: Bound<'py, PyDict>,
     /// `d.get("litellm_params", {})`; `None` when absent (an empty dict to the handlers).
     params: Option<Bound<'py, PyDict>>,
-    pub(crate) id: Bound<'py, PyAny>,
+    id: Bound<'py, PyAny>,
 }
 
 impl<'py> Deployment<'py> {
