@@ -179,7 +179,9 @@ struct Scored {
     scored: Vec<LatencyCandidate>,
     latencies: Vec<Number>,
     visits: Arc<MapVisits>,
-    groups: Option<Arc<ApiBaseGroups>>,
+    /// The api_base groups when the pick reports `_latency_per_deployment` (an api_base it cannot
+    /// read declines only a pick that chose something, as in `routing::latency_choices`).
+    groups: Option<PyResult<Arc<ApiBaseGroups>>>,
     placeholder_ids: Vec<Py<PyAny>>,
 }
 
@@ -291,7 +293,7 @@ impl LatencyMirror {
             latencies.push(latency);
             scored.push(LatencyCandidate { latency: latency.as_f64(), tpm: entry.tpm, rpm: entry.rpm, limits: plan.limits[candidate] });
         }
-        let groups = if debug { Some(plan.api_base_groups(py, &visits)?) } else { None };
+        let groups = debug.then(|| plan.api_base_groups(py, &visits));
         let placeholder_ids = if placeholders {
             visits.missing.iter().map(|&index| Ok(plan.deployments[index].bind(py).get_item("model_info")?.get_item("id")?.unbind())).collect::<PyResult<_>>()?
         } else {
@@ -353,8 +355,9 @@ impl LatencyMirror {
             let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
             let visited = &visits.visits;
             let chosen = skewed(routing::latency_choices(&scored, tokens, buffer), visited.len());
-            let debug_map = match (&groups, chosen.is_empty()) {
+            let debug_map = match (groups, chosen.is_empty()) {
                 (Some(groups), false) => {
+                    let groups = groups?;
                     let bound: Vec<_> = groups.iter().map(|(api_base, members)| (api_base.bind(py), members.as_slice())).collect();
                     Some(latency_per_deployment(py, bound.into_iter(), &latencies, randrange)?)
                 }
