@@ -257,6 +257,32 @@ class UsageMirror:
     def counts(self) -> dict[str, int]:
         """mirrored_picks, resyncs (whole re-reads of the cache), read_in_place."""
 
+class LatencyMirror:
+    """One router `InMemoryCache`'s latency maps as latency-based-routing's pick reads them, held
+    per model group and re-read where version tags or list items moved (see
+    components/routing_latency.py)."""
+
+    def __init__(self, compensated_sum: bool) -> None:
+        """Raises `Unsupported("dict_versions")` on a CPython whose dicts and lists it cannot read."""
+    def latency_choices(
+        self,
+        deployments_list: list[dict[str, Any]],
+        group: str,
+        map: dict[str, Any] | None,
+        minute: str,
+        stream: bool,
+        ttft_percentile: float | None,
+        buffer: float,
+        count_input_tokens: Callable[[], int],
+        commit: bool,
+        debug: bool,
+        randrange: Callable[[int], int],
+        stats: CallStats,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None] | None:
+        """`latency_choices` from the mirror; `None`: another pick holds it (read in place)."""
+    def counts(self) -> dict[str, int]:
+        """mirrored_picks, resyncs (walks of a map whose keys changed), entry_reads, read_in_place."""
+
 def least_busy(
     deployments_list: list[dict[str, Any]],
     group: str,

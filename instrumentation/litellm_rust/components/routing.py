@@ -10,11 +10,11 @@ with that cache's own expiry, and the pick is computed in Rust; where litellm dr
 (latency, usage-v2), Rust returns the set it draws from and Python's `random` draws. The handlers'
 side effects are kept: latency and cost placeholders written into their maps, latency's
 `_latency_per_deployment` in the request metadata, least-busy's pick reservations. usage-v2's
-counters are read from a native mirror of the cache where it is exact (`routing_state`), else in
-place. Over the router's shared records (`routing_steps`), least-busy's counter keys and
-usage-based (v1)'s ids and limits are read once per list of them (`_native.CandidatePlans`; measured
-at 100 deployments, the native least-busy pick went from ~22 µs to ~5 µs and the usage-based one to
-about a quarter of its time, ~43 µs before).
+counters (`routing_state`) and latency-based-routing's maps (`routing_latency`) are read from native
+mirrors of the cache where they are exact, else in place. Over the router's shared records
+(`routing_steps`), least-busy's counter keys and usage-based (v1)'s ids and limits are read once per
+list of them (`_native.CandidatePlans`; measured at 100 deployments, the native least-busy pick went
+from ~22 µs to ~5 µs and the usage-based one to about a quarter of its time, ~43 µs before).
 
 With Redis, the state is read as litellm's pick reads it: usage-based-routing v1's maps through the
 router's DualCache, usage-v2's counters from the request's prefetched read (an async pick) or the
@@ -40,6 +40,7 @@ from typing import NamedTuple
 from litellm_rust import _native, routing_health
 from litellm_rust._component import Component
 from litellm_rust.components.routing_cache import RouterCacheAccess
+from litellm_rust.components.routing_latency import LatencyMirrors
 from litellm_rust.components.routing_state import UsageMirrors
 from litellm_rust.components.routing_steps import RoutingSteps, SharedCandidates, shared_candidates
 from litellm_rust.components.routing_usage import GroupUsageCounters, TrackedDeployments
@@ -118,6 +119,7 @@ class RoutingComponent(Component):
         self.usage_mirrors = UsageMirrors()
         self.usage_counters = GroupUsageCounters(self)
         self.tracked_deployments = TrackedDeployments(self)
+        self.latency_mirrors = LatencyMirrors(_COMPENSATED_SUM)
         from litellm_rust.components.routing_fast import FastPicks  # it builds on this module
 
         self.fast_picks = FastPicks(self)
@@ -139,6 +141,7 @@ class RoutingComponent(Component):
         return {
             **super().status(),
             "usage_mirror": self.usage_mirrors.status(),
+            "latency_mirror": self.latency_mirrors.status(),
             "usage_counters": self.usage_counters.status(),
             "deployment_tracks_usage": self.tracked_deployments.status(),
         }
@@ -258,20 +261,24 @@ class RoutingComponent(Component):
         args = selector.routing_args
         request = call.request_kwargs
         metadata_field = selector._select_metadata_field(request) if serve and request is not None else None
-        choices, per_deployment = _native.latency_choices(
-            call.deployments,
-            self._map(selector.router_cache, f"{call.model}_map"),
-            module.datetime.now().strftime("%Y-%m-%d-%H-%M"),
+        cache = selector.router_cache
+        state = self._map(cache, f"{call.model}_map")
+        minute = module.datetime.now().strftime("%Y-%m-%d-%H-%M")
+        pick = (
             request is not None and request.get("stream") is True,
             args.ttft_percentile,
             args.lowest_latency_buffer,
-            _COMPENSATED_SUM,
             self._input_tokens(module, call),
             serve,
             metadata_field is not None and metadata_field in request,
             random.randrange,
             self.stats,
         )
+        mirrored = self.latency_mirrors.latency_choices(call, cache.in_memory_cache, state, minute, *pick)
+        if mirrored is None:
+            stream, percentile, buffer, *rest = pick
+            mirrored = _native.latency_choices(call.deployments, state, minute, stream, percentile, buffer, _COMPENSATED_SUM, *rest)
+        choices, per_deployment = mirrored
         if not serve:
             return choices
         if not choices:

@@ -18,6 +18,9 @@ pick whose counters its cooldown read prefetched (`prefetched_usage`); candidate
 caller's own dicts rather than the router's shared records (`caller_candidates`); a CPython without
 readable dict version tags, 3.14 on (`dict_versions`).
 
+`CacheMirrors` (a mirror per router cache, made on its first pick, and the reasons counted) is shared
+with latency-based-routing's mirrors (`routing_latency`).
+
 Left to litellm's cache read: a write by another thread straight into `cache_dict` while a
 write through the cache's methods is in progress (between its `begin` and `written`).
 """
@@ -28,15 +31,61 @@ from collections import Counter
 from litellm_rust import _native
 
 
-class UsageMirrors:
+class CacheMirrors:
+    """Native mirrors of routing state, one per router cache, made on the cache's first pick;
+    `reasons` counts the picks read in place instead."""
+
+    def __init__(self, make) -> None:
+        self._make = make
+        self._mirrors: dict[int, object] = {}
+        self._available = True
+        self.reasons: Counter = Counter()
+
+    def _mirror_for(self, cache):
+        """The cache's mirror, made on its first pick (`None`: this CPython's dicts cannot be
+        mirrored)."""
+        mirror = self._mirrors.get(id(cache))
+        if mirror is not None or not self._available:
+            return mirror
+        try:
+            mirror = self._make()
+        except _native.Unsupported:
+            self._available = False
+            return None
+        self._mirrors[id(cache)] = mirror
+        weakref.finalize(cache, self._mirrors.pop, id(cache), None)
+        return mirror
+
+    def mirror_of(self, call, cache):
+        """The mirror a pick over `cache` reads, or `None` (the reason counted)."""
+        if call.shared is None:
+            self.reasons["caller_candidates"] += 1  # dicts the caller may change between picks
+            return None
+        mirror = self._mirror_for(cache)
+        if mirror is None:
+            self.reasons["dict_versions"] += 1
+        return mirror
+
+    def status(self) -> dict:
+        totals: Counter = Counter()
+        for mirror in list(self._mirrors.values()):
+            totals.update(mirror.counts())
+        reasons = {**self.reasons, **self._native_reasons(totals)}
+        return {**totals, "read_in_place": dict(sorted(reasons.items()))}
+
+    @staticmethod
+    def _native_reasons(totals: Counter) -> dict:
+        """The mirrors' own `read_in_place` count, by the reason it stands for."""
+        return {"busy": totals.pop("read_in_place", 0)}
+
+
+class UsageMirrors(CacheMirrors):
     """The routing component's usage-v2 mirrors, by router cache."""
 
     def __init__(self) -> None:
         from litellm.caching.in_memory_cache import InMemoryCache
 
-        self._mirrors: dict[int, _native.UsageMirror] = {}
-        self._available = True
-        self.reasons: Counter = Counter()
+        super().__init__(_native.UsageMirror)
         methods = vars(InMemoryCache)
         self._replacements = {
             methods["set_cache"]: _copied_write(methods["set_cache"], self._mirrors, _written_key),
@@ -50,40 +99,17 @@ class UsageMirrors:
     def least_used(self, call, cache, minute: str, prefetched: bool, count_input_tokens, keys, stats) -> list | None:
         """The usage-v2 pick's choices (`_native.least_used`'s) read from the cache's mirror, or
         `None` (counted by reason): the pick reads the cache in place."""
-        reason = None
         if prefetched:
-            reason = "prefetched_usage"
-        elif call.shared is None:
-            reason = "caller_candidates"  # dicts the caller may change between picks
-        else:
-            mirror = self._mirror_for(cache)
-            if mirror is None:
-                reason = "dict_versions"
-            else:
-                return mirror.least_used(call.deployments, minute, cache, cache._clock(), count_input_tokens, keys, stats)
-        self.reasons[reason] += 1
-        return None
-
-    def _mirror_for(self, cache) -> "_native.UsageMirror | None":
-        """The cache's mirror, made on its first pick (which re-reads the cache whole)."""
-        mirror = self._mirrors.get(id(cache))
-        if mirror is not None or not self._available:
-            return mirror
-        try:
-            mirror = _native.UsageMirror()
-        except _native.Unsupported:
-            self._available = False
+            self.reasons["prefetched_usage"] += 1
             return None
-        self._mirrors[id(cache)] = mirror
-        weakref.finalize(cache, self._mirrors.pop, id(cache), None)
-        return mirror
+        mirror = self.mirror_of(call, cache)
+        if mirror is None:
+            return None
+        return mirror.least_used(call.deployments, minute, cache, cache._clock(), count_input_tokens, keys, stats)
 
-    def status(self) -> dict:
-        totals: Counter = Counter()
-        for mirror in list(self._mirrors.values()):
-            totals.update(mirror.counts())
-        reasons = {**self.reasons, "unusable_counter": totals.pop("read_in_place", 0)}
-        return {**totals, "read_in_place": dict(sorted(reasons.items()))}
+    @staticmethod
+    def _native_reasons(totals: Counter) -> dict:
+        return {"unusable_counter": totals.pop("read_in_place", 0)}
 
 
 def _written_key(mirror, cache, current: bool, args: tuple, kwargs: dict) -> None:

@@ -5,6 +5,8 @@
 //! back from. Component logic lives in the crates.
 
 mod faults;
+mod latency_mirror;
+mod object_layout;
 mod proxy_limits;
 mod parallel_slots;
 mod rate_limiter;
@@ -44,5 +46,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
     routing::register(m)?;
     m.add_class::<usage_mirror::UsageMirror>()?;
+    m.add_class::<latency_mirror::LatencyMirror>()?;
     Ok(())
 }

@@ -14,7 +14,8 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyString, PyTuple};
 
-use routing::samples::{self, Number, SumRule};
+use routing::latency_state::{map_visits, LatencyEntry, MapVisits, Window};
+use routing::samples::{Number, SumRule};
 use routing::{CostCandidate, LatencyCandidate, Limits, UsageCandidate};
 
 use crate::faults::{self, guarded};
@@ -60,7 +61,7 @@ pub(crate) struct Deployment<'py> {
 }
 
 impl<'py> Deployment<'py> {
-    fn read(value: Bound<'py, PyAny>) -> PyResult<Self> {
+    pub(crate) fn read(value: Bound<'py, PyAny>) -> PyResult<Self> {
         let py = value.py();
         let dict = value.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_deployment"))?;
         let info = dict
@@ -75,7 +76,7 @@ impl<'py> Deployment<'py> {
         Ok(Self { dict, info, params, id })
     }
 
-    fn id_str(&self) -> PyResult<&str> {
+    pub(crate) fn id_str(&self) -> PyResult<&str> {
         self.id.cast_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?.to_str()
     }
 
@@ -243,45 +244,85 @@ struct Visits<'py> {
 
 fn visits<'py>(candidates: &[Deployment<'py>], map: Option<&Bound<'py, PyDict>>) -> PyResult<Visits<'py>> {
     let ids = candidates.iter().map(Deployment::id_str).collect::<PyResult<Vec<&str>>>()?;
-    let mut last: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
-    for (index, id) in ids.iter().enumerate() {
-        last.insert(id, index);
-    }
-    let mut visits = Vec::with_capacity(ids.len());
-    let mut present: HashSet<&str> = HashSet::new();
-    if let Some(map) = map {
-        for (key, entry) in map.iter() {
-            let key = key.cast_exact::<PyString>().map_err(|_| decline("unsupported_state"))?;
-            if let Some(&index) = last.get(key.to_str()?) {
-                let entry = entry.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_state"))?;
-                present.insert(ids[index]);
-                visits.push((index, Some(entry)));
-            }
-        }
-    }
-    let mut missing = Vec::new();
-    for (index, id) in ids.iter().enumerate() {
-        if present.insert(id) {
-            missing.push(index);
-            visits.push((last[id], None));
-        }
-    }
+    let items = match map {
+        Some(map) => map
+            .iter()
+            .map(|(key, entry)| Ok((key.cast_into_exact::<PyString>().map_err(|_| decline("unsupported_state"))?, entry)))
+            .collect::<PyResult<Vec<_>>>()?,
+        None => Vec::new(),
+    };
+    let keys = items.iter().map(|(key, _)| key.to_str()).collect::<PyResult<Vec<&str>>>()?;
+    let MapVisits { visits, missing } = map_visits(&ids, keys);
+    let visits = visits
+        .into_iter()
+        .map(|(index, position)| {
+            let entry = match position {
+                Some(position) => Some(items[position].1.clone().cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_state"))?),
+                None => None,
+            };
+            Ok((index, entry))
+        })
+        .collect::<PyResult<_>>()?;
     Ok(Visits { visits, missing })
 }
 
 /// `entry.get(minute, {}).get(key, 0)`: this minute's tpm or rpm from a latency or cost map entry.
 fn minute_counter(entry: Option<&Bound<'_, PyDict>>, minute: &Bound<'_, PyString>, key: &Bound<'_, PyString>) -> PyResult<f64> {
     let Some(entry) = entry else { return Ok(0.0) };
-    let Some(counters) = entry.get_item(minute)? else { return Ok(0.0) };
-    let counters = counters.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_state"))?;
+    counter(minute_counters(entry, minute)?.as_ref(), key)
+}
+
+/// `entry.get(minute)`: this minute's counters dict of a latency or cost map entry.
+fn minute_counters<'py>(entry: &Bound<'py, PyDict>, minute: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let Some(counters) = entry.get_item(minute)? else { return Ok(None) };
+    counters.cast_into_exact::<PyDict>().map(Some).map_err(|_| decline("unsupported_state"))
+}
+
+/// `counters.get(key, 0)`, 0 without counters.
+fn counter(counters: Option<&Bound<'_, PyDict>>, key: &Bound<'_, PyString>) -> PyResult<f64> {
+    let Some(counters) = counters else { return Ok(0.0) };
     counters.get_item(key)?.map_or(Ok(0.0), |value| state_number(&value))
 }
 
-/// `entry.get(key, [])` as samples.
-fn sample_list(entry: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<Vec<Number>> {
-    let Some(list) = entry.get_item(key)? else { return Ok(Vec::new()) };
-    let list = list.cast_into_exact::<PyList>().map_err(|_| decline("unsupported_state"))?;
+/// `entry.get(key)` as a sample list (`None`: absent).
+fn sample_list<'py>(entry: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyList>>> {
+    let Some(list) = entry.get_item(key)? else { return Ok(None) };
+    list.cast_into_exact::<PyList>().map(Some).map_err(|_| decline("unsupported_state"))
+}
+
+/// A sample list's samples (`[]` for none).
+fn samples_of(list: Option<&Bound<'_, PyList>>) -> PyResult<Vec<Number>> {
+    let Some(list) = list else { return Ok(Vec::new()) };
     list.iter().map(|sample| number(&sample).ok_or_else(|| decline("unsupported_state"))).collect()
+}
+
+/// The objects of one latency map entry its pick reads: the latency and TTFT sample lists and
+/// this minute's counters (each `None` when absent).
+pub(crate) struct LatencyParts<'py> {
+    pub(crate) latency: Option<Bound<'py, PyList>>,
+    pub(crate) ttft: Option<Bound<'py, PyList>>,
+    pub(crate) counters: Option<Bound<'py, PyDict>>,
+}
+
+impl<'py> LatencyParts<'py> {
+    pub(crate) fn of(entry: &Bound<'py, PyDict>, minute: &Bound<'py, PyString>) -> PyResult<Self> {
+        let py = entry.py();
+        Ok(Self {
+            latency: sample_list(entry, intern!(py, "latency_normalized"))?,
+            ttft: sample_list(entry, intern!(py, "time_to_first_token_seconds"))?,
+            counters: minute_counters(entry, minute)?,
+        })
+    }
+
+    /// The entry as the pick compares it.
+    pub(crate) fn entry(&self, py: Python<'py>, rule: SumRule) -> PyResult<LatencyEntry> {
+        Ok(LatencyEntry::new(
+            Window::new(&samples_of(self.latency.as_ref())?, rule),
+            Window::new(&samples_of(self.ttft.as_ref())?, rule),
+            counter(self.counters.as_ref(), intern!(py, "tpm"))?,
+            counter(self.counters.as_ref(), intern!(py, "rpm"))?,
+        ))
+    }
 }
 
 /// The request's input tokens from litellm's own counter, only when some candidate's tpm limit
@@ -336,44 +377,29 @@ pub fn latency_choices<'py>(
         let rule = if compensated_sum { SumRule::Compensated } else { SumRule::Sequential };
         let candidates = deployments(deployments_list)?;
         let Visits { visits, missing } = visits(&candidates, map)?;
-        let (tpm_key, rpm_key) = (intern!(py, "tpm"), intern!(py, "rpm"));
-        let (latency_key, ttft_key) = (intern!(py, "latency_normalized"), intern!(py, "time_to_first_token_seconds"));
+        let placeholder = LatencyEntry::placeholder(rule);
         let mut latencies = Vec::with_capacity(visits.len());
         let mut scored = Vec::with_capacity(visits.len());
         for (index, entry) in &visits {
-            let (latency_samples, ttft_samples) = match entry {
-                Some(entry) => (samples::usable(&sample_list(entry, latency_key)?), samples::usable(&sample_list(entry, ttft_key)?)),
-                None => (vec![Number::Int(0)], Vec::new()),
+            let read = match entry {
+                Some(entry) => Some(LatencyParts::of(entry, minute)?.entry(py, rule)?),
+                None => None,
             };
-            let use_ttft = stream && !ttft_samples.is_empty();
-            let latency = match (use_ttft, ttft_percentile) {
-                (true, Some(percentile)) => samples::percentile(&ttft_samples, percentile),
-                (true, None) => samples::mean(&ttft_samples, rule),
-                (false, _) => samples::mean(&latency_samples, rule),
-            }
-            .ok_or_else(|| decline("unsupported_state"))?;
+            let entry = read.as_ref().unwrap_or(&placeholder);
+            let latency = entry.selected(stream, ttft_percentile).ok_or_else(|| decline("unsupported_state"))?;
             latencies.push(latency);
-            scored.push(LatencyCandidate {
-                latency: latency.as_f64(),
-                tpm: minute_counter(entry.as_ref(), minute, tpm_key)?,
-                rpm: minute_counter(entry.as_ref(), minute, rpm_key)?,
-                limits: candidates[*index].limits(true)?,
-            });
+            scored.push(LatencyCandidate { latency: latency.as_f64(), tpm: entry.tpm, rpm: entry.rpm, limits: candidates[*index].limits(true)? });
         }
         let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
         let chosen = skewed(routing::latency_choices(&scored, tokens, buffer), visits.len());
         let debug_map = if debug && !chosen.is_empty() {
-            Some(latency_per_deployment(py, &candidates, &visits, &latencies, randrange)?)
+            let groups = api_base_groups(&candidates, visits.iter().map(|(index, _)| *index))?;
+            Some(latency_per_deployment(py, groups.iter().map(|(api_base, members)| (api_base, members.as_slice())), &latencies, randrange)?)
         } else {
             None
         };
         if let (true, Some(map)) = (commit, map) {
-            for &index in &missing {
-                let placeholder = PyDict::new(py);
-                placeholder.set_item(latency_key, PyList::new(py, [0])?)?;
-                placeholder.set_item(minute, zero_counters(py)?)?;
-                map.set_item(&candidates[index].id, placeholder)?;
-            }
+            write_placeholders(map, missing.iter().map(|&index| &candidates[index].id), minute)?;
         }
         let picks = PyList::new(py, chosen.iter().map(|&visit| &candidates[visits[visit].0].dict))?;
         stats.get().rust_call();
@@ -381,35 +407,54 @@ pub fn latency_choices<'py>(
     })
 }
 
-/// `_latency_per_deployment`: api_base -> latency for every visited deployment (a missing
-/// api_base is `""`, a `None` one is skipped). litellm visits in a random order, so where several
-/// deployments share an api_base the one it keeps is uniformly random: drawn here with `randrange`.
-fn latency_per_deployment<'py>(
-    py: Python<'py>,
-    candidates: &[Deployment<'py>],
-    visits: &[(usize, Option<Bound<'py, PyDict>>)],
-    latencies: &[Number],
-    randrange: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let mut order: Vec<Bound<'py, PyString>> = Vec::new();
-    let mut groups: HashMap<String, Vec<Number>> = HashMap::new();
-    for ((index, _), latency) in visits.iter().zip(latencies) {
-        let api_base = match candidates[*index].param(intern!(py, "api_base"))? {
-            None => PyString::new(py, ""),
+/// The handler's latency placeholders, `{"latency_normalized": [0], minute: {"tpm": 0, "rpm": 0}}`,
+/// written into its map for the ids it lacked.
+pub(crate) fn write_placeholders<'a, 'py: 'a>(map: &Bound<'py, PyDict>, ids: impl IntoIterator<Item = &'a Bound<'py, PyAny>>, minute: &Bound<'py, PyString>) -> PyResult<()> {
+    let py = map.py();
+    for id in ids {
+        let placeholder = PyDict::new(py);
+        placeholder.set_item(intern!(py, "latency_normalized"), PyList::new(py, [0])?)?;
+        placeholder.set_item(minute, zero_counters(py)?)?;
+        map.set_item(id, placeholder)?;
+    }
+    Ok(())
+}
+
+/// The visits (given as their candidates' indices) grouped by the api_base
+/// `_latency_per_deployment` keys them under (a missing api_base is `""`, a `None` one is
+/// skipped), in first-seen order: each group's visit positions.
+pub(crate) fn api_base_groups<'py>(candidates: &[Deployment<'py>], visited: impl Iterator<Item = usize>) -> PyResult<Vec<(Bound<'py, PyString>, Vec<usize>)>> {
+    let mut groups: Vec<(Bound<'py, PyString>, Vec<usize>)> = Vec::new();
+    let mut slots: HashMap<String, usize> = HashMap::new();
+    for (visit, index) in visited.enumerate() {
+        let candidate = &candidates[index];
+        let api_base = match candidate.param(intern!(candidate.dict.py(), "api_base"))? {
+            None => PyString::new(candidate.dict.py(), ""),
             Some(value) if value.is_none() => continue,
             Some(value) => value.cast_into_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?,
         };
-        let key = api_base.to_str()?.to_owned();
-        if !groups.contains_key(&key) {
-            order.push(api_base);
-        }
-        groups.entry(key).or_default().push(*latency);
+        let slot = *slots.entry(api_base.to_str()?.to_owned()).or_insert_with(|| {
+            groups.push((api_base, Vec::new()));
+            groups.len() - 1
+        });
+        groups[slot].1.push(visit);
     }
+    Ok(groups)
+}
+
+/// `_latency_per_deployment`: api_base -> latency for every visited deployment, from the visits'
+/// `api_base_groups`. litellm visits in a random order, so where several deployments share an
+/// api_base the one it keeps is uniformly random: drawn here with `randrange`.
+pub(crate) fn latency_per_deployment<'a, 'py: 'a>(
+    py: Python<'py>,
+    groups: impl Iterator<Item = (&'a Bound<'py, PyString>, &'a [usize])>,
+    latencies: &[Number],
+    randrange: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
     let per_deployment = PyDict::new(py);
-    for api_base in order {
-        let members = &groups[api_base.to_str()?];
+    for (api_base, members) in groups {
         let kept = if members.len() == 1 { 0 } else { randrange.call1((members.len(),))?.extract::<usize>()? };
-        per_deployment.set_item(api_base, to_python(py, members[kept]))?;
+        per_deployment.set_item(api_base, to_python(py, latencies[members[kept]]))?;
     }
     Ok(per_deployment)
 }

@@ -13,9 +13,8 @@
 //! JSON-decode) sends the pick back to reading the cache in place (`least_used`).
 
 use std::collections::HashMap;
-use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -24,48 +23,9 @@ use pyo3::types::{PyDict, PyList, PyString};
 use routing::usage_mirror::{CounterMirror, Entry, UsagePlan, Value};
 
 use crate::faults::guarded;
+use crate::object_layout::{dict_versions_work, version_tag};
 use crate::routing::{decline, deployments, input_tokens, number, skewed, usage_keys, CounterKeys};
 use crate::stats::CallStats;
-
-/// The head of a CPython 3.11-3.13 `PyDictObject` (not in the limited API): `ma_version_tag`
-/// changes on every insertion, deletion or value replacement of that one dict.
-#[repr(C)]
-struct DictHead {
-    ob_refcnt: isize,
-    ob_type: *mut c_void,
-    ma_used: isize,
-    ma_version_tag: u64,
-}
-
-fn version_tag(dict: &Bound<'_, PyDict>) -> u64 {
-    // SAFETY: only read once `dict_versions_work` has checked the running CPython's layout.
-    unsafe { (*(dict.as_ptr() as *const DictHead)).ma_version_tag }
-}
-
-/// Whether this CPython keeps PEP 509 version tags where `DictHead` reads them: 3.11 to 3.13,
-/// checked on real dicts (3.14 dropped the per-mutation tag).
-fn dict_versions_work(py: Python<'_>) -> bool {
-    static WORKS: OnceLock<bool> = OnceLock::new();
-    *WORKS.get_or_init(|| {
-        let version = py.version_info();
-        if !((3, 11)..(3, 14)).contains(&(version.major, version.minor)) {
-            return false;
-        }
-        let probe = || -> PyResult<bool> {
-            let (watched, other) = (PyDict::new(py), PyDict::new(py));
-            let start = version_tag(&watched);
-            watched.set_item("k", 1)?;
-            let inserted = version_tag(&watched);
-            other.set_item("k", 1)?;
-            let untouched = version_tag(&watched) == inserted;
-            watched.set_item("k", 2)?;
-            let replaced = version_tag(&watched);
-            watched.del_item("k")?;
-            Ok(start != inserted && untouched && replaced != inserted && version_tag(&watched) != replaced)
-        };
-        probe().unwrap_or(false)
-    })
-}
 
 /// The cache's two dicts as they are now.
 fn cache_dicts<'py>(cache: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
@@ -105,14 +65,17 @@ struct KnownPlan {
 
 impl KnownPlan {
     fn matches(&self, list: &Bound<'_, PyList>, minute: &str) -> bool {
-        self.minute == minute
-            && self.deployments.len() == list.len()
-            && self.deployments.iter().zip(list.iter()).all(|(known, item)| known.as_ptr() == item.as_ptr())
+        self.minute == minute && same_objects(&self.deployments, list)
     }
 }
 
+/// Whether `list` holds the `known` objects, in order.
+pub(crate) fn same_objects(known: &[Py<PyAny>], list: &Bound<'_, PyList>) -> bool {
+    known.len() == list.len() && known.iter().zip(list.iter()).all(|(known, item)| known.as_ptr() == item.as_ptr())
+}
+
 /// Plans kept per mirror (candidate lists differ by cooldowns and model groups).
-const PLANS_KEPT: usize = 16;
+pub(crate) const PLANS_KEPT: usize = 16;
 
 #[derive(Default)]
 struct State {

@@ -6,6 +6,7 @@
 //! draws from, so the caller draws with Python's `random` and the distribution stays litellm's.
 //! No Python here: the glue crate reads litellm's cache and deployment dicts into these inputs.
 
+pub mod latency_state;
 pub mod samples;
 pub mod usage_mirror;
 
