@@ -232,8 +232,8 @@ class CandidatePlans:
     def __init__(self) -> None: ...
 
 class UsageMirror:
-    """One router `InMemoryCache`'s entries as usage-based-routing-v2's pick reads them, copied
-    write by write (see components/routing_state.py); dict version tags catch other writes."""
+    """One router `InMemoryCache`'s entries as usage-based-routing-v2's and least-busy's picks read
+    them, copied write by write (see components/routing_state.py); dict version tags catch other writes."""
 
     def __init__(self) -> None:
         """Raises `Unsupported("dict_versions")` on a CPython whose dict version tags it cannot read."""
@@ -296,9 +296,11 @@ def least_busy(
     keys: CounterKeys,
     stats: CallStats,
     plans: CandidatePlans | None = None,
+    mirror: UsageMirror | None = None,
 ) -> int | None:
     """The index of the first deployment with the fewest in-flight calls (the larger of `shared`
-    and this worker's, with `shared`) plus live reservations."""
+    and this worker's, with `shared`) plus live reservations; with `plans` and `mirror`, this
+    worker's counts are read from the mirror where it is exact."""
 def cooling_keys(keys: list[str], snapshot: dict[str, Any]) -> list[tuple[int, str]] | None:
     """`(position, id)` of each cooldown key whose deployment the cooldown store's entries hold;
     `None` unless every key is a cooldown key."""

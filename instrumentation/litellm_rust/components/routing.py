@@ -10,8 +10,9 @@ with that cache's own expiry, and the pick is computed in Rust; where litellm dr
 (latency, usage-v2), Rust returns the set it draws from and Python's `random` draws. The handlers'
 side effects are kept: latency and cost placeholders written into their maps, latency's
 `_latency_per_deployment` in the request metadata, least-busy's pick reservations. usage-v2's
-counters (`routing_state`) and latency-based-routing's maps (`routing_latency`) are read from native
-mirrors of the cache where they are exact, else in place. Over the router's shared records
+counters and least-busy's in-flight counts (`routing_state`) and latency-based-routing's maps
+(`routing_latency`) are read from native mirrors of the cache where they are exact, else in place;
+least-busy's reservations (a tuple per deployment in the handler's own store) are read in place. Over the router's shared records
 (`routing_steps`), least-busy's counter keys and usage-based (v1)'s ids and limits are read once per
 list of them (`_native.CandidatePlans`; measured at 100 deployments, the native least-busy pick went
 from ~22 µs to ~5 µs and the usage-based one to about a quarter of its time, ~43 µs before).
@@ -408,11 +409,13 @@ class RoutingComponent(Component):
         call_id = module.call_id_of(request) if isinstance(request, dict) else None
         deployments = call.deployments
         shared = self._shared_in_flight(call) if selector.router_cache.redis_cache is not None else None
+        plans = self._plans_for(call)
+        mirror = self.usage_mirrors.mirror_of(call, memory)
         with module._RESERVATIONS_LOCK:
             now = selector._clock()
             index = _native.least_busy(
                 deployments, call.model, memory, memory._clock(), store, store._clock(), now,
-                module.SELECTION_RESERVATION_TTL_SECONDS, shared, self._counter_keys, self.stats, self._plans_for(call),
+                module.SELECTION_RESERVATION_TTL_SECONDS, shared, self._counter_keys, self.stats, plans, mirror,
             )
             if index is None:
                 return None if serve else []

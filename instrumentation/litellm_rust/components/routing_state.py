@@ -1,4 +1,5 @@
-"""usage-based-routing-v2's counters owned by Rust: one native mirror per router in-memory cache.
+"""usage-based-routing-v2's counters and least-busy's in-flight counts owned by Rust: one native
+mirror per router in-memory cache.
 
 `LowestTPMLoggingHandler_v2` counts per deployment and minute in the router's `InMemoryCache`
 (`pre_call_check` the rpm key, `(async_)log_success_event` the tpm key, through
@@ -17,6 +18,13 @@ number (an expired key, which the read removes; a string it decodes: `unusable_c
 pick whose counters its cooldown read prefetched (`prefetched_usage`); candidates that are the
 caller's own dicts rather than the router's shared records (`caller_candidates`); a CPython without
 readable dict version tags, 3.14 on (`dict_versions`).
+
+least-busy's in-flight counts (`{group}_request_count:{id}`, which
+`litellm.router_strategy.least_busy._count_locally` writes through the same cache's
+`increment_cache` / `set_cache`, 1-hour TTL) are numbers in the same cache, so its pick reads them
+from the same mirror (`_native.least_busy(..., mirror)`), with the same reasons to read in place;
+with Redis too, since the handler's own counts are the memory tier's (`local_only`). Its pick
+reservations stay read in place from the handler's reservation store.
 
 `CacheMirrors` (a mirror per router cache, made on its first pick, and the reasons counted) is shared
 with latency-based-routing's mirrors (`routing_latency`).

@@ -20,6 +20,7 @@ use routing::{CostCandidate, LatencyCandidate, Limits, UsageCandidate};
 
 use crate::faults::{self, guarded};
 use crate::stats::CallStats;
+use crate::usage_mirror::UsageMirror;
 use crate::Unsupported;
 
 /// Integers beyond this are not exact in an f64; state holding them stays with litellm.
@@ -620,9 +621,11 @@ pub fn least_used<'py>(
 /// (`least_busy_reservations:{id}` in the reservation store, younger than `reservation_ttl`
 /// seconds at `now` on the handler's clock). With `shared` (a router with Redis: the counts every
 /// worker shares, read by the caller as litellm reads them) a deployment's count is the larger of
-/// the shared and this worker's. `None` for no deployments.
+/// the shared and this worker's. With `plans` and `mirror` (the in-memory cache's `UsageMirror`),
+/// the in-flight counts are read from the mirror where it is exact, else in place. `None` for no
+/// deployments.
 #[pyfunction]
-#[pyo3(signature = (deployments_list, group, counts, counts_now, reservations, reservations_now, now, reservation_ttl, shared, keys, stats, plans=None))]
+#[pyo3(signature = (deployments_list, group, counts, counts_now, reservations, reservations_now, now, reservation_ttl, shared, keys, stats, plans=None, mirror=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn least_busy<'py>(
     deployments_list: &Bound<'py, PyList>,
@@ -637,6 +640,7 @@ pub fn least_busy<'py>(
     keys: &Bound<'py, CounterKeys>,
     stats: &Bound<'py, CallStats>,
     plans: Option<&Bound<'py, CandidatePlans>>,
+    mirror: Option<&Bound<'py, UsageMirror>>,
 ) -> PyResult<Option<usize>> {
     guarded(|| {
         if shared.as_ref().is_some_and(|shared| shared.len() != deployments_list.len()) {
@@ -647,27 +651,32 @@ pub fn least_busy<'py>(
             return Ok(None);
         }
         let py = deployments_list.py();
-        let counts = MemoryCache::new(counts, counts_now)?;
         let reservations = MemoryCache::new(reservations, reservations_now)?;
-        let keys = match plans {
+        let plan = match plans {
             Some(plans) => plans.get().least_busy(deployments_list, group, keys.get())?,
             None => Arc::new(LeastBusyKeys { group: group.to_str()?.to_owned(), keys: least_busy_keys(deployments_list, group, keys.get())? }),
         };
-        let keys = &keys.keys;
+        let mirrored = match (plans, mirror) {
+            (Some(_), Some(mirror)) => mirror.get().in_flight(counts, counts_now, &plan)?,
+            _ => None,
+        };
+        let keys = &plan.keys;
+        let in_flight = match mirrored {
+            Some(in_flight) => in_flight,
+            None => {
+                let counts = MemoryCache::new(counts, counts_now)?;
+                // Every count is read before any is judged (an expired key is removed on its read).
+                let read = keys.iter().map(|(count_key, _)| counts.get(count_key.bind(py))).collect::<PyResult<Vec<_>>>()?;
+                read.iter().map(|count| count.as_ref().map(state_number).transpose()).collect::<PyResult<Vec<_>>>()?
+            }
+        };
         let mut loads = Vec::with_capacity(keys.len());
-        // Every count is read before any reservation (an expired key is removed on its read).
-        let in_flight = keys.iter().map(|(count_key, _)| counts.get(count_key.bind(py))).collect::<PyResult<Vec<_>>>()?;
         for (index, ((_, reservation_key), count)) in keys.iter().zip(in_flight).enumerate() {
             // `_local_counts`: each count validated as a float, then truncated by `int()`.
             let count = match count {
                 None => 0,
-                Some(value) => {
-                    let value = state_number(&value)?;
-                    if !value.is_finite() {
-                        return Err(decline("unsupported_state"));
-                    }
-                    value.trunc() as i64
-                }
+                Some(value) if value.is_finite() => value.trunc() as i64,
+                Some(_) => return Err(decline("unsupported_state")),
             };
             // `_at_least_this_workers`
             let count = shared.as_ref().map_or(count, |shared| count.max(shared[index]));
@@ -684,9 +693,16 @@ pub fn least_busy<'py>(
 }
 
 /// Each candidate's (`{group}_request_count:{id}`, `least_busy_reservations:{id}`) in one group.
-struct LeastBusyKeys {
+pub(crate) struct LeastBusyKeys {
     group: String,
     keys: Vec<(Py<PyString>, Py<PyString>)>,
+}
+
+impl LeastBusyKeys {
+    /// The `{group}_request_count:{id}` keys, in candidate order.
+    pub(crate) fn count_keys(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        self.keys.iter().map(|(count_key, _)| Ok(count_key.bind(py).to_str()?.to_owned())).collect()
+    }
 }
 
 fn least_busy_keys(deployments_list: &Bound<'_, PyList>, group: &Bound<'_, PyString>, memo: &CounterKeys) -> PyResult<Vec<(Py<PyString>, Py<PyString>)>> {

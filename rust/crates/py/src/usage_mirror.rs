@@ -14,17 +14,17 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
-use routing::usage_mirror::{CounterMirror, Entry, UsagePlan, Value};
+use routing::usage_mirror::{CounterMirror, Entry, InFlightPlan, UsagePlan, Value};
 
 use crate::faults::guarded;
 use crate::object_layout::{dict_versions_work, version_tag};
-use crate::routing::{decline, deployments, input_tokens, number, skewed, usage_keys, CounterKeys};
+use crate::routing::{decline, deployments, input_tokens, number, skewed, usage_keys, CounterKeys, LeastBusyKeys};
 use crate::stats::CallStats;
 
 /// The cache's two dicts as they are now.
@@ -83,6 +83,9 @@ struct State {
     /// `None`: the mirror must re-read the cache before it answers.
     stamp: Option<Stamp>,
     plans: Vec<KnownPlan>,
+    /// least-busy's plans, by the candidate plan (`CandidatePlans`) whose keys they read: kept
+    /// alive here, so no other plan takes its address.
+    in_flight: Vec<(Arc<LeastBusyKeys>, InFlightPlan)>,
 }
 
 /// One router cache's usage-v2 counters, mirrored.
@@ -194,6 +197,34 @@ impl UsageMirror {
             plan: UsagePlan::new(inputs),
         });
         Ok(state.plans.len() - 1)
+    }
+
+    /// least-busy's in-flight counters of `plan`'s candidates as `InMemoryCache.get_cache` reads
+    /// them at `now` (the cache's clock), from the mirror; `None` (counted) when they must be read
+    /// in place: a counter litellm's read would not simply return as a number (an expired one,
+    /// which its read removes), or the mirror held by another call.
+    pub(crate) fn in_flight(&self, cache: &Bound<'_, PyAny>, now: f64, plan: &Arc<LeastBusyKeys>) -> PyResult<Option<Vec<Option<f64>>>> {
+        let py = cache.py();
+        let Some(mut state) = self.state() else {
+            self.read_in_place.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        };
+        self.synced(&mut state, cache)?;
+        let State { counters, in_flight, .. } = &mut *state;
+        let index = match in_flight.iter().position(|(known, _)| Arc::ptr_eq(known, plan)) {
+            Some(index) => index,
+            None => {
+                if in_flight.len() >= PLANS_KEPT {
+                    in_flight.remove(0);
+                }
+                in_flight.push((plan.clone(), InFlightPlan::new(plan.count_keys(py)?)));
+                in_flight.len() - 1
+            }
+        };
+        let counts = in_flight[index].1.mirrored_counts(counters, now).map(<[_]>::to_vec);
+        let counter = if counts.is_some() { &self.mirrored_picks } else { &self.read_in_place };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(counts)
     }
 }
 

@@ -6,6 +6,9 @@
 //! with `InMemoryCache.get_cache`'s semantics. Whatever the mirror cannot answer exactly (an
 //! expired key, which litellm's read removes, or a value that is not a plain number) is reported,
 //! and the caller reads litellm's cache in place instead.
+//!
+//! least-busy's in-flight counters (`{group}_request_count:{id}`) live in the same cache as plain
+//! numbers, so its picks read them from the same mirror (`InFlightPlan`).
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -97,6 +100,40 @@ impl CounterMirror {
 
 }
 
+/// A read of some of the mirror's keys (`get_cache`'s value of each, `None`: absent), kept with
+/// what was made of it while the mirror has not changed and none of the entries read has expired.
+#[derive(Debug)]
+struct LastRead<T> {
+    generation: u64,
+    /// The earliest expiry among the entries read.
+    expires: f64,
+    made: T,
+}
+
+/// `keys` read from `mirror` at `now` and `make`'s result of the values, reusing `last` while it
+/// holds; `None` when some key (of any, as litellm's picks read them all) is `Unusable`.
+fn kept_read<'a, 'k, T>(
+    last: &'a mut Option<LastRead<T>>,
+    mirror: &CounterMirror,
+    now: f64,
+    keys: impl Iterator<Item = &'k str>,
+    make: impl FnOnce(Vec<Option<f64>>) -> T,
+) -> Option<&'a T> {
+    let fresh = matches!(last, Some(read) if read.generation == mirror.generation && now <= read.expires);
+    if !fresh {
+        *last = None;
+        let mut expires = f64::INFINITY;
+        let mut values = Vec::with_capacity(keys.size_hint().0);
+        for key in keys {
+            let (read, expiry) = mirror.read_entry(key, now);
+            values.push(usable(read)?);
+            expires = expires.min(expiry);
+        }
+        *last = Some(LastRead { generation: mirror.generation, expires, made: make(values) });
+    }
+    last.as_ref().map(|read| &read.made)
+}
+
 /// One pick's fixed inputs for a candidate list at one minute: each candidate's id and counter
 /// keys, and the limits of the candidates litellm's usage dicts keep (`first_seen_last_wins`).
 #[derive(Debug)]
@@ -105,9 +142,7 @@ pub struct UsagePlan {
     keys: Vec<(String, String)>,
     kept: Vec<usize>,
     limits: Vec<Limits>,
-    /// The last read: the mirror's generation, the earliest expiry among the entries read, and
-    /// the usage read.
-    last: Option<(u64, f64, Vec<UsageCandidate>)>,
+    last: Option<LastRead<Vec<UsageCandidate>>>,
 }
 
 impl UsagePlan {
@@ -128,28 +163,37 @@ impl UsagePlan {
     /// counter (of any candidate, as litellm reads them all) is `Unusable`. The last read is
     /// reused while the mirror has not changed and none of its entries has expired.
     pub fn mirrored_usage(&mut self, mirror: &CounterMirror, now: f64) -> Option<&[UsageCandidate]> {
-        let fresh = matches!(&self.last, Some((generation, expires, _)) if *generation == mirror.generation && now <= *expires);
-        if !fresh {
-            self.last = None;
-            let mut expires = f64::INFINITY;
-            let mut tpm = Vec::with_capacity(self.keys.len());
-            let mut rpm = Vec::with_capacity(self.keys.len());
-            for (tpm_key, rpm_key) in &self.keys {
-                for (key, values) in [(tpm_key, &mut tpm), (rpm_key, &mut rpm)] {
-                    let (read, expiry) = mirror.read_entry(key, now);
-                    values.push(usable(read)?);
-                    expires = expires.min(expiry);
-                }
-            }
-            let usage = self
-                .kept
-                .iter()
-                .zip(&self.limits)
-                .map(|(&index, &limits)| UsageCandidate { tpm: tpm[index].unwrap_or(0.0), rpm: rpm[index], limits })
-                .collect();
-            self.last = Some((mirror.generation, expires, usage));
-        }
-        self.last.as_ref().map(|(_, _, usage)| usage.as_slice())
+        let Self { keys, kept, limits, last } = self;
+        let read = keys.iter().flat_map(|(tpm, rpm)| [tpm.as_str(), rpm.as_str()]);
+        let usage = kept_read(last, mirror, now, read, |values| {
+            // (tpm, rpm) of candidate `index` at `2 * index`, `2 * index + 1`
+            kept.iter()
+                .zip(limits.iter())
+                .map(|(&index, &limits)| UsageCandidate { tpm: values[2 * index].unwrap_or(0.0), rpm: values[2 * index + 1], limits })
+                .collect()
+        })?;
+        Some(usage.as_slice())
+    }
+}
+
+/// least-busy's in-flight counters of one candidate list (`{group}_request_count:{id}`, written
+/// by `LeastBusyLoggingHandler` through the router cache's `increment_cache` / `set_cache`), read
+/// from the same mirror as the usage counters.
+#[derive(Debug)]
+pub struct InFlightPlan {
+    keys: Vec<String>,
+    last: Option<LastRead<Vec<Option<f64>>>>,
+}
+
+impl InFlightPlan {
+    pub fn new(keys: Vec<String>) -> Self {
+        Self { keys, last: None }
+    }
+
+    /// Each candidate's counter as `InMemoryCache.get_cache` returns it (`None`: absent), or
+    /// `None` when some counter is `Unusable`. Reused as `UsagePlan::mirrored_usage`'s read is.
+    pub fn mirrored_counts(&mut self, mirror: &CounterMirror, now: f64) -> Option<&[Option<f64>]> {
+        kept_read(&mut self.last, mirror, now, self.keys.iter().map(String::as_str), |values| values).map(Vec::as_slice)
     }
 }
 
@@ -233,6 +277,19 @@ mod tests {
     fn duplicate_ids_keep_the_last_candidate_at_the_first_position() {
         let plan = plan(&["a", "b", "a"], f64::INFINITY);
         assert_eq!(plan.kept(), &[2, 1]);
+    }
+
+    #[test]
+    fn in_flight_counts_follow_the_mirror_and_its_expiry() {
+        let mut mirror = CounterMirror::default();
+        mirror.set("g_request_count:a", number(2.0, Some(100.0)));
+        let mut plan = InFlightPlan::new(vec!["g_request_count:a".into(), "g_request_count:b".into()]);
+        assert_eq!(plan.mirrored_counts(&mirror, 0.0).unwrap(), &[Some(2.0), None]);
+        mirror.set("g_request_count:b", number(1.0, None));
+        assert_eq!(plan.mirrored_counts(&mirror, 1.0).unwrap(), &[Some(2.0), Some(1.0)]);
+        assert!(plan.mirrored_counts(&mirror, 100.5).is_none()); // litellm's read removes a
+        mirror.set("g_request_count:a", Some(Entry { value: Value::Other, expiry: None }));
+        assert!(plan.mirrored_counts(&mirror, 1.0).is_none());
     }
 
     #[test]
