@@ -354,6 +354,13 @@ def cooldown_step(ids: list[str]) -> dict:
             "value": None, "ttl": None, "local": False, "events": []}
 
 
+def assert_no_mismatch() -> None:
+    """No shadow comparison of the routing component has failed, and some were made."""
+    status = litellm_rust.status()["routing"]
+    assert status["shadow_mismatches"] == 0, status["mismatch_details"]
+    assert status["shadow_comparisons"] > 0
+
+
 def with_model_list_change(router: Router, index: int) -> None:
     """Moves the registry version: one deployment's rpm limit changes."""
     deployment = copy.deepcopy(router.registry().deployments(GROUP)[index])

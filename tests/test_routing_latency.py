@@ -17,7 +17,7 @@ from litellm.router_strategy import lowest_latency
 
 import litellm_rust
 from litellm_rust import _native
-from test_routing import GROUP, MESSAGES, _distinct, instrumented_as, make_router, routing, selector_of, with_model_list_change  # noqa: F401 (fixtures)
+from test_routing import assert_no_mismatch, GROUP, MESSAGES, _distinct, instrumented_as, make_router, routing, selector_of, with_model_list_change  # noqa: F401 (fixtures)
 
 STRATEGY = "latency-based-routing"
 KEY = f"{GROUP}_map"
@@ -141,12 +141,6 @@ def picks(router, rounds: int = 40, stream: bool = False) -> set[str]:
 
     asyncio.run(run())
     return chosen
-
-
-def assert_no_mismatch() -> None:
-    status = litellm_rust.status()["routing"]
-    assert status["shadow_mismatches"] == 0, status["mismatch_details"]
-    assert status["shadow_comparisons"] > 0
 
 
 def test_shadow_mirror_finds_no_mismatch_over_the_handlers_callbacks(instrumented_as, routing, own_strategy_callbacks):

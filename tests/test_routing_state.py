@@ -13,7 +13,7 @@ import pytest
 from litellm.router_strategy import lowest_tpm_rpm_v2
 
 import litellm_rust
-from test_routing import GROUP, MESSAGES, drive_state, instrumented_as, make_router, routing, with_model_list_change  # noqa: F401 (fixtures)
+from test_routing import assert_no_mismatch, GROUP, MESSAGES, drive_state, instrumented_as, make_router, routing, with_model_list_change  # noqa: F401 (fixtures)
 
 STRATEGY = "usage-based-routing-v2"
 # The ids of the eight deployments each test's router has.
@@ -57,12 +57,6 @@ def picks(router, rounds: int = 40) -> set[str]:
 
     asyncio.run(run())
     return chosen
-
-
-def assert_no_mismatch() -> None:
-    status = litellm_rust.status()["routing"]
-    assert status["shadow_mismatches"] == 0, status["mismatch_details"]
-    assert status["shadow_comparisons"] > 0
 
 
 def busy_except(router, free: int) -> None:
