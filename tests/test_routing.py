@@ -354,6 +354,24 @@ def cooldown_step(ids: list[str]) -> dict:
             "value": None, "ttl": None, "local": False, "events": []}
 
 
+def memory(router):
+    """The router's in-memory cache, where the strategy handlers keep their state."""
+    return router._core._cache.in_memory_cache
+
+
+def picks(router, rounds: int = 10) -> set[str]:
+    """Sync and async picks; in shadow mode each is compared with litellm's on the same state."""
+    chosen = set()
+
+    async def run():
+        for _ in range(rounds):
+            chosen.add((await router.select(GROUP, {}, messages=MESSAGES))["model_info"]["id"])
+            chosen.add(router.get_available_deployment(GROUP, messages=MESSAGES)["model_info"]["id"])
+
+    asyncio.run(run())
+    return chosen
+
+
 def assert_no_mismatch() -> None:
     """No shadow comparison of the routing component has failed, and some were made."""
     status = litellm_rust.status()["routing"]

@@ -15,7 +15,7 @@ from litellm.router_rust.steps import selection
 
 import litellm_rust
 from litellm_rust import _native
-from test_routing import GROUP, MESSAGES, instrumented_as, make_router, routing, selector_of, with_model_list_change  # noqa: F401 (fixtures)
+from test_routing import assert_no_mismatch, memory, picks, GROUP, MESSAGES, instrumented_as, make_router, routing, selector_of, with_model_list_change  # noqa: F401 (fixtures)
 
 STRATEGY = "least-busy"
 EVERY = {f"d{i}" for i in range(8)}
@@ -37,10 +37,6 @@ def mirror_counts(routing, router):
     return counts
 
 
-def memory(router):
-    return router._core._cache.in_memory_cache
-
-
 def count_key(index: int) -> str:
     return f"{GROUP}_request_count:d{index}"
 
@@ -49,25 +45,6 @@ def call_kwargs(index: int, call_id: str | None, stream: bool = False) -> dict:
     """A call's kwargs as least-busy's callbacks read them (`_deployment_ref`, `call_id_of`)."""
     kwargs = {"litellm_params": {"metadata": {"model_group": GROUP, "model_info": {"id": f"d{index}"}}}, "stream": stream}
     return kwargs if call_id is None else {**kwargs, "litellm_call_id": call_id}
-
-
-def picks(router, rounds: int = 10) -> set[str]:
-    """Sync and async picks; in shadow mode each is compared with litellm's on the same state."""
-    chosen = set()
-
-    async def run():
-        for _ in range(rounds):
-            chosen.add((await router.select(GROUP, {}, messages=MESSAGES))["model_info"]["id"])
-            chosen.add(router.get_available_deployment(GROUP, messages=MESSAGES)["model_info"]["id"])
-
-    asyncio.run(run())
-    return chosen
-
-
-def assert_no_mismatch() -> None:
-    status = litellm_rust.status()["routing"]
-    assert status["shadow_mismatches"] == 0, status["mismatch_details"]
-    assert status["shadow_comparisons"] > 0
 
 
 def busy_except(router, free: int) -> None:

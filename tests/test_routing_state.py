@@ -12,8 +12,7 @@ import litellm
 import pytest
 from litellm.router_strategy import lowest_tpm_rpm_v2
 
-import litellm_rust
-from test_routing import assert_no_mismatch, GROUP, MESSAGES, drive_state, instrumented_as, make_router, routing, with_model_list_change  # noqa: F401 (fixtures)
+from test_routing import assert_no_mismatch, memory, picks, GROUP, MESSAGES, drive_state, instrumented_as, make_router, routing, with_model_list_change  # noqa: F401 (fixtures)
 
 STRATEGY = "usage-based-routing-v2"
 # The ids of the eight deployments each test's router has.
@@ -36,27 +35,10 @@ def shadowed(instrumented_as, routing, own_strategy_callbacks):
     return router, counts
 
 
-def memory(router):
-    return router._core._cache.in_memory_cache
-
-
 def counter_key(router, index: int, kind: str = "tpm") -> str:
     deployment = router.registry().deployments(GROUP)[index]
     minute = lowest_tpm_rpm_v2.get_utc_datetime().strftime("%H-%M")
     return f"{deployment['model_info']['id']}:{deployment['litellm_params']['model']}:{kind}:{minute}"
-
-
-def picks(router, rounds: int = 40) -> set[str]:
-    """Sync and async picks; in shadow mode each is compared with litellm's on the same state."""
-    chosen = set()
-
-    async def run():
-        for _ in range(rounds):
-            chosen.add((await router.select(GROUP, {}, messages=MESSAGES))["model_info"]["id"])
-            chosen.add(router.get_available_deployment(GROUP, messages=MESSAGES)["model_info"]["id"])
-
-    asyncio.run(run())
-    return chosen
 
 
 def busy_except(router, free: int) -> None:
@@ -86,7 +68,7 @@ def test_writes_through_the_cache_are_copied_without_rereading_it(shadowed):
     router, counts = shadowed
     picks(router, 2)
     busy_except(router, free=5)  # `router.cache.increment_cache`, as a user or another component would
-    assert picks(router) == {"d5"}
+    assert picks(router, 40) == {"d5"}
     assert_no_mismatch()
     assert counts()["resyncs"] == 1
 
@@ -98,7 +80,7 @@ def test_writes_straight_into_the_dicts_are_seen_by_the_next_pick(shadowed):
     for index in range(8):
         if index != 3:
             cache.cache_dict[counter_key(router, index)] = 100  # bypasses every cache method
-    assert picks(router) == {"d3"}
+    assert picks(router, 40) == {"d3"}
     assert_no_mismatch()
     assert counts()["resyncs"] == 2
 
@@ -114,7 +96,7 @@ def test_an_expired_counter_is_read_in_place_and_removed_as_litellm_removes_it(s
     router.get_available_deployment(GROUP, messages=MESSAGES)
     assert counts()["read_in_place"] == 1
     assert not any(":tpm:" in key for key in cache.cache_dict)  # removed by the read, as litellm's read removes them
-    assert picks(router) == EVERY
+    assert picks(router, 40) == EVERY
     assert_no_mismatch()
 
 
@@ -125,12 +107,12 @@ def test_eviction_and_flush_are_followed(shadowed):
     cache = memory(router)
     for index in range(cache.max_size_in_memory):  # litellm evicts the earliest expiries first
         cache.set_cache(f"filler-{index}", index, ttl=3600)
-    assert picks(router) == EVERY
+    assert picks(router, 40) == EVERY
     router.cache.flush_cache()
     busy_except(router, free=6)
-    assert picks(router) == {"d6"}
+    assert picks(router, 40) == {"d6"}
     router.cache.flush_cache()
-    assert picks(router) == EVERY
+    assert picks(router, 40) == EVERY
     assert_no_mismatch()
     assert counts()["resyncs"] == 1
 
@@ -157,7 +139,7 @@ def test_changes_outside_the_cache_are_followed(shadowed, monkeypatch, change):
     busy_except(router, free=4)
     assert picks(router, 2) == {"d4"}
     expected = change(router, monkeypatch)
-    assert picks(router) == expected
+    assert picks(router, 40) == expected
     assert_no_mismatch()
 
 
@@ -167,7 +149,7 @@ def test_counters_that_are_not_plain_numbers_are_litellms_to_read(shadowed, valu
     picks(router, 2)
     router.cache.set_cache(counter_key(router, 0), value, ttl=60)
     try:
-        picks(router)
+        picks(router, 40)
     except (litellm.RateLimitError, ValueError, TypeError):
         pass  # litellm's own error on such a counter, in both
     assert_no_mismatch()
