@@ -124,7 +124,7 @@ STRATEGIES = ["latency-based-routing", "usage-based-routing", "usage-based-routi
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_shadow_finds_no_mismatch_over_many_picks(strategy, routing, instrumented_as):
+def test_shadow_finds_no_mismatch_over_many_picks(strategy, routing, instrumented_as, counted_since_start):
     instrumented_as("shadow")
     router = make_router(strategy, 24)
 
@@ -143,7 +143,7 @@ def test_shadow_finds_no_mismatch_over_many_picks(strategy, routing, instrumente
                         pass
 
     asyncio.run(run())
-    status = litellm_rust.status()["routing"]
+    status = counted_since_start()
     assert status["shadow_mismatches"] == 0, status["mismatch_details"]
     assert status["shadow_comparisons"] >= 100
     assert set(status["fallback_reasons"]) <= {"no_deployment_available"}
@@ -174,13 +174,13 @@ def python_and_rust_picks(router: Router, routing, draws: int, is_async: bool, r
     # litellm has no sync cost-based pick
     [(strategy, is_async) for strategy in STRATEGIES for is_async in (True, False) if is_async or strategy != "cost-based-routing"],
 )
-def test_rust_mode_picks_from_litellms_set(strategy, is_async, routing, instrumented_as):
+def test_rust_mode_picks_from_litellms_set(strategy, is_async, routing, instrumented_as, counted_since_start):
     router = make_router(strategy, 16)
     asyncio.run(drive_state(router, 60, seed=7))
     instrumented_as("rust")
     python, rust = python_and_rust_picks(router, routing, 200, is_async)
     assert set(rust) == set(python)
-    status = litellm_rust.status()["routing"]
+    status = counted_since_start()
     assert status["rust_calls"] >= 200 and status["fallbacks"] == 0, status
 
 
@@ -268,7 +268,7 @@ def test_least_busy_reservations_steer_the_next_pick(routing, instrumented_as):
     assert selector._reservations.get_cache("least_busy_picked:c0") == ("d0",)
 
 
-def test_unserved_configurations_fall_back_and_are_counted(routing, instrumented_as):
+def test_unserved_configurations_fall_back_and_are_counted(routing, instrumented_as, counted_since_start):
     instrumented_as("rust")
     cost = make_router("cost-based-routing", 4)
     selection.pick_sync("cost-based-routing", selector_of(cost), GROUP, cost.registry().deployments(GROUP), MESSAGES, None, {})
@@ -282,7 +282,7 @@ def test_unserved_configurations_fall_back_and_are_counted(routing, instrumented
         assert selection.pick_sync("latency-based-routing", selector_of(latency), GROUP, deployments, None, None, {})
     finally:
         cache.redis_cache = None
-    reasons = litellm_rust.status()["routing"]["fallback_reasons"]
+    reasons = counted_since_start()["fallback_reasons"]
     assert reasons.get("unserved_strategy", 0) >= 1 and reasons.get("redis_cache") == 1
 
 
