@@ -452,19 +452,19 @@ class RoutingComponent(Component):
         module = self._least_busy_module
         return list(module._request_count_keys(call.model, module._deployment_ids(call.deployments)))
 
+    def awaits_reads(self, call: _Pick) -> bool:
+        """Whether the Rust pick needs Redis reads it cannot await itself (`awaited_reads`): a
+        least-busy pick of a router with Redis, when the pick may be Rust's (not in mode "python")."""
+        if type(call.selector) is not self._least_busy_module.LeastBusyLoggingHandler:
+            return False
+        cache = call.selector.router_cache
+        return type(cache) is self._dual_cache and cache.redis_cache is not None and self.control.settings.mode != "python"
+
     async def awaited_reads(self, call: _Pick) -> _Pick:
-        """`call` with the Redis reads its Rust pick needs and cannot await itself: a least-busy
-        pick's shared in-flight counts, read as litellm's async pick reads them, when the pick may be
-        Rust's (not in mode "python")."""
-        cache = getattr(call.selector, "router_cache", None)
-        if (
-            type(call.selector) is not self._least_busy_module.LeastBusyLoggingHandler
-            or type(cache) is not self._dual_cache
-            or cache.redis_cache is None
-            or self.control.settings.mode == "python"
-        ):
-            return call
+        """`call` with a least-busy pick's shared in-flight counts, read as litellm's async pick
+        reads them."""
         module = self._least_busy_module
+        cache = call.selector.router_cache
         try:
             keys = self._in_flight_keys(call)
         except Exception:
@@ -499,7 +499,8 @@ def _accelerated_pick_async(component: RoutingComponent):
 
     async def pick_async(strategy, selector, model, deployments, messages, input, request_kwargs, reserve=False):
         call = _Pick(strategy, selector, model, deployments, messages, input, request_kwargs, reserve, True, shared_candidates(deployments))
-        call = await component.awaited_reads(call)
+        if component.awaits_reads(call):
+            call = await component.awaited_reads(call)
         decided = component.decided(call) if component.shadowing() else None
         return await component.serve_async(call, lambda: reference(*call.arguments()), decided)
 
