@@ -20,7 +20,7 @@ use routing::{CostCandidate, LatencyCandidate, Limits, UsageCandidate};
 
 use crate::faults::{self, guarded};
 use crate::stats::CallStats;
-use crate::usage_mirror::UsageMirror;
+use crate::usage_mirror::{same_objects, UsageMirror, PLANS_KEPT};
 use crate::Unsupported;
 
 /// Integers beyond this are not exact in an f64; state holding them stays with litellm.
@@ -868,19 +868,10 @@ impl TpmCandidates {
     }
 }
 
-/// Plans kept per kind (candidate lists differ by cooldowns and model groups).
-const CANDIDATE_PLANS_KEPT: usize = 16;
-
 /// What a pick derived from one list of candidates (the same dicts, in order).
 struct Known<T> {
     deployments: Vec<Py<PyAny>>,
     derived: Arc<T>,
-}
-
-impl<T> Known<T> {
-    fn matches(&self, list: &Bound<'_, PyList>) -> bool {
-        self.deployments.len() == list.len() && self.deployments.iter().zip(list.iter()).all(|(known, item)| known.as_ptr() == item.as_ptr())
-    }
 }
 
 /// The least-busy keys and usage-based (v1) candidates of the router's shared candidate records
@@ -906,13 +897,13 @@ impl CandidatePlans {
 fn known<T>(plans: &Mutex<Vec<Known<T>>>, list: &Bound<'_, PyList>, fits: impl Fn(&T) -> bool, derive: impl FnOnce() -> PyResult<T>) -> PyResult<Arc<T>> {
     // A panic elsewhere cannot leave a half-made plan here: entries are pushed whole.
     let lock = || plans.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(found) = lock().iter().find(|known| known.matches(list) && fits(&known.derived)) {
+    if let Some(found) = lock().iter().find(|known| same_objects(&known.deployments, list) && fits(&known.derived)) {
         return Ok(found.derived.clone());
     }
     let derived = Arc::new(derive()?);
     let known = Known { deployments: list.iter().map(Bound::unbind).collect(), derived: derived.clone() };
     let mut plans = lock();
-    let evicted = (plans.len() >= CANDIDATE_PLANS_KEPT).then(|| plans.remove(0));
+    let evicted = (plans.len() >= PLANS_KEPT).then(|| plans.remove(0));
     plans.push(known);
     drop(plans);
     drop(evicted); // its dicts may be freed now, outside the lock

@@ -74,7 +74,8 @@ pub(crate) fn same_objects(known: &[Py<PyAny>], list: &Bound<'_, PyList>) -> boo
     known.len() == list.len() && known.iter().zip(list.iter()).all(|(known, item)| known.as_ptr() == item.as_ptr())
 }
 
-/// Plans kept per mirror (candidate lists differ by cooldowns and model groups).
+/// Plans kept per mirror, and per kind by `routing::CandidatePlans` (candidate lists differ by
+/// cooldowns and model groups).
 pub(crate) const PLANS_KEPT: usize = 16;
 
 #[derive(Default)]
