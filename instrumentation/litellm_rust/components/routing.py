@@ -50,6 +50,10 @@ from litellm_rust.components.routing_usage import GroupUsageCounters, TrackedDep
 _COMPENSATED_SUM = sys.version_info >= (3, 12)
 
 
+# `_Pick.shared_in_flight` before any read was awaited.
+_NOT_READ = object()
+
+
 class _Pick(NamedTuple):
     """One `pick_async` / `pick_sync` call's arguments."""
 
@@ -64,8 +68,9 @@ class _Pick(NamedTuple):
     is_async: bool
     # The router's shared records behind `deployments`, which the Rust pick reads instead.
     shared: SharedCandidates | None = None
-    # An async pick's Redis reads the synchronous Rust pick needs, awaited before it (`awaited_reads`).
-    awaited: dict | None = None
+    # An async least-busy pick's shared in-flight counts from Redis, awaited before the synchronous
+    # Rust pick (`awaited_reads`; `None`: Redis could not answer).
+    shared_in_flight: "tuple[int, ...] | None | object" = _NOT_READ
 
     def arguments(self) -> tuple:
         """litellm's pick's arguments, with candidate dicts of its own."""
@@ -99,6 +104,7 @@ class RoutingComponent(Component):
         self._cost_module = lowest_cost
         self._usage_module = lowest_tpm_rpm_v2
         self._usage_v1_module = lowest_tpm_rpm
+        self._least_busy_handler = least_busy.LeastBusyLoggingHandler
         # The exact handler class -> the strategy name litellm picks it for, and the Rust pick.
         self._pickers = {
             lowest_latency.LowestLatencyLoggingHandler: ("latency-based-routing", self._latency),
@@ -265,7 +271,11 @@ class RoutingComponent(Component):
         cache = selector.router_cache
         state = self._map(cache, f"{call.model}_map")
         minute = module.datetime.now().strftime("%Y-%m-%d-%H-%M")
-        pick = (
+        choices, per_deployment = self.latency_mirrors.latency_choices(
+            call,
+            cache.in_memory_cache,
+            state,
+            minute,
             request is not None and request.get("stream") is True,
             args.ttft_percentile,
             args.lowest_latency_buffer,
@@ -275,11 +285,6 @@ class RoutingComponent(Component):
             random.randrange,
             self.stats,
         )
-        mirrored = self.latency_mirrors.latency_choices(call, cache.in_memory_cache, state, minute, *pick)
-        if mirrored is None:
-            stream, percentile, buffer, *rest = pick
-            mirrored = _native.latency_choices(call.deployments, state, minute, stream, percentile, buffer, _COMPENSATED_SUM, *rest)
-        choices, per_deployment = mirrored
         if not serve:
             return choices
         if not choices:
@@ -337,26 +342,30 @@ class RoutingComponent(Component):
         module = self._usage_module
         cache = call.selector.router_cache
         memory = cache.in_memory_cache
+        # With Redis, counters come only from litellm's own reads through the DualCache.
+        redis = cache.redis_cache is not None
         # Only the async pick reads the counters its cooldown read prefetched.
         prefetched = module.PrefetchedUsage.active() if call.is_async else None
-        if prefetched is None and cache.redis_cache is not None and not call.is_async:
-            prefetched = self._usage_through(call, cache)
-        values = prefetched.values if prefetched is not None else None
+        if prefetched is not None:
+            covered, values = frozenset(prefetched.keys), prefetched.values
+        elif redis and not call.is_async:
+            covered, values = self._usage_through(call, cache)
+        else:
+            covered = values = None
         if values is not None and type(values) is not dict:
             _decline("unsupported_state")
         minute = module.get_utc_datetime().strftime("%H-%M")
         count = self._input_tokens(module, call)
-        # With Redis, counters come only from litellm's own reads through the DualCache.
         choices = None
-        if cache.redis_cache is None:
-            choices = self.usage_mirrors.least_used(call, memory, minute, prefetched is not None, count, self._counter_keys, self.stats)
+        if not redis:
+            choices = self.usage_mirrors.least_used(call, memory, minute, covered is not None, count, self._counter_keys, self.stats)
         if choices is None:
             choices = _native.least_used(
                 call.deployments,
                 minute,
-                memory if cache.redis_cache is None else None,
+                None if redis else memory,
                 memory._clock(),
-                frozenset(prefetched.keys) if prefetched is not None else None,
+                covered,
                 values,
                 count,
                 self._counter_keys,
@@ -366,15 +375,17 @@ class RoutingComponent(Component):
             _decline("no_deployment_available")  # litellm raises its own error, with its details
         return random.choice(choices) if serve else choices
 
-    def _usage_through(self, call: _Pick, cache):
+    @staticmethod
+    def _usage_through(call: _Pick, cache) -> tuple[frozenset, dict]:
         """The sync pick's two reads of a router with Redis (tpm counters, then rpm), made as
-        `LowestTPMLoggingHandler_v2.get_available_deployments` makes them: memory, then Redis."""
+        `LowestTPMLoggingHandler_v2.get_available_deployments` makes them (memory, then Redis): the
+        keys read and their values."""
         tpm_keys, rpm_keys = call.selector.usage_counter_keys(call.deployments)
         tpm, rpm = (cache.batch_get_cache(keys=keys) for keys in (tpm_keys, rpm_keys))
         if tpm is None or rpm is None:
             _decline("usage_read_failed")  # litellm's pick then reads (and logs) on its own
         keys = tpm_keys + rpm_keys
-        return self._usage_module.PrefetchedUsage(keys=frozenset(keys), values=dict(zip(keys, [*tpm, *rpm])))
+        return frozenset(keys), dict(zip(keys, [*tpm, *rpm]))
 
     def _usage_v1(self, call: _Pick, serve: bool):
         """`LowestTPMLoggingHandler.get_available_deployments` (litellm's async pick calls it too):
@@ -394,8 +405,7 @@ class RoutingComponent(Component):
     def _plans_for(self, call: _Pick) -> "_native.CandidatePlans | None":
         """The plans, for a pick over the router's shared records (never a caller's own dicts, which
         may change between picks)."""
-        shared = call.shared
-        return self._plans if shared is not None and call.deployments is shared.records else None
+        return self._plans if call.shared is not None else None
 
     def _least_busy(self, call: _Pick, serve: bool):
         """`LeastBusyLoggingHandler.(async_)get_available_deployments`, reservation included."""
@@ -430,22 +440,20 @@ class RoutingComponent(Component):
                     selector._record_pick(tag, deployment_id)
         return picked
 
-
     def _shared_in_flight(self, call: _Pick) -> tuple[int, ...] | None:
         """The in-flight counts every worker shares through Redis, read as
         `LeastBusyLoggingHandler.(async_)get_available_deployments` reads them (the async read
         awaited before the pick, `awaited_reads`); `None` (logged as litellm logs it) when Redis
         cannot answer."""
         if call.is_async:
-            if call.awaited is None:
+            if call.shared_in_flight is _NOT_READ:
                 _decline("redis_cache")
-            return call.awaited["in_flight"]
-        module = self._least_busy_module
-        redis_cache = call.selector.router_cache.redis_cache
+            return call.shared_in_flight
+        keys = self._in_flight_keys(call)
         try:
-            return module._as_counts(redis_cache.batch_get_counts(self._in_flight_keys(call)))
+            return self._least_busy_module._as_counts(call.selector.router_cache.redis_cache.batch_get_counts(keys))
         except Exception as error:
-            module._warn_unreadable(call.model, error)
+            self._least_busy_module._warn_unreadable(call.model, error)
             return None
 
     def _in_flight_keys(self, call: _Pick) -> list[str]:
@@ -455,7 +463,7 @@ class RoutingComponent(Component):
     def awaits_reads(self, call: _Pick) -> bool:
         """Whether the Rust pick needs Redis reads it cannot await itself (`awaited_reads`): a
         least-busy pick of a router with Redis, when the pick may be Rust's (not in mode "python")."""
-        if type(call.selector) is not self._least_busy_module.LeastBusyLoggingHandler:
+        if type(call.selector) is not self._least_busy_handler:
             return False
         cache = call.selector.router_cache
         return type(cache) is self._dual_cache and cache.redis_cache is not None and self.control.settings.mode != "python"
@@ -474,7 +482,7 @@ class RoutingComponent(Component):
         except Exception as error:
             module._warn_unreadable(call.model, error)
             counts = None
-        return call._replace(awaited={"in_flight": counts})
+        return call._replace(shared_in_flight=counts)
 
 
 def _reraise(error: BaseException):

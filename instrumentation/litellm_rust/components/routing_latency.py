@@ -25,12 +25,15 @@ class LatencyMirrors(CacheMirrors):
 
     def __init__(self, compensated_sum: bool) -> None:
         super().__init__(lambda: _native.LatencyMirror(compensated_sum))
+        self._compensated_sum = compensated_sum
 
-    def latency_choices(self, call, cache, state, minute: str, *pick) -> tuple | None:
+    def latency_choices(self, call, cache, state, minute: str, stream: bool, percentile, buffer: float, *pick) -> tuple:
         """`_native.latency_choices` over the cache's mirror of `state` (the group's map as the
-        pick fetched it), or `None` (counted by reason): the pick reads the map in place. `pick`:
-        the arguments after `minute` of `_native.latency_choices`."""
+        pick fetched it), or over `state` read in place (the reason counted) when the mirror cannot
+        serve. `pick`: the arguments after `buffer` of `_native.latency_choices`."""
         mirror = self.mirror_of(call, cache)
-        if mirror is None:
-            return None
-        return mirror.latency_choices(call.deployments, call.model, state, minute, *pick)
+        if mirror is not None:
+            mirrored = mirror.latency_choices(call.deployments, call.model, state, minute, stream, percentile, buffer, *pick)
+            if mirrored is not None:
+                return mirrored
+        return _native.latency_choices(call.deployments, state, minute, stream, percentile, buffer, self._compensated_sum, *pick)
