@@ -131,13 +131,13 @@ def _served(component: ProxyLimitsComponent, name: str, is_async: bool):
     control = component.control
     ticks = control.ticks
     native = component.native
-    answer = _ready if is_async else (lambda value: value)
     serve = control.serve_async if is_async else control.serve
 
     def method(self, *args, **kwargs):
         if control.rust_fast and next(ticks) % control.timing_every:
             try:
-                return answer(operation(native(self), *args, **kwargs))
+                result = operation(native(self), *args, **kwargs)
+                return _ready(result) if is_async else result
             except Exception as failure:
                 control.rust_failed(failure)
                 return original(self, *args, **kwargs)

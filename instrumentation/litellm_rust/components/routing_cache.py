@@ -62,12 +62,12 @@ class RouterCacheAccess:
     def serves(self, cache) -> bool:
         return (
             self._steps.taken()
-            and cache in self._caches
             and type(cache) is self._dual_cache
             and cache.redis_cache is None
             and type(cache.in_memory_cache) is self._in_memory_cache
             # `print_verbose` (litellm/_logging.py) prints the text only when this is set.
             and not self._logging.set_verbose
+            and cache in self._caches  # last: a WeakSet lookup makes a weak reference
         )
 
     def read(self, cache, key, kwargs: dict) -> object:
