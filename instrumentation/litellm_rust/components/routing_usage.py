@@ -113,7 +113,29 @@ def _same(kept: tuple, key: tuple) -> bool:
     return kept[0] is key[0] and kept[1:] == key[1:]
 
 
-class GroupUsageCounters:
+class _KeptAnswers:
+    """What both replacement sets share: the control plane and step switch, counts, replacements,
+    and the shadow comparison of a kept answer with litellm's."""
+
+    def __init__(self, component: "RoutingComponent") -> None:
+        self._control = component.control
+        self._steps = component.steps
+        self.counts: Counter = Counter()
+        self._replacements: dict = {}
+
+    def replacements(self) -> dict:
+        return self._replacements
+
+    def status(self) -> dict:
+        return dict(sorted(self.counts.items()))
+
+    def _settled(self, python, rust, **details):
+        """litellm's answer; in shadow mode the one kept here is compared with it."""
+        self._control.record_comparison(python, rust, python == rust, lambda capture_content: details)
+        return python
+
+
+class GroupUsageCounters(_KeptAnswers):
     """The routing component's replacements of `HostModelInfo._group_usage_counters` and of the
     prompt-management check (`litellm.router_rust.invoke.prompt_management.is_prompt_management_model`)."""
 
@@ -122,26 +144,19 @@ class GroupUsageCounters:
         from litellm.router_rust.invoke import prompt_management, shaping
         from litellm.router_rust.surface import model_info
 
-        self._control = component.control
-        self._steps = component.steps
+        super().__init__(component)
         self._model_info = model_info
         self._endpoint_port = core._EndpointPort
         self._as_dict = shaping.as_dict
         self._counters = _GroupListings()
         self._prompt_prefixes = _GroupListings()
-        self.counts: Counter = Counter()  # served, named (litellm's function ran), then declines by reason
+        # counts: served, named (litellm's function ran), then declines by reason
         self.reference = vars(model_info.HostModelInfo)["_group_usage_counters"]
         self.reference_prompt = prompt_management.is_prompt_management_model
         self._replacements = {
             self.reference: _group_usage_counters(self),
             self.reference_prompt: _is_prompt_management_model(self),
         }
-
-    def replacements(self) -> dict:
-        return self._replacements
-
-    def status(self) -> dict:
-        return dict(sorted(self.counts.items()))
 
     def _declined(self, error: Exception) -> None:
         self.counts[error.args[0] if isinstance(error, _native.Unsupported) else "rust_error"] += 1
@@ -161,7 +176,7 @@ class GroupUsageCounters:
             return reference(hosted, model_group)
         if kept is not _MISSING:
             if self._steps.shadowing():
-                return self._settled(reference(hosted, model_group), kept, "group_usage_counters", model_group)
+                return self._settled(reference(hosted, model_group), kept, step="group_usage_counters", model_group=str(model_group))
             self.counts["served"] += 1
             return kept
         counters = reference(hosted, model_group)
@@ -189,7 +204,7 @@ class GroupUsageCounters:
             self._declined(error)
             return reference(core, model)
         if self._steps.shadowing():
-            return self._settled(reference(core, model), answer, "prompt_management", model)
+            return self._settled(reference(core, model), answer, step="prompt_management", model_group=str(model))
         self.counts["prompt_listed" if kept is _MISSING else "prompt_served"] += 1
         return answer
 
@@ -203,15 +218,8 @@ class GroupUsageCounters:
             return None
         return litellm_model.split("/")[0]
 
-    def _settled(self, python, rust, step: str, model_group):
-        """litellm's answer; in shadow mode the one served here is compared with it."""
-        self._control.record_comparison(
-            python, rust, python == rust, lambda capture_content: {"step": step, "model_group": str(model_group)}
-        )
-        return python
 
-
-class TrackedDeployments:
+class TrackedDeployments(_KeptAnswers):
     """The routing component's replacement of `RustHealthCallbacks.deployment_tracks_usage`, and the
     wrap of `HostRegistry._invalidate_model_group_info_cache` that empties its answers."""
 
@@ -219,24 +227,17 @@ class TrackedDeployments:
         from litellm import utils
         from litellm.router_rust.surface import health, registry
 
-        self._control = component.control
-        self._steps = component.steps
+        super().__init__(component)
         self._utils = utils
         # Per host registry: (handle, registry version, cost-map generation, litellm's cache) -> answers.
         self._answers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self.counts: Counter = Counter()  # served, asked (litellm's cache answered)
+        # counts: served, asked (litellm's cache answered)
         self.reference = vars(health.RustHealthCallbacks)["deployment_tracks_usage"]
         self.reference_invalidate = vars(registry.HostRegistry)["_invalidate_model_group_info_cache"]
         self._replacements = {
             self.reference: _deployment_tracks_usage(self),
             self.reference_invalidate: _invalidate_model_group_info_cache(self),
         }
-
-    def replacements(self) -> dict:
-        return self._replacements
-
-    def status(self) -> dict:
-        return dict(sorted(self.counts.items()))
 
     def emptied(self, hosted) -> None:
         self._answers.pop(hosted, None)
@@ -262,7 +263,7 @@ class TrackedDeployments:
         if answer is not None:
             if self._steps.shadowing():
                 python = self.reference(core, deployment_id, model_group)
-                return self._settled(python, answer, deployment_id, model_group)
+                return self._settled(python, answer, step="deployment_tracks_usage", deployment=deployment_id, model_group=model_group)
             self.counts["served"] += 1
             return answer
         self.counts["asked"] += 1
@@ -272,19 +273,6 @@ class TrackedDeployments:
             return False
         answers[(deployment_id, model_group)] = answer
         return answer
-
-    def _settled(self, python, rust, deployment_id, model_group):
-        self._control.record_comparison(
-            python,
-            rust,
-            python == rust,
-            lambda capture_content: {
-                "step": "deployment_tracks_usage",
-                "deployment": deployment_id,
-                "model_group": model_group,
-            },
-        )
-        return python
 
 
 def _deployment_tracks_usage(tracked: TrackedDeployments):
