@@ -83,7 +83,7 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float) -> dict
         for _ in range(_ASYNC_PICKS):
             await router.select(_GROUP, {}, messages=_MESSAGES)
             await asyncio.sleep(0)  # the tasks this pick spawned run now, as in a serving loop
-        spawned = asyncio.all_tasks() - before - {asyncio.current_task()}
+        spawned = asyncio.all_tasks() - before  # `before` holds this task itself
         if spawned:
             await asyncio.wait(spawned)
 
@@ -93,9 +93,10 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float) -> dict
     def request():
         loop.run_until_complete(router.acompletion(model=_GROUP, messages=_MESSAGES, mock_response="ok"))
 
-    phases = {"async pick": async_pick, "request": request}
+    # phase -> (the timed call, picks per call)
+    phases = {"async pick": (async_pick, _ASYNC_PICKS), "request": (request, 1)}
     if strategy not in _NO_SYNC_PICK:
-        phases["sync pick"] = sync_pick
+        phases["sync pick"] = (sync_pick, 1)
     loop.run_until_complete(warm(min(2 * deployments, 300)))
     instrumentor = LiteLLMRustInstrumentor()
     samples = {(phase, mode): [] for phase in phases for mode in ("python", "rust")}
@@ -106,11 +107,11 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float) -> dict
                 instrumentor.instrument(mode="rust")
                 before = status().get("routing", {})
             try:
-                for phase, call in phases.items():
+                for phase, (call, per_call_picks) in phases.items():
                     for _ in range(3):  # first calls build per-process caches (the token counter's BPE, ...)
                         call()
                     per_call = _time_per_call(call, budget, clock=time.process_time)
-                    samples[(phase, mode)].append(per_call / _ASYNC_PICKS if phase == "async pick" else per_call)
+                    samples[(phase, mode)].append(per_call / per_call_picks)
             finally:
                 if mode == "rust":
                     after = status().get("routing", {})
