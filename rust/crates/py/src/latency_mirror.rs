@@ -190,6 +190,8 @@ struct Scored {
 pub struct LatencyMirror {
     state: Mutex<State>,
     rule: SumRule,
+    /// What a candidate the map lacks reads as (it depends only on `rule`).
+    placeholder: LatencyEntry,
     mirrored_picks: AtomicU64,
     resyncs: AtomicU64,
     entry_reads: AtomicU64,
@@ -281,13 +283,12 @@ impl LatencyMirror {
             Some(known) => &mut known.slots,
             None => &mut [],
         };
-        let placeholder = LatencyEntry::placeholder(self.rule);
         let mut scored = Vec::with_capacity(visits.visits.len());
         let mut latencies = Vec::with_capacity(visits.visits.len());
         for &(candidate, position) in &visits.visits {
             let entry = match position {
                 Some(position) => slots[position].entry(py, minute, self.rule, &self.entry_reads)?,
-                None => &placeholder,
+                None => &self.placeholder,
             };
             let latency = entry.selected(stream, ttft_percentile).ok_or_else(|| decline("unsupported_state"))?;
             latencies.push(latency);
@@ -312,9 +313,11 @@ impl LatencyMirror {
         if !(dict_versions_work(py) && list_items_work(py)) {
             return Err(decline("dict_versions"));
         }
+        let rule = if compensated_sum { SumRule::Compensated } else { SumRule::Sequential };
         Ok(Self {
             state: Mutex::new(State::default()),
-            rule: if compensated_sum { SumRule::Compensated } else { SumRule::Sequential },
+            rule,
+            placeholder: LatencyEntry::placeholder(rule),
             mirrored_picks: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
             entry_reads: AtomicU64::new(0),

@@ -7,6 +7,7 @@
 //! with Python's `random` when the handler draws. Anything read that the handler would treat
 //! differently from a plain number, dict or list raises `Unsupported` and litellm picks.
 
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -378,7 +379,8 @@ pub fn latency_choices<'py>(
         let rule = if compensated_sum { SumRule::Compensated } else { SumRule::Sequential };
         let candidates = deployments(deployments_list)?;
         let Visits { visits, missing } = visits(&candidates, map)?;
-        let placeholder = LatencyEntry::placeholder(rule);
+        // Built at the first candidate the map lacks, if any.
+        let placeholder = OnceCell::new();
         let mut latencies = Vec::with_capacity(visits.len());
         let mut scored = Vec::with_capacity(visits.len());
         for (index, entry) in &visits {
@@ -386,7 +388,7 @@ pub fn latency_choices<'py>(
                 Some(entry) => Some(LatencyParts::of(entry, minute)?.entry(py, rule)?),
                 None => None,
             };
-            let entry = read.as_ref().unwrap_or(&placeholder);
+            let entry = read.as_ref().unwrap_or_else(|| placeholder.get_or_init(|| LatencyEntry::placeholder(rule)));
             let latency = entry.selected(stream, ttft_percentile).ok_or_else(|| decline("unsupported_state"))?;
             latencies.push(latency);
             scored.push(LatencyCandidate { latency: latency.as_f64(), tpm: entry.tpm, rpm: entry.rpm, limits: candidates[*index].limits(true)? });
