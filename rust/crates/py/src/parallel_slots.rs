@@ -183,21 +183,9 @@ impl ParallelSlots {
         Ok(if full { Decision::Full(limit) } else { Decision::Free(limit, in_flight) })
     }
 
-    fn decision<'py>(
-        &self,
-        port: &Bound<'py, PyAny>,
-        plan: Option<&Bound<'py, PyAny>>,
-        deployment: &Bound<'py, PyAny>,
-        kwargs: &Bound<'py, PyAny>,
-        cached_only: bool,
-    ) -> PyResult<Option<Decision<'py>>> {
-        if let Some(plan) = plan {
-            if !self.slotted(plan)? {
-                return Ok(Some(Decision::NoSlot));
-            }
-        }
-        let limit = if cached_only { self.cached(port, deployment, kwargs)? } else { Some(self.limit_of(port, deployment, kwargs)?) };
-        limit.map(|limit| self.decide(limit)).transpose()
+    /// Whether the attempt's `plan` (when there is one) takes no slot.
+    fn unslotted(&self, plan: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        plan.map_or(Ok(false), |plan| self.slotted(plan).map(|slotted| !slotted))
     }
 }
 
@@ -239,13 +227,14 @@ impl ParallelSlots {
         kwargs: &Bound<'_, PyAny>,
     ) -> PyResult<Option<Slot>> {
         guarded(|| {
-            let entered = match self.decision(port, plan, deployment, kwargs, false)? {
-                Some(Decision::Free(limit, in_flight)) => {
+            let decision = if self.unslotted(plan)? { Decision::NoSlot } else { self.decide(self.limit_of(port, deployment, kwargs)?)? };
+            let entered = match decision {
+                Decision::Free(limit, in_flight) => {
                     limit.setattr(intern!(port.py(), "in_flight"), in_place(&in_flight, ffi::PyNumber_InPlaceAdd)?)?;
                     Some(Slot { limit: Some(limit.unbind()) })
                 }
-                Some(Decision::Full(_)) => None,
-                Some(Decision::NoSlot) | None => Some(Slot { limit: None }),
+                Decision::Full(_) => None,
+                Decision::NoSlot => Some(Slot { limit: None }),
             };
             self.stats.get().rust_call();
             Ok(entered)
@@ -265,11 +254,15 @@ impl ParallelSlots {
         kwargs: &Bound<'py, PyAny>,
     ) -> PyResult<(&'static str, Option<Bound<'py, PyAny>>)> {
         guarded(|| {
-            let peeked = match self.decision(port, plan, deployment, kwargs, true)? {
-                None => return Err(Unsupported::new_err("first_use")),
-                Some(Decision::NoSlot) => ("no_slot", None),
-                Some(Decision::Free(limit, _)) => ("admit", Some(limit)),
-                Some(Decision::Full(limit)) => ("full", Some(limit)),
+            let decision = if self.unslotted(plan)? {
+                Decision::NoSlot
+            } else {
+                self.decide(self.cached(port, deployment, kwargs)?.ok_or_else(|| Unsupported::new_err("first_use"))?)?
+            };
+            let peeked = match decision {
+                Decision::NoSlot => ("no_slot", None),
+                Decision::Free(limit, _) => ("admit", Some(limit)),
+                Decision::Full(limit) => ("full", Some(limit)),
             };
             self.stats.get().rust_call();
             Ok(peeked)

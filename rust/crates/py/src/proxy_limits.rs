@@ -115,10 +115,12 @@ impl MemoryRateLimits {
     #[pyo3(signature = (entry, amount, ttl_seconds))]
     fn increment(&self, py: Python<'_>, entry: &Bound<'_, PyAny>, amount: &Bound<'_, PyAny>, ttl_seconds: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
         guarded(|| {
-            let ttl = match number(ttl_seconds) {
-                _ if ttl_seconds.is_none() => None,
-                Ok(Number::Int(seconds)) => Some(seconds as f64),
-                _ => return Err(unusual_value()),
+            let ttl = if ttl_seconds.is_none() {
+                None
+            } else if let Ok(Number::Int(seconds)) = number(ttl_seconds) {
+                Some(seconds as f64)
+            } else {
+                return Err(unusual_value());
             };
             let total = self
                 .store
