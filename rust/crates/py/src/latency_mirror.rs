@@ -122,6 +122,8 @@ type Choices<'py> = (Bound<'py, PyList>, Option<Bound<'py, PyDict>>);
 struct Plan {
     deployments: Vec<Py<PyAny>>,
     ids: Vec<String>,
+    /// The id objects (`d["model_info"]["id"]`), the keys of the placeholders a pick writes.
+    id_objects: Arc<[Py<PyAny>]>,
     /// The handler's `or`-chained limits of the candidates its lookups keep (the last of each id).
     limits: Vec<Limits>,
     /// Visits by the group generation they follow (`None`: no map).
@@ -134,11 +136,12 @@ impl Plan {
     fn new(list: &Bound<'_, PyList>) -> PyResult<Self> {
         let candidates = deployments(list)?;
         let ids = candidates.iter().map(|deployment| deployment.id_str().map(str::to_owned)).collect::<PyResult<Vec<_>>>()?;
+        let id_objects = candidates.iter().map(|deployment| deployment.id.clone().unbind()).collect();
         let mut limits = vec![Limits::NONE; candidates.len()];
         for index in routing::first_seen_last_wins(ids.iter().map(String::as_str)) {
             limits[index] = candidates[index].limits(true)?;
         }
-        Ok(Self { deployments: list.iter().map(Bound::unbind).collect(), ids, limits, visits: None, groups: None })
+        Ok(Self { deployments: list.iter().map(Bound::unbind).collect(), ids, id_objects, limits, visits: None, groups: None })
     }
 
     fn visits(&mut self, generation: Option<u64>, keys: &[String]) -> Arc<MapVisits> {
@@ -182,7 +185,8 @@ struct Scored {
     /// The api_base groups when the pick reports `_latency_per_deployment` (an api_base it cannot
     /// read declines only a pick that chose something, as in `routing::latency_choices`).
     groups: Option<PyResult<Arc<ApiBaseGroups>>>,
-    placeholder_ids: Vec<Py<PyAny>>,
+    /// The plan's id objects (those of `visits.missing` key the placeholders).
+    id_objects: Arc<[Py<PyAny>]>,
 }
 
 /// One router cache's latency maps, held per model group.
@@ -269,7 +273,6 @@ impl LatencyMirror {
         minute: &Bound<'_, PyString>,
         stream: bool,
         ttft_percentile: Option<f64>,
-        placeholders: bool,
         debug: bool,
     ) -> PyResult<Scored> {
         let py = list.py();
@@ -295,12 +298,7 @@ impl LatencyMirror {
             scored.push(LatencyCandidate { latency: latency.as_f64(), tpm: entry.tpm, rpm: entry.rpm, limits: plan.limits[candidate] });
         }
         let groups = debug.then(|| plan.api_base_groups(py, &visits));
-        let placeholder_ids = if placeholders {
-            visits.missing.iter().map(|&index| Ok(plan.deployments[index].bind(py).get_item("model_info")?.get_item("id")?.unbind())).collect::<PyResult<_>>()?
-        } else {
-            Vec::new()
-        };
-        Ok(Scored { scored, latencies, visits, groups, placeholder_ids })
+        Ok(Scored { scored, latencies, visits, groups, id_objects: plan.id_objects.clone() })
     }
 }
 
@@ -348,12 +346,12 @@ impl LatencyMirror {
     ) -> PyResult<Option<Choices<'py>>> {
         guarded(|| {
             // No Python code runs while the state is held: the token count and draws run after.
-            let Scored { scored, latencies, visits, groups, placeholder_ids } = {
+            let Scored { scored, latencies, visits, groups, id_objects } = {
                 let Some(mut state) = self.state() else {
                     self.read_in_place.fetch_add(1, Ordering::Relaxed);
                     return Ok(None);
                 };
-                self.scored(&mut state, deployments_list, group, map, minute, stream, ttft_percentile, commit && map.is_some(), debug)?
+                self.scored(&mut state, deployments_list, group, map, minute, stream, ttft_percentile, debug)?
             };
             let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
             let visited = &visits.visits;
@@ -367,7 +365,7 @@ impl LatencyMirror {
                 _ => None,
             };
             if let Some(map) = map.filter(|_| commit) {
-                write_placeholders(map, placeholder_ids.iter().map(|id| id.bind(py)), minute)?;
+                write_placeholders(map, visits.missing.iter().map(|&index| id_objects[index].bind(py)), minute)?;
             }
             let picks = PyList::new(py, chosen.iter().map(|&visit| deployments_list.get_item(visited[visit].0)).collect::<PyResult<Vec<_>>>()?)?;
             self.mirrored_picks.fetch_add(1, Ordering::Relaxed);

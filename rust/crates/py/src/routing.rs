@@ -59,7 +59,7 @@ pub(crate) struct Deployment<'py> {
     info: Bound<'py, PyDict>,
     /// `d.get("litellm_params", {})`; `None` when absent (an empty dict to the handlers).
     params: Option<Bound<'py, PyDict>>,
-    id: Bound<'py, PyAny>,
+    pub(crate) id: Bound<'py, PyAny>,
 }
 
 impl<'py> Deployment<'py> {
