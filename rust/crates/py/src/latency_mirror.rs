@@ -50,9 +50,8 @@ impl HeldList {
     }
 }
 
-/// One map entry as last read, with the objects read.
+/// One map entry as last read, with the objects read (the entry dict is its slot's `value`).
 struct ReadEntry {
-    dict: Py<PyDict>,
     tag: u64,
     latency: Option<HeldList>,
     ttft: Option<HeldList>,
@@ -65,7 +64,6 @@ impl ReadEntry {
         let dict = value.cast_exact::<PyDict>().map_err(|_| decline("unsupported_state"))?;
         let parts = LatencyParts::of(dict, minute)?;
         Ok(Self {
-            dict: dict.clone().unbind(),
             tag: version_tag(dict),
             latency: parts.latency.as_ref().map(HeldList::of),
             ttft: parts.ttft.as_ref().map(HeldList::of),
@@ -74,8 +72,10 @@ impl ReadEntry {
         })
     }
 
-    fn unchanged(&self, py: Python<'_>) -> bool {
-        version_tag(self.dict.bind(py)) == self.tag
+    /// Whether `value`, the entry dict this was read from, still holds what was read.
+    fn unchanged(&self, value: &Bound<'_, PyAny>) -> bool {
+        let py = value.py();
+        value.cast_exact::<PyDict>().is_ok_and(|dict| version_tag(dict) == self.tag)
             && self.latency.as_ref().map_or(true, |list| list.unchanged(py))
             && self.ttft.as_ref().map_or(true, |list| list.unchanged(py))
             && self.counters.as_ref().map_or(true, |(counters, tag)| version_tag(counters.bind(py)) == *tag)
@@ -90,14 +90,18 @@ struct Slot {
 
 impl Slot {
     fn entry(&mut self, py: Python<'_>, minute: &Bound<'_, PyString>, rule: SumRule, reads: &AtomicU64) -> PyResult<&LatencyEntry> {
-        let read = match self.read.take() {
-            Some(read) if read.unchanged(py) => read,
-            _ => {
+        let value = self.value.bind(py);
+        if self.read.as_ref().is_some_and(|read| !read.unchanged(value)) {
+            self.read = None; // a read that fails leaves none: the next visit reads again
+        }
+        let read = match &mut self.read {
+            Some(read) => read,
+            unread => {
                 reads.fetch_add(1, Ordering::Relaxed);
-                ReadEntry::read(self.value.bind(py), minute, rule)?
+                unread.insert(ReadEntry::read(value, minute, rule)?)
             }
         };
-        Ok(&self.read.insert(read).entry)
+        Ok(&read.entry)
     }
 }
 
