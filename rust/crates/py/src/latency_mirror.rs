@@ -13,7 +13,8 @@
 //! unchanged item pointers (lists) mean unchanged contents: a callback's event costs the next
 //! pick one entry's re-read, and a pick where nothing changed reads no Python dict at all. A
 //! changed map tag (keys added or removed, an entry replaced) re-walks the map's keys, keeping
-//! the entries whose dicts stayed; a new minute re-reads every entry's counters.
+//! the entries whose dicts stayed; a new minute drops every entry's read, so each entry is read
+//! again whole (lists and counters) at its next visit.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -221,7 +222,8 @@ impl LatencyMirror {
         }
     }
 
-    /// The group as its map is now (`None`: no map), re-walked when the map's tag moved.
+    /// The group as its map is now (`None`: no map), re-walked when the map's tag moved. A new
+    /// minute drops every entry's read (each is read again whole at its next visit).
     fn synced(&self, state: &mut State, group: &str, map: Option<&Bound<'_, PyDict>>, minute: &str) -> PyResult<Option<u64>> {
         let Some(map) = map else {
             state.groups.remove(group);
