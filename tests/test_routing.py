@@ -359,24 +359,48 @@ def memory(router):
     return router._core._cache.in_memory_cache
 
 
-def picks(router, rounds: int = 10) -> set[str]:
-    """Sync and async picks; in shadow mode each is compared with litellm's on the same state."""
+def picks(router, rounds: int = 10, request: dict | None = None) -> set[str]:
+    """Sync and async picks; in shadow mode each is compared with litellm's on the same state.
+    With `request`, each pick is given a copy of it (the async pick as its request, the sync pick
+    as its `request_kwargs`)."""
     chosen = set()
 
     async def run():
         for _ in range(rounds):
-            chosen.add((await router.select(GROUP, {}, messages=MESSAGES))["model_info"]["id"])
-            chosen.add(router.get_available_deployment(GROUP, messages=MESSAGES)["model_info"]["id"])
+            if request is None:
+                chosen.add((await router.select(GROUP, {}, messages=MESSAGES))["model_info"]["id"])
+                chosen.add(router.get_available_deployment(GROUP, messages=MESSAGES)["model_info"]["id"])
+            else:
+                chosen.add((await router.select(GROUP, copy.deepcopy(request), messages=MESSAGES))["model_info"]["id"])
+                picked = router.get_available_deployment(GROUP, messages=MESSAGES, request_kwargs=copy.deepcopy(request))
+                chosen.add(picked["model_info"]["id"])
 
     asyncio.run(run())
     return chosen
 
 
-def assert_no_mismatch() -> None:
-    """No shadow comparison of the routing component has failed, and some were made."""
-    status = litellm_rust.status()["routing"]
-    assert status["shadow_mismatches"] == 0, status["mismatch_details"]
-    assert status["shadow_comparisons"] > 0
+def mirror_counts(mirrors, router):
+    """The counts of the mirror `mirrors` (the routing component's usage or latency mirrors) keeps
+    of the router's in-memory cache ({} while it keeps none)."""
+
+    def counts() -> dict:
+        mirror = mirrors._mirrors.get(id(memory(router)))
+        return mirror.counts() if mirror is not None else {}
+
+    return counts
+
+
+@pytest.fixture
+def assert_no_mismatch(counted_since_start):
+    """Checks that no shadow comparison of the routing component has failed since the test began,
+    and that some were made."""
+
+    def check() -> None:
+        status = counted_since_start()
+        assert status["shadow_mismatches"] == 0, status["mismatch_details"]
+        assert status["shadow_comparisons"] > 0
+
+    return check
 
 
 def with_model_list_change(router: Router, index: int) -> None:

@@ -13,9 +13,8 @@ import pytest
 from litellm.router_strategy import least_busy
 from litellm.router_rust.steps import selection
 
-import litellm_rust
 from litellm_rust import _native
-from test_routing import assert_no_mismatch, memory, picks, GROUP, MESSAGES, instrumented_as, make_router, routing, selector_of, with_model_list_change  # noqa: F401 (fixtures)
+from test_routing import assert_no_mismatch, counted_since_start, memory, mirror_counts, picks, GROUP, MESSAGES, instrumented_as, make_router, routing, selector_of, with_model_list_change  # noqa: F401 (fixtures)
 
 STRATEGY = "least-busy"
 EVERY = {f"d{i}" for i in range(8)}
@@ -26,15 +25,7 @@ def shadowed(instrumented_as, routing):
     """A least-busy router of eight deployments in shadow mode, and its cache's mirror counts."""
     instrumented_as("shadow")
     router = make_router(STRATEGY, 8, limits=False)
-    return router, mirror_counts(routing, router)
-
-
-def mirror_counts(routing, router):
-    def counts() -> dict:
-        mirror = routing.usage_mirrors._mirrors.get(id(memory(router)))
-        return mirror.counts() if mirror is not None else {}
-
-    return counts
+    return router, mirror_counts(routing.usage_mirrors, router)
 
 
 def count_key(index: int) -> str:
@@ -77,7 +68,7 @@ async def drive_callbacks(router, round_: int) -> None:
     router.completion(model=GROUP, messages=MESSAGES, mock_response="hi")
 
 
-def test_shadow_mirror_finds_no_mismatch_over_the_handlers_callbacks(shadowed):
+def test_shadow_mirror_finds_no_mismatch_over_the_handlers_callbacks(shadowed, assert_no_mismatch):
     router, counts = shadowed
 
     async def run():
@@ -94,7 +85,7 @@ def test_shadow_mirror_finds_no_mismatch_over_the_handlers_callbacks(shadowed):
     assert any(memory(router).get_cache(count_key(index)) for index in range(8))  # calls left in flight
 
 
-def test_writes_through_the_cache_are_copied_without_rereading_it(shadowed):
+def test_writes_through_the_cache_are_copied_without_rereading_it(shadowed, assert_no_mismatch):
     router, counts = shadowed
     picks(router, 2)
     busy_except(router, free=5)
@@ -105,7 +96,7 @@ def test_writes_through_the_cache_are_copied_without_rereading_it(shadowed):
     assert counts()["resyncs"] == 1
 
 
-def test_writes_straight_into_the_dicts_are_seen_by_the_next_pick(shadowed):
+def test_writes_straight_into_the_dicts_are_seen_by_the_next_pick(shadowed, assert_no_mismatch):
     router, counts = shadowed
     picks(router, 2)
     for index in range(8):
@@ -116,7 +107,7 @@ def test_writes_straight_into_the_dicts_are_seen_by_the_next_pick(shadowed):
     assert counts()["resyncs"] == 2
 
 
-def test_an_expired_count_is_read_in_place_and_removed_as_litellm_removes_it(shadowed):
+def test_an_expired_count_is_read_in_place_and_removed_as_litellm_removes_it(shadowed, assert_no_mismatch):
     router, counts = shadowed
     busy_except(router, free=0)
     assert picks(router, 2) == {"d0"}
@@ -130,7 +121,7 @@ def test_an_expired_count_is_read_in_place_and_removed_as_litellm_removes_it(sha
     assert_no_mismatch()
 
 
-def test_flush_and_model_list_changes_are_followed(shadowed):
+def test_flush_and_model_list_changes_are_followed(shadowed, assert_no_mismatch):
     router, counts = shadowed
     busy_except(router, free=2)
     assert picks(router, 2) == {"d2"}
@@ -147,7 +138,7 @@ def test_flush_and_model_list_changes_are_followed(shadowed):
 
 
 @pytest.mark.parametrize("value", ["7", True, 2**60, math.inf, None])
-def test_counts_that_are_not_plain_numbers_are_litellms_to_read(shadowed, value):
+def test_counts_that_are_not_plain_numbers_are_litellms_to_read(shadowed, value, assert_no_mismatch):
     router, counts = shadowed
     picks(router, 2)
     memory(router).set_cache(count_key(0), value)
@@ -190,7 +181,7 @@ def test_rust_mode_equals_python_mode(instrumented_as, routing):
     assert len(set(python)) > 4  # the calls in flight spread the picks
     instrumented_as("rust")
     router = make_router(STRATEGY, 8, limits=False)
-    counts = mirror_counts(routing, router)
+    counts = mirror_counts(routing.usage_mirrors, router)
     assert workload(router) == python
     # every router pick's counts read from the mirror (the reserving picks list candidates of
     # their own, read in place)
@@ -198,21 +189,21 @@ def test_rust_mode_equals_python_mode(instrumented_as, routing):
 
 
 @pytest.mark.parametrize("fault", ["error", "panic"])
-def test_a_rust_fault_is_served_by_litellm_and_counted(instrumented_as, routing, fault):
+def test_a_rust_fault_is_served_by_litellm_and_counted(instrumented_as, routing, counted_since_start, fault):
     instrumented_as("rust")
     router = make_router(STRATEGY, 8, limits=False)
-    counts = mirror_counts(routing, router)
+    counts = mirror_counts(routing.usage_mirrors, router)
     busy_except(router, free=2)
     assert picks(router, 2) == {"d2"}
     mirrored = counts()["mirrored_picks"]
-    fallbacks = litellm_rust.status()["routing"]["fallbacks"]
+    fallbacks = counted_since_start()["fallbacks"]
     _native.inject_fault(fault)
     try:
         assert picks(router, 2) == {"d2"}  # litellm's own picks
         selector_of(router).router_cache.increment_cache(count_key(2), 100, local_only=True)
     finally:
         _native.inject_fault(None)
-    assert litellm_rust.status()["routing"]["fallbacks"] >= fallbacks + 4
+    assert counted_since_start()["fallbacks"] >= fallbacks + 4
     assert picks(router, 2) == {"d0"}  # the mirror after the fault follows what happened meanwhile
     assert counts()["mirrored_picks"] == mirrored + 4
 

@@ -15,9 +15,9 @@ from litellm import Router
 from litellm.router_rust.steps import selection
 from litellm.router_strategy import lowest_latency
 
-import litellm_rust
 from litellm_rust import _native
-from test_routing import assert_no_mismatch, GROUP, MESSAGES, _distinct, instrumented_as, make_router, routing, selector_of, with_model_list_change  # noqa: F401 (fixtures)
+from test_routing import picks as routing_picks
+from test_routing import assert_no_mismatch, counted_since_start, memory, mirror_counts, GROUP, MESSAGES, _distinct, instrumented_as, make_router, routing, selector_of, with_model_list_change  # noqa: F401 (fixtures)
 
 STRATEGY = "latency-based-routing"
 KEY = f"{GROUP}_map"
@@ -73,19 +73,7 @@ def shadowed(instrumented_as, routing, fresh_router):
     instrumented_as("shadow")
     random.seed(5)  # the draws among tied deployments (80 per `picks`) reach all eight
     router = fresh_router()
-    return router, mirror_counts(routing, router)
-
-
-def mirror_counts(routing, router):
-    def counts() -> dict:
-        mirror = routing.latency_mirrors._mirrors.get(id(memory(router)))
-        return mirror.counts() if mirror is not None else {}
-
-    return counts
-
-
-def memory(router):
-    return selector_of(router).router_cache.in_memory_cache
+    return router, mirror_counts(routing.latency_mirrors, router)
 
 
 def latency_map(router) -> dict:
@@ -129,25 +117,16 @@ def seed(router, fast: int) -> None:
 
 
 def picks(router, rounds: int = 40, stream: bool = False) -> set[str]:
-    """Sync and async picks; in shadow mode each is compared with litellm's on the same state."""
-    chosen = set()
-
-    async def run():
-        for _ in range(rounds):
-            request = {"stream": True} if stream else {}
-            chosen.add((await router.select(GROUP, {**request, "metadata": {}}, messages=MESSAGES))["model_info"]["id"])
-            picked = router.get_available_deployment(GROUP, messages=MESSAGES, request_kwargs={**request, "metadata": {}})
-            chosen.add(picked["model_info"]["id"])
-
-    asyncio.run(run())
-    return chosen
+    """Sync and async picks with metadata (a stream's when `stream`); in shadow mode each is
+    compared with litellm's on the same state."""
+    return routing_picks(router, rounds, {"stream": True, "metadata": {}} if stream else {"metadata": {}})
 
 
-def test_shadow_mirror_finds_no_mismatch_over_the_handlers_callbacks(instrumented_as, routing, own_strategy_callbacks):
+def test_shadow_mirror_finds_no_mismatch_over_the_handlers_callbacks(instrumented_as, routing, own_strategy_callbacks, assert_no_mismatch):
     own_strategy_callbacks()
     instrumented_as("shadow")
     router = make_router(STRATEGY, 24)  # limits, and deployments sharing an api_base
-    counts = mirror_counts(routing, router)
+    counts = mirror_counts(routing.latency_mirrors, router)
     selector = selector_of(router)
     rng = random.Random(3)
 
@@ -171,7 +150,7 @@ def test_shadow_mirror_finds_no_mismatch_over_the_handlers_callbacks(instrumente
     assert counts()["entry_reads"] < counts()["mirrored_picks"] * 24 / 4
 
 
-def test_each_event_costs_the_next_pick_one_entry(shadowed):
+def test_each_event_costs_the_next_pick_one_entry(shadowed, assert_no_mismatch):
     router, counts = shadowed
     seed(router, fast=0)
     picks(router, 2)
@@ -209,7 +188,7 @@ def delete_the_entry(entries: dict) -> None:
 
 
 @pytest.mark.parametrize("write", [replace_the_list, append_in_place, change_an_item_in_place, replace_the_entry, delete_the_entry])
-def test_writes_straight_into_the_map_are_seen_by_the_next_pick(shadowed, write):
+def test_writes_straight_into_the_map_are_seen_by_the_next_pick(shadowed, write, assert_no_mismatch):
     router, counts = shadowed
     seed(router, fast=0)
     assert picks(router, 2) == {"d0"}
@@ -220,7 +199,7 @@ def test_writes_straight_into_the_map_are_seen_by_the_next_pick(shadowed, write)
     assert_no_mismatch()
 
 
-def test_another_map_written_through_the_cache_is_read_whole(shadowed):
+def test_another_map_written_through_the_cache_is_read_whole(shadowed, assert_no_mismatch):
     router, counts = shadowed
     seed(router, fast=0)
     assert picks(router, 2) == {"d0"}
@@ -233,7 +212,7 @@ def test_another_map_written_through_the_cache_is_read_whole(shadowed):
     assert_no_mismatch()
 
 
-def test_streams_compare_time_to_first_token(instrumented_as, routing, fresh_router):
+def test_streams_compare_time_to_first_token(instrumented_as, routing, fresh_router, assert_no_mismatch):
     instrumented_as("shadow")
     random.seed(5)
     router = fresh_router(ttft_percentile=0.5)
@@ -246,7 +225,7 @@ def test_streams_compare_time_to_first_token(instrumented_as, routing, fresh_rou
     assert_no_mismatch()
 
 
-def test_this_minutes_counters_filter_and_roll_over(shadowed, minute_clock):
+def test_this_minutes_counters_filter_and_roll_over(shadowed, minute_clock, assert_no_mismatch):
     router, _ = shadowed
     for index in range(8):  # d0 fastest, then d1, d2, ...; one request each this minute
         succeed(router, f"d{index}", 0.1 * (index + 1))
@@ -262,7 +241,7 @@ def test_this_minutes_counters_filter_and_roll_over(shadowed, minute_clock):
     assert_no_mismatch()
 
 
-def test_expiry_flush_and_model_list_changes_are_followed(shadowed):
+def test_expiry_flush_and_model_list_changes_are_followed(shadowed, assert_no_mismatch):
     router, counts = shadowed
     seed(router, fast=3)
     assert picks(router, 2) == {"d3"}
@@ -282,14 +261,13 @@ def test_expiry_flush_and_model_list_changes_are_followed(shadowed):
     assert counts()["mirrored_picks"] > 0
 
 
-def test_state_litellm_reads_otherwise_is_left_to_it(shadowed):
+def test_state_litellm_reads_otherwise_is_left_to_it(shadowed, counted_since_start, assert_no_mismatch):
     router, _ = shadowed
     seed(router, fast=0)
     picks(router, 2)
     latency_map(router)["d4"]["latency_normalized"] = [True]  # a bool sums as 1 in Python
     assert picks(router, 2) == {"d0"}
-    status = litellm_rust.status()["routing"]
-    assert status["fallback_reasons"].get("unsupported_state", 0) >= 1
+    assert counted_since_start()["fallback_reasons"].get("unsupported_state", 0) >= 1
     assert_no_mismatch()
 
 
@@ -326,23 +304,23 @@ def test_rust_mode_equals_python_mode(instrumented_as, routing, fresh_router, mi
     python = workload(fresh_router(ttft_percentile=0.9), minute_clock)
     instrumented_as("rust")
     router = fresh_router(ttft_percentile=0.9)
-    counts = mirror_counts(routing, router)
+    counts = mirror_counts(routing.latency_mirrors, router)
     assert workload(router, minute_clock) == python
     assert counts()["mirrored_picks"] == 60  # every pick's state read from the mirror
 
 
 @pytest.mark.parametrize("fault", ["error", "panic"])
-def test_a_rust_fault_is_served_by_litellm_and_counted(instrumented_as, routing, fresh_router, fault):
+def test_a_rust_fault_is_served_by_litellm_and_counted(instrumented_as, routing, fresh_router, counted_since_start, fault):
     instrumented_as("rust")
     router = fresh_router()
-    counts = mirror_counts(routing, router)
+    counts = mirror_counts(routing.latency_mirrors, router)
     seed(router, fast=2)
     assert picks(router, 2) == {"d2"}
     mirrored = counts()["mirrored_picks"]
-    fallbacks = litellm_rust.status()["routing"]["fallbacks"]
+    fallbacks = counted_since_start()["fallbacks"]
     _native.inject_fault(fault)
     assert picks(router, 2) == {"d2"}  # litellm's own picks
-    assert litellm_rust.status()["routing"]["fallbacks"] >= fallbacks + 4  # (the step glue's calls fail too)
+    assert counted_since_start()["fallbacks"] >= fallbacks + 4  # (the step glue's calls fail too)
     _native.inject_fault(None)
     latency_map(router)["d7"]["latency_normalized"] = [0.01]
     assert picks(router, 2) == {"d7"}  # the mirror after the fault follows what happened meanwhile

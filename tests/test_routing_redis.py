@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from test_rate_limiter_redis import RedisServer
+from test_rate_limiter_redis import redis_server  # noqa: F401 (fixture)
 
 GROUP = "shared"
 # One deployment, so every request of both processes lands on the same counters whatever the pick
@@ -105,12 +105,10 @@ class RouterProcess:
         self.child.wait(timeout=30)
 
 
-def test_two_router_processes_share_usage_through_redis_and_rust_serves_the_picks(tmp_path):
-    server = RedisServer(tmp_path)
-    server.start()
+def test_two_router_processes_share_usage_through_redis_and_rust_serves_the_picks(redis_server):
     first = second = None
     try:
-        first, second = RouterProcess(server.port), RouterProcess(server.port)
+        first, second = RouterProcess(redis_server.port), RouterProcess(redis_server.port)
         first.ask("send 5")
         assert second.ask("usage")["rpm"] == 5  # the first process's requests, read from Redis
         second.ask("send 3")
@@ -129,16 +127,13 @@ def test_two_router_processes_share_usage_through_redis_and_rust_serves_the_pick
         for process in (first, second):
             if process is not None:
                 process.stop()
-        server.stop()
 
 
 @pytest.mark.parametrize("strategy", ["usage-based-routing-v2", "latency-based-routing", "least-busy", "cost-based-routing"])
-def test_picks_with_redis_equal_litellms_in_both_processes(tmp_path, strategy):
-    server = RedisServer(tmp_path)
-    server.start()
+def test_picks_with_redis_equal_litellms_in_both_processes(redis_server, strategy):
     processes = []
     try:
-        first, second = (RouterProcess(server.port, strategy, "shadow", deployments=3) for _ in range(2))
+        first, second = (RouterProcess(redis_server.port, strategy, "shadow", deployments=3) for _ in range(2))
         processes = [first, second]
         first.ask("send 4")
         # The second process's maps and counters are in Redis only: litellm's reads fill its memory
@@ -167,15 +162,12 @@ def test_picks_with_redis_equal_litellms_in_both_processes(tmp_path, strategy):
     finally:
         for process in processes:
             process.stop()
-        server.stop()
 
 
-def test_usage_routing_v1_picks_are_served_through_redis_and_equal_litellms_in_both_processes(tmp_path):
-    server = RedisServer(tmp_path)
-    server.start()
+def test_usage_routing_v1_picks_are_served_through_redis_and_equal_litellms_in_both_processes(redis_server):
     processes = []
     try:
-        first, second = (RouterProcess(server.port, "usage-based-routing", "shadow", deployments=3) for _ in range(2))
+        first, second = (RouterProcess(redis_server.port, "usage-based-routing", "shadow", deployments=3) for _ in range(2))
         processes = [first, second]
         first.ask("send 4")
         # The second process holds no map in memory yet: its pick reads the first's counts from Redis.
@@ -191,4 +183,3 @@ def test_usage_routing_v1_picks_are_served_through_redis_and_equal_litellms_in_b
     finally:
         for process in processes:
             process.stop()
-        server.stop()

@@ -12,7 +12,7 @@ import litellm
 import pytest
 from litellm.router_strategy import lowest_tpm_rpm_v2
 
-from test_routing import assert_no_mismatch, memory, picks, GROUP, MESSAGES, drive_state, instrumented_as, make_router, routing, with_model_list_change  # noqa: F401 (fixtures)
+from test_routing import assert_no_mismatch, counted_since_start, memory, mirror_counts, picks, GROUP, MESSAGES, drive_state, instrumented_as, make_router, routing, with_model_list_change  # noqa: F401 (fixtures)
 
 STRATEGY = "usage-based-routing-v2"
 # The ids of the eight deployments each test's router has.
@@ -27,12 +27,7 @@ def shadowed(instrumented_as, routing, own_strategy_callbacks):
     instrumented_as("shadow")
     random.seed(4)  # the draws among tied deployments (80 per `picks`) reach all eight
     router = make_router(STRATEGY, 8, limits=False)
-
-    def counts() -> dict:
-        mirror = routing.usage_mirrors._mirrors.get(id(memory(router)))
-        return mirror.counts() if mirror is not None else {}
-
-    return router, counts
+    return router, mirror_counts(routing.usage_mirrors, router)
 
 
 def counter_key(router, index: int, kind: str = "tpm") -> str:
@@ -48,7 +43,7 @@ def busy_except(router, free: int) -> None:
             router.cache.increment_cache(counter_key(router, index), 100, ttl=60)
 
 
-def test_shadow_mirror_finds_no_mismatch_over_the_handlers_callbacks(shadowed, routing):
+def test_shadow_mirror_finds_no_mismatch_over_the_handlers_callbacks(shadowed, routing, assert_no_mismatch):
     router, counts = shadowed
 
     async def run():
@@ -64,7 +59,7 @@ def test_shadow_mirror_finds_no_mismatch_over_the_handlers_callbacks(shadowed, r
     assert counts()["mirrored_picks"] >= 120 and counts()["resyncs"] == 1
 
 
-def test_writes_through_the_cache_are_copied_without_rereading_it(shadowed):
+def test_writes_through_the_cache_are_copied_without_rereading_it(shadowed, assert_no_mismatch):
     router, counts = shadowed
     picks(router, 2)
     busy_except(router, free=5)  # `router.cache.increment_cache`, as a user or another component would
@@ -73,7 +68,7 @@ def test_writes_through_the_cache_are_copied_without_rereading_it(shadowed):
     assert counts()["resyncs"] == 1
 
 
-def test_writes_straight_into_the_dicts_are_seen_by_the_next_pick(shadowed):
+def test_writes_straight_into_the_dicts_are_seen_by_the_next_pick(shadowed, assert_no_mismatch):
     router, counts = shadowed
     picks(router, 2)
     cache = memory(router)
@@ -85,7 +80,7 @@ def test_writes_straight_into_the_dicts_are_seen_by_the_next_pick(shadowed):
     assert counts()["resyncs"] == 2
 
 
-def test_an_expired_counter_is_read_in_place_and_removed_as_litellm_removes_it(shadowed):
+def test_an_expired_counter_is_read_in_place_and_removed_as_litellm_removes_it(shadowed, assert_no_mismatch):
     router, counts = shadowed
     busy_except(router, free=0)
     assert picks(router, 2) == {"d0"}
@@ -100,7 +95,7 @@ def test_an_expired_counter_is_read_in_place_and_removed_as_litellm_removes_it(s
     assert_no_mismatch()
 
 
-def test_eviction_and_flush_are_followed(shadowed):
+def test_eviction_and_flush_are_followed(shadowed, assert_no_mismatch):
     router, counts = shadowed
     busy_except(router, free=2)
     assert picks(router, 2) == {"d2"}
@@ -133,7 +128,7 @@ def change_the_busy_deployment(router, monkeypatch) -> set[str]:
 
 
 @pytest.mark.parametrize("change", [roll_the_minute_over, change_the_busy_deployment])
-def test_changes_outside_the_cache_are_followed(shadowed, monkeypatch, change):
+def test_changes_outside_the_cache_are_followed(shadowed, monkeypatch, change, assert_no_mismatch):
     router, _ = shadowed
     at_minute(monkeypatch, 0)
     busy_except(router, free=4)
@@ -144,7 +139,7 @@ def test_changes_outside_the_cache_are_followed(shadowed, monkeypatch, change):
 
 
 @pytest.mark.parametrize("value", ["7", True, None, 2**60])
-def test_counters_that_are_not_plain_numbers_are_litellms_to_read(shadowed, value):
+def test_counters_that_are_not_plain_numbers_are_litellms_to_read(shadowed, value, assert_no_mismatch):
     router, counts = shadowed
     picks(router, 2)
     router.cache.set_cache(counter_key(router, 0), value, ttl=60)
