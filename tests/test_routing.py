@@ -48,8 +48,9 @@ def instrumented_as():
     instrumentor.uninstrument()
 
 
-def make_router(strategy: str, n: int, limits: bool = True, **router_args) -> Router:
-    """n mock deployments; with `limits`, some carry rpm/tpm limits (0 among them) and prices."""
+def make_router(strategy: str, n: int, limits: bool = True, id_prefix: str = "d", **router_args) -> Router:
+    """n mock deployments (ids `{id_prefix}{i}`); with `limits`, some carry rpm/tpm limits (0 among
+    them) and prices."""
     model_list = []
     for i in range(n):
         params = {"model": "openai/gpt-4o" if i % 2 else "openai/gpt-4o-mini", "api_key": "x", "mock_response": "hi"}
@@ -62,7 +63,7 @@ def make_router(strategy: str, n: int, limits: bool = True, **router_args) -> Ro
                 params["input_cost_per_token"] = 0.000001 * (i % 3)
             if i % 6 == 1:
                 params["api_base"] = f"https://b{i % 2}.example"
-        model_list.append({"model_name": GROUP, "litellm_params": params, "model_info": {"id": f"d{i}"}})
+        model_list.append({"model_name": GROUP, "litellm_params": params, "model_info": {"id": f"{id_prefix}{i}"}})
     args = {"ttl": next(_distinct)} if strategy in ("latency-based-routing", "usage-based-routing-v2") else {}
     return Router(model_list=model_list, routing_strategy=strategy, routing_strategy_args=args, **router_args)
 

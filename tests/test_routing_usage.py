@@ -188,7 +188,9 @@ def test_a_redis_routers_usage_is_read_through_redis_by_litellms_store(instrumen
 
 
 def test_response_headers_carry_litellms_remaining_usage(instrumented_as):
-    router = make_router("latency-based-routing", 6)
+    # Deployment ids of its own: litellm's usage counters are per deployment id and minute, process-wide,
+    # and other tests' requests to a `d1` (tpm 0) this minute would have its rate check refuse it here.
+    router = make_router("latency-based-routing", 6, id_prefix="headers-")
     instrumented_as("rust")
     for _ in range(4):
         response = asyncio.run(router.acompletion(model=GROUP, messages=MESSAGES, mock_response="ok"))
