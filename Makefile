@@ -2,7 +2,8 @@
 #
 #   make venv         .venv with litellm 1.110.2, OTel, pytest, maturin; the package built (release) and installed editable
 #   make system-deps  Debian packages for the integration tests (prometheus, alertmanager, redis-server)
-#   make test         Rust tests and clippy (warnings fail), then the Python test suite (incl. the Prometheus/Alertmanager loop)
+#   make test         lint, Rust tests and clippy (warnings fail), then the Python test suite (incl. the Prometheus/Alertmanager loop)
+#   make lint         ruff check, ruff format --check, cargo fmt --check
 #   make demo         token-counting, rate-limit and routing benchmarks, then the Router demo (Python vs Rust)
 #   make artifacts    the overview dashboard rendered from the loop test's Prometheus data, as a PNG
 #   make clean        remove build outputs (keeps .venv; `make distclean` removes it too)
@@ -33,7 +34,7 @@ PYO3_ENV = VIRTUAL_ENV=$(VENV) PYO3_PYTHON=$(VPY) \
 CI ?=
 SYSTEM_PACKAGES := prometheus prometheus-alertmanager redis-server
 
-.PHONY: venv system-deps test rust-test py-test demo artifacts clean distclean
+.PHONY: venv system-deps lint test rust-test py-test demo artifacts clean distclean
 
 # ---------------------------------------------------------------------------------------------
 
@@ -83,7 +84,12 @@ system-deps:
 
 # ---------------------------------------------------------------------------------------------
 
-test: rust-test py-test
+test: lint rust-test py-test
+
+lint: $(PIP_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	cd rust && cargo fmt --all --check
 
 # `venv` first: the Rust tests then reuse the release artifacts maturin just built.
 rust-test: venv system-deps

@@ -81,9 +81,7 @@ def rule_groups(
 
     w = window
     rust_failures = f"sum by ({_BY}) (rate(litellm_rust_fallbacks_total{{{_RUST_FAILURES}}}[{w}]))"
-    rust_calls = (
-        f'sum by ({_BY}) (rate(litellm_rust_operation_calls_total{{litellm_rust_implementation="rust"}}[{w}]))'
-    )
+    rust_calls = f'sum by ({_BY}) (rate(litellm_rust_operation_calls_total{{litellm_rust_implementation="rust"}}[{w}]))'
 
     def quantile(implementation: str) -> str:
         return (
@@ -102,26 +100,14 @@ def rule_groups(
         )
 
     percentile = f"p{_num(latency_quantile * 100)}"
-    latency_guard = (
-        "\n" + enough_samples("rust") + "\n" + enough_samples("python") if min_latency_samples else ""
-    )
+    latency_guard = "\n" + enough_samples("rust") + "\n" + enough_samples("python") if min_latency_samples else ""
 
     rules = [
         _alert(
             "LiteLLMRustErrorRatioHigh",
             # A failed Rust call is counted as a Python call, not a Rust one, so attempts are
             # Rust calls + failures. `> 0` on the denominator: no attempts means no ratio, not NaN.
-            expr=(
-                f"{rust_failures}\n"
-                f"/\n"
-                f"(\n"
-                f"  {rust_calls}\n"
-                f"  +\n"
-                f"  {rust_failures}\n"
-                f"  > 0\n"
-                f")\n"
-                f"> {_num(error_ratio)}"
-            ),
+            expr=(f"{rust_failures}\n/\n(\n  {rust_calls}\n  +\n  {rust_failures}\n  > 0\n)\n> {_num(error_ratio)}"),
             for_=for_,
             severity="critical",
             degrade=True,
@@ -149,13 +135,7 @@ def rule_groups(
         _alert(
             "LiteLLMRustSlowerThanPython",
             # `> 0` on Python's quantile: no division by zero; no Python samples gives no series.
-            expr=(
-                f"{quantile('rust')}\n"
-                f"/\n"
-                f"({quantile('python')} > 0)\n"
-                f"> {_num(latency_ratio)}"
-                f"{latency_guard}"
-            ),
+            expr=(f"{quantile('rust')}\n/\n({quantile('python')} > 0)\n> {_num(latency_ratio)}{latency_guard}"),
             for_=for_,
             severity="warning",
             summary=f"Rust {_COMPONENT} is slower than Python.",
@@ -239,8 +219,17 @@ def runbook_anchor(alertname: str) -> str:
     return alertname.lower()
 
 
-def _alert(name: str, *, expr: str, for_: str, severity: str, summary: str, description: str,
-           degrade: bool = False, component: str = _COMPONENT) -> dict:
+def _alert(
+    name: str,
+    *,
+    expr: str,
+    for_: str,
+    severity: str,
+    summary: str,
+    description: str,
+    degrade: bool = False,
+    component: str = _COMPONENT,
+) -> dict:
     labels = {"severity": severity, "component": component}
     if degrade:
         labels["action"] = "degrade"
@@ -297,12 +286,12 @@ _Dumper.add_representer(str, _represent_str)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m dashboards.alerts",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dashboards.alerts", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="rule file to write (default: %(default)s)")
     parser.add_argument("--window", default="5m", help="rate/increase window (default: %(default)s)")
-    parser.add_argument("--for", dest="for_", default="5m",
-                        help="`for` of ratio and state rules (default: %(default)s)")
+    parser.add_argument(
+        "--for", dest="for_", default="5m", help="`for` of ratio and state rules (default: %(default)s)"
+    )
     parser.add_argument("--event-for", default="0s", help="`for` of the event rules (default: %(default)s)")
     parser.add_argument("--error-ratio", type=float, default=0.01)
     parser.add_argument("--latency-ratio", type=float, default=2.0)

@@ -69,6 +69,7 @@ FAILURE_REASONS = ("rust_error", "rust_panic")
 
 # -- PromQL -------------------------------------------------------------------------------------
 
+
 def selector(*matchers: str, component: bool = True) -> str:
     """A label selector scoped to the dashboard's job, instance and (optionally) component."""
     scoped = ['job=~"$job"', 'instance=~"$instance"']
@@ -110,38 +111,65 @@ def firing_alerts(by: tuple[str, ...], *matchers: str) -> str:
     # component, so they show on every component's panels.
     # `or on() ...` keeps the panel populated (0, "none firing") while nothing fires, so an empty
     # panel always means a broken query rather than a healthy system.
-    alerts = selector('alertname=~"LiteLLMRust.*"', f'component=~"$component|{CONTROL_PLANE}"', *matchers,
-                      component=False)
-    return (f'count by ({", ".join(by)}) (ALERTS{alerts}) '
-            f'or on() label_replace(vector(0), "alertname", "none firing", "", "")')
+    alerts = selector(
+        'alertname=~"LiteLLMRust.*"', f'component=~"$component|{CONTROL_PLANE}"', *matchers, component=False
+    )
+    return (
+        f"count by ({', '.join(by)}) (ALERTS{alerts}) "
+        f'or on() label_replace(vector(0), "alertname", "none firing", "", "")'
+    )
 
 
 # -- panel pieces -------------------------------------------------------------------------------
 
-def target(expr: str, legend: str, ref_id: str = "A", fmt: prometheus_models.PromQueryFormat | None = None,
-           instant: bool = False) -> prometheus.Dataquery:
-    query = (prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref_id).datasource(DATASOURCE)
-             .editor_mode(prometheus_models.QueryEditorMode.CODE))
+
+def target(
+    expr: str,
+    legend: str,
+    ref_id: str = "A",
+    fmt: prometheus_models.PromQueryFormat | None = None,
+    instant: bool = False,
+) -> prometheus.Dataquery:
+    query = (
+        prometheus.Dataquery()
+        .expr(expr)
+        .legend_format(legend)
+        .ref_id(ref_id)
+        .datasource(DATASOURCE)
+        .editor_mode(prometheus_models.QueryEditorMode.CODE)
+    )
     if fmt is not None:
         query.format(fmt)
     return query.instant() if instant else query.range()
 
 
 def thresholds(*steps: tuple[float | None, str]) -> dashboard_builders.ThresholdsConfig:
-    return (dashboard_builders.ThresholdsConfig().mode(models.ThresholdsMode.ABSOLUTE)
-            .steps([models.Threshold(value=value, color=color) for value, color in steps]))
+    return (
+        dashboard_builders.ThresholdsConfig()
+        .mode(models.ThresholdsMode.ABSOLUTE)
+        .steps([models.Threshold(value=value, color=color) for value, color in steps])
+    )
 
 
 def breaker_mappings() -> list[models.ValueMapping]:
-    return [models.ValueMap(options={
-        value: models.ValueMappingResult(text=text, color=color, index=index)
-        for index, (value, text, color) in enumerate(BREAKER_STATES)
-    })]
+    return [
+        models.ValueMap(
+            options={
+                value: models.ValueMappingResult(text=text, color=color, index=index)
+                for index, (value, text, color) in enumerate(BREAKER_STATES)
+            }
+        )
+    ]
 
 
 def legend() -> common_builders.VizLegendOptions:
-    return (common_builders.VizLegendOptions().display_mode(common.LegendDisplayMode.TABLE)
-            .placement(common.LegendPlacement.BOTTOM).show_legend(True).calcs(["lastNotNull", "max"]))
+    return (
+        common_builders.VizLegendOptions()
+        .display_mode(common.LegendDisplayMode.TABLE)
+        .placement(common.LegendPlacement.BOTTOM)
+        .show_legend(True)
+        .calcs(["lastNotNull", "max"])
+    )
 
 
 def tooltip() -> common_builders.VizTooltipOptions:
@@ -167,8 +195,9 @@ class _Panels:
     and stay the same from one generation to the next.
     """
 
-    def __init__(self, board: dashboard_builders.Dashboard,
-                 links: list[dashboard_builders.DashboardLink] | None = None) -> None:
+    def __init__(
+        self, board: dashboard_builders.Dashboard, links: list[dashboard_builders.DashboardLink] | None = None
+    ) -> None:
         self.board = board
         self._ids: Iterator[int] = itertools.count(1)
         self._links = links or []
@@ -183,45 +212,83 @@ class _Panels:
             self.board.with_panel(panel.id(next(self._ids)))
 
     def _common(self, panel, title: str, description: str, unit: str, width: int, height: int):
-        panel = (panel.title(title).description(description).unit(unit)
-                 .datasource(DATASOURCE).span(width).height(height))
+        panel = panel.title(title).description(description).unit(unit).datasource(DATASOURCE).span(width).height(height)
         if self._links:
             panel.links(self._links)
         return panel
 
-    def timeseries(self, title: str, description: str, unit: str, targets: list[prometheus.Dataquery], *,
-                   width: int = 12, height: int = 8, log: bool = False) -> timeseries.Panel:
+    def timeseries(
+        self,
+        title: str,
+        description: str,
+        unit: str,
+        targets: list[prometheus.Dataquery],
+        *,
+        width: int = 12,
+        height: int = 8,
+        log: bool = False,
+    ) -> timeseries.Panel:
         panel = self._common(timeseries.Panel(), title, description, unit, width, height)
         panel.targets(targets).legend(legend()).tooltip(tooltip()).line_width(1).fill_opacity(10)
         # Latencies span µs (Rust) to ms (Python): a log axis keeps both readable.
         return panel.scale_distribution(log_scale()) if log else panel.min(0)
 
-    def stat(self, title: str, description: str, unit: str, targets: list[prometheus.Dataquery], *,
-             width: int = 6, height: int = 8) -> stat.Panel:
+    def stat(
+        self,
+        title: str,
+        description: str,
+        unit: str,
+        targets: list[prometheus.Dataquery],
+        *,
+        width: int = 6,
+        height: int = 8,
+    ) -> stat.Panel:
         panel = self._common(stat.Panel(), title, description, unit, width, height)
-        return (panel.targets(targets).graph_mode(common.BigValueGraphMode.AREA)
-                .color_mode(common.BigValueColorMode.BACKGROUND).text_mode(common.BigValueTextMode.VALUE_AND_NAME)
-                .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
+        return (
+            panel.targets(targets)
+            .graph_mode(common.BigValueGraphMode.AREA)
+            .color_mode(common.BigValueColorMode.BACKGROUND)
+            .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
+            .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        )
 
-    def state_timeline(self, title: str, description: str, targets: list[prometheus.Dataquery], *,
-                       width: int = 12, height: int = 8) -> statetimeline.Panel:
+    def state_timeline(
+        self, title: str, description: str, targets: list[prometheus.Dataquery], *, width: int = 12, height: int = 8
+    ) -> statetimeline.Panel:
         panel = self._common(statetimeline.Panel(), title, description, "none", width, height)
-        return (panel.targets(targets).mappings(breaker_mappings())
-                .thresholds(thresholds((None, "green"), (1, "yellow"), (2, "red")))
-                .color_scheme(dashboard_builders.FieldColor().mode(models.FieldColorModeId.THRESHOLDS))
-                .show_value(common.VisibilityMode.AUTO).merge_values(True).min(0).max(2))
+        return (
+            panel.targets(targets)
+            .mappings(breaker_mappings())
+            .thresholds(thresholds((None, "green"), (1, "yellow"), (2, "red")))
+            .color_scheme(dashboard_builders.FieldColor().mode(models.FieldColorModeId.THRESHOLDS))
+            .show_value(common.VisibilityMode.AUTO)
+            .merge_values(True)
+            .min(0)
+            .max(2)
+        )
 
     def heatmap(self, title: str, description: str, expr: str, *, width: int = 12, height: int = 8) -> heatmap.Panel:
         panel = self._common(heatmap.Panel(), title, description, "s", width, height)
-        return (panel.with_target(target(expr, "{{le}}", fmt=prometheus_models.PromQueryFormat.HEATMAP))
-                .calculate(False)
-                .y_axis(heatmap.YAxisConfig().unit("s"))
-                .cell_values(heatmap.CellValues().unit("ops"))
-                .color(heatmap.HeatmapColorOptions().mode(heatmap_models.HeatmapColorMode.SCHEME).scheme("Oranges")
-                       .scale(heatmap_models.HeatmapColorScale.EXPONENTIAL).exponent(0.5).fill("dark-orange")
-                       .steps(64).reverse(False))
-                .rows_frame(heatmap.RowsHeatmapOptions().layout(common.HeatmapCellLayout.LE))
-                .show_color_scale(True).mode(common.TooltipDisplayMode.SINGLE).show_y_histogram())
+        return (
+            panel.with_target(target(expr, "{{le}}", fmt=prometheus_models.PromQueryFormat.HEATMAP))
+            .calculate(False)
+            .y_axis(heatmap.YAxisConfig().unit("s"))
+            .cell_values(heatmap.CellValues().unit("ops"))
+            .color(
+                heatmap.HeatmapColorOptions()
+                .mode(heatmap_models.HeatmapColorMode.SCHEME)
+                .scheme("Oranges")
+                .scale(heatmap_models.HeatmapColorScale.EXPONENTIAL)
+                .exponent(0.5)
+                .fill("dark-orange")
+                .steps(64)
+                .reverse(False)
+            )
+            .rows_frame(heatmap.RowsHeatmapOptions().layout(common.HeatmapCellLayout.LE))
+            .show_color_scale(True)
+            .mode(common.TooltipDisplayMode.SINGLE)
+            .show_y_histogram()
+        )
 
     # -- panels shared by both dashboards --------------------------------------------------------
 
@@ -233,21 +300,27 @@ class _Panels:
             "every call runs both implementations, so rust and python both count it; a Rust call that "
             "failed and fell back counts as a python call.",
             "ops",
-            [target(sum_rate(CALLS, (OPERATION, IMPLEMENTATION, MODE)),
-                    f"{{{{{OPERATION}}}}} {{{{{IMPLEMENTATION}}}}} ({{{{{MODE}}}}} mode)")],
+            [
+                target(
+                    sum_rate(CALLS, (OPERATION, IMPLEMENTATION, MODE)),
+                    f"{{{{{OPERATION}}}}} {{{{{IMPLEMENTATION}}}}} ({{{{{MODE}}}}} mode)",
+                )
+            ],
             width=width,
         )
 
     def fallbacks(self, width: int) -> timeseries.Panel:
-        return failure_overrides(self.timeseries(
-            "Fallbacks/s by reason",
-            "Calls the Rust path handed to litellm's Python implementation, per second, by reason "
-            "(`error_type`). rust_error and rust_panic (red) are faults and feed the circuit breaker; "
-            "the other reasons are inputs Rust declines by design (for example an unsupported tokenizer).",
-            "ops",
-            [target(sum_rate(FALLBACKS, (OPERATION, "error_type")), f"{{{{{OPERATION}}}}} {{{{error_type}}}}")],
-            width=width,
-        ))
+        return failure_overrides(
+            self.timeseries(
+                "Fallbacks/s by reason",
+                "Calls the Rust path handed to litellm's Python implementation, per second, by reason "
+                "(`error_type`). rust_error and rust_panic (red) are faults and feed the circuit breaker; "
+                "the other reasons are inputs Rust declines by design (for example an unsupported tokenizer).",
+                "ops",
+                [target(sum_rate(FALLBACKS, (OPERATION, "error_type")), f"{{{{{OPERATION}}}}} {{{{error_type}}}}")],
+                width=width,
+            )
+        )
 
     def mismatches(self, width: int) -> timeseries.Panel:
         return self.timeseries(
@@ -260,23 +333,38 @@ class _Panels:
         )
 
     def firing(self, by: tuple[str, ...], legend_format: str, width: int, height: int = 8) -> stat.Panel:
-        return (self.stat(
-            "Firing alerts",
-            "LiteLLMRust* alerts currently firing for the component or the control plane (Prometheus "
-            "`ALERTS`, `alertstate=\"firing\"`), counted per alert; 'none firing' when all is well.",
-            "none",
-            [target(firing_alerts(by, 'alertstate="firing"'), legend_format, instant=True)],
-            width=width, height=height,
-        ).graph_mode(common.BigValueGraphMode.NONE).thresholds(thresholds((None, "green"), (1, "red"))))
+        return (
+            self.stat(
+                "Firing alerts",
+                "LiteLLMRust* alerts currently firing for the component or the control plane (Prometheus "
+                "`ALERTS`, `alertstate=\"firing\"`), counted per alert; 'none firing' when all is well.",
+                "none",
+                [target(firing_alerts(by, 'alertstate="firing"'), legend_format, instant=True)],
+                width=width,
+                height=height,
+            )
+            .graph_mode(common.BigValueGraphMode.NONE)
+            .thresholds(thresholds((None, "green"), (1, "red")))
+        )
 
 
 # -- dashboards ---------------------------------------------------------------------------------
 
-def _query_variable(name: str, label: str, query: str, description: str, *, multi: bool) \
-        -> dashboard_builders.QueryVariable:
-    variable = (dashboard_builders.QueryVariable(name).label(label).description(description).query(query)
-                .datasource(DATASOURCE).refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)
-                .sort(models.VariableSort.ALPHABETICAL_ASC).multi(multi).include_all(multi))
+
+def _query_variable(
+    name: str, label: str, query: str, description: str, *, multi: bool
+) -> dashboard_builders.QueryVariable:
+    variable = (
+        dashboard_builders.QueryVariable(name)
+        .label(label)
+        .description(description)
+        .query(query)
+        .datasource(DATASOURCE)
+        .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(models.VariableSort.ALPHABETICAL_ASC)
+        .multi(multi)
+        .include_all(multi)
+    )
     if multi:
         variable.all_value(".*").current(models.VariableOption(selected=True, text="All", value="$__all"))
     return variable
@@ -284,42 +372,81 @@ def _query_variable(name: str, label: str, query: str, description: str, *, mult
 
 def _variables(component_multi: bool) -> list:
     return [
-        dashboard_builders.DatasourceVariable("datasource").label("Data source").type("prometheus")
+        dashboard_builders.DatasourceVariable("datasource")
+        .label("Data source")
+        .type("prometheus")
         .description("The Prometheus that scrapes the litellm-rust processes."),
-        _query_variable("job", "Job", f"label_values({CALLS}, job)",
-                        "Scrape jobs exporting litellm-rust metrics.", multi=True),
-        _query_variable("instance", "Instance", f'label_values({CALLS}{{job=~"$job"}}, instance)',
-                        "Processes of the selected jobs.", multi=True),
-        _query_variable("component", "Component",
-                        f'label_values({CALLS}{{job=~"$job", instance=~"$instance"}}, {OPERATION})',
-                        "Accelerated operations (litellm_rust_operation), e.g. token_counter.",
-                        multi=component_multi),
+        _query_variable(
+            "job", "Job", f"label_values({CALLS}, job)", "Scrape jobs exporting litellm-rust metrics.", multi=True
+        ),
+        _query_variable(
+            "instance",
+            "Instance",
+            f'label_values({CALLS}{{job=~"$job"}}, instance)',
+            "Processes of the selected jobs.",
+            multi=True,
+        ),
+        _query_variable(
+            "component",
+            "Component",
+            f'label_values({CALLS}{{job=~"$job", instance=~"$instance"}}, {OPERATION})',
+            "Accelerated operations (litellm_rust_operation), e.g. token_counter.",
+            multi=component_multi,
+        ),
     ]
 
 
 def _link(title: str, uid: str, tooltip_text: str) -> dashboard_builders.DashboardLink:
-    return (dashboard_builders.DashboardLink(title).type(models.DashboardLinkType.LINK).url(f"/d/{uid}")
-            .tooltip(tooltip_text).icon("dashboard").include_vars(True).keep_time(True)
-            .as_dropdown(False).target_blank(False).tags([]))
+    return (
+        dashboard_builders.DashboardLink(title)
+        .type(models.DashboardLinkType.LINK)
+        .url(f"/d/{uid}")
+        .tooltip(tooltip_text)
+        .icon("dashboard")
+        .include_vars(True)
+        .keep_time(True)
+        .as_dropdown(False)
+        .target_blank(False)
+        .tags([])
+    )
 
 
 def _dashboard(uid: str, title: str, description: str) -> dashboard_builders.Dashboard:
-    return (dashboard_builders.Dashboard(title).uid(uid).description(description).tags(TAGS)
-            .editable().time("now-1h", "now").refresh("30s").timezone("browser")
-            .tooltip(models.DashboardCursorSync.CROSSHAIR))
+    return (
+        dashboard_builders.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(TAGS)
+        .editable()
+        .time("now-1h", "now")
+        .refresh("30s")
+        .timezone("browser")
+        .tooltip(models.DashboardCursorSync.CROSSHAIR)
+    )
 
 
 def overview() -> dashboard_builders.Dashboard:
-    board = (_dashboard(OVERVIEW_UID, "litellm-rust: overview",
-                        "Rust acceleration of litellm, per component: Rust vs Python traffic, latency and "
-                        "speed-up, fallbacks, shadow mismatches, breaker state and firing alerts.")
-             .variables(_variables(component_multi=True))
-             .link(_link("Component drill-down", COMPONENT_UID, "One component in detail")))
+    board = (
+        _dashboard(
+            OVERVIEW_UID,
+            "litellm-rust: overview",
+            "Rust acceleration of litellm, per component: Rust vs Python traffic, latency and "
+            "speed-up, fallbacks, shadow mismatches, breaker state and firing alerts.",
+        )
+        .variables(_variables(component_multi=True))
+        .link(_link("Component drill-down", COMPONENT_UID, "One component in detail"))
+    )
     # Each panel of a repeated row links to the drill-down for that row's component.
-    drill_down = (dashboard_builders.DashboardLink("$component in detail").type(models.DashboardLinkType.LINK)
-                  .url(f"/d/{COMPONENT_UID}?${{__url_time_range}}&${{datasource:queryparam}}&${{job:queryparam}}"
-                       f"&${{instance:queryparam}}&var-component=${{component}}")
-                  .tooltip("Component drill-down").target_blank(False))
+    drill_down = (
+        dashboard_builders.DashboardLink("$component in detail")
+        .type(models.DashboardLinkType.LINK)
+        .url(
+            f"/d/{COMPONENT_UID}?${{__url_time_range}}&${{datasource:queryparam}}&${{job:queryparam}}"
+            f"&${{instance:queryparam}}&var-component=${{component}}"
+        )
+        .tooltip("Component drill-down")
+        .target_blank(False)
+    )
     panels = _Panels(board, links=[drill_down])
 
     panels.row("Component: $component", repeat="component")
@@ -330,10 +457,16 @@ def overview() -> dashboard_builders.Dashboard:
             "Quantiles of the sampled call durations (only `timing_sample_rate` of calls are timed), by "
             "implementation, over all modes. Logarithmic axis: Rust is typically microseconds.",
             "s",
-            [target(quantile(q, (OPERATION, IMPLEMENTATION)),
-                    f"{{{{{OPERATION}}}}} {{{{{IMPLEMENTATION}}}}} p{round(q * 100)}", ref_id)
-             for q, ref_id in zip(QUANTILES, "ABC")],
-            width=9, log=True,
+            [
+                target(
+                    quantile(q, (OPERATION, IMPLEMENTATION)),
+                    f"{{{{{OPERATION}}}}} {{{{{IMPLEMENTATION}}}}} p{round(q * 100)}",
+                    ref_id,
+                )
+                for q, ref_id in zip(QUANTILES, "ABC", strict=True)
+            ],
+            width=9,
+            log=True,
         ),
         panels.stat(
             "Speed-up (Python / Rust)",
@@ -344,7 +477,9 @@ def overview() -> dashboard_builders.Dashboard:
             "suffix:x",
             [target(speedup_p50(), "p50", "A"), target(speedup_mean(), "mean", "B")],
             width=3,
-        ).decimals(1).thresholds(thresholds((None, "red"), (1, "green"))),
+        )
+        .decimals(1)
+        .thresholds(thresholds((None, "red"), (1, "green"))),
         panels.stat(
             "Circuit breaker",
             "Current circuit-breaker state of the component, worst instance: closed (Rust serves), "
@@ -352,7 +487,9 @@ def overview() -> dashboard_builders.Dashboard:
             "none",
             [target(f"max by ({OPERATION}) ({BREAKER}{selector()})", f"{{{{{OPERATION}}}}}")],
             width=3,
-        ).mappings(breaker_mappings()).thresholds(thresholds((None, "green"), (1, "yellow"), (2, "red")))
+        )
+        .mappings(breaker_mappings())
+        .thresholds(thresholds((None, "green"), (1, "yellow"), (2, "red")))
         .text_mode(common.BigValueTextMode.VALUE),
         panels.fallbacks(width=9),
         panels.mismatches(width=9),
@@ -362,14 +499,25 @@ def overview() -> dashboard_builders.Dashboard:
 
 
 def component() -> dashboard_builders.Dashboard:
-    board = (_dashboard(COMPONENT_UID, "litellm-rust: component",
-                        "One litellm-rust component in detail: traffic and latency per mode and "
-                        "implementation, fallbacks, shadow comparisons, breaker history, configuration "
-                        "reloads and alerts.")
-             .variables(_variables(component_multi=False))
-             .link(_link("Overview", OVERVIEW_UID, "All components"))
-             .link(dashboard_builders.DashboardLink("litellm-rust").type(models.DashboardLinkType.DASHBOARDS)
-                   .tags(TAGS).as_dropdown(True).include_vars(True).keep_time(True)))
+    board = (
+        _dashboard(
+            COMPONENT_UID,
+            "litellm-rust: component",
+            "One litellm-rust component in detail: traffic and latency per mode and "
+            "implementation, fallbacks, shadow comparisons, breaker history, configuration "
+            "reloads and alerts.",
+        )
+        .variables(_variables(component_multi=False))
+        .link(_link("Overview", OVERVIEW_UID, "All components"))
+        .link(
+            dashboard_builders.DashboardLink("litellm-rust")
+            .type(models.DashboardLinkType.DASHBOARDS)
+            .tags(TAGS)
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+        )
+    )
     panels = _Panels(board)
 
     panels.row("Traffic and speed-up: $component")
@@ -392,9 +540,14 @@ def component() -> dashboard_builders.Dashboard:
             "p50/p95/p99 of the sampled call durations per implementation and mode. In shadow mode both "
             "implementations run on the same inputs, the fairest comparison.",
             "s",
-            [target(quantile(q, (IMPLEMENTATION, MODE)),
-                    f"{{{{{IMPLEMENTATION}}}}} p{round(q * 100)} ({{{{{MODE}}}}} mode)", ref_id)
-             for q, ref_id in zip(QUANTILES, "ABC")],
+            [
+                target(
+                    quantile(q, (IMPLEMENTATION, MODE)),
+                    f"{{{{{IMPLEMENTATION}}}}} p{round(q * 100)} ({{{{{MODE}}}}} mode)",
+                    ref_id,
+                )
+                for q, ref_id in zip(QUANTILES, "ABC", strict=True)
+            ],
             log=True,
         ),
         panels.timeseries(
@@ -405,11 +558,14 @@ def component() -> dashboard_builders.Dashboard:
             [target(mean_latency((IMPLEMENTATION, MODE)), f"{{{{{IMPLEMENTATION}}}}} ({{{{{MODE}}}}} mode)")],
             log=True,
         ),
-        *(panels.heatmap(
-            f"{name} latency distribution",
-            f"Sampled {name} call durations per histogram bucket (calls/s in each bucket), all modes.",
-            sum_rate(DURATION + "_bucket", ("le",), f'{IMPLEMENTATION}="{implementation}"'),
-        ) for implementation, name in (("rust", "Rust"), ("python", "Python"))),
+        *(
+            panels.heatmap(
+                f"{name} latency distribution",
+                f"Sampled {name} call durations per histogram bucket (calls/s in each bucket), all modes.",
+                sum_rate(DURATION + "_bucket", ("le",), f'{IMPLEMENTATION}="{implementation}"'),
+            )
+            for implementation, name in (("rust", "Rust"), ("python", "Python"))
+        ),
     )
 
     panels.row("Fallbacks and shadow comparisons")
@@ -441,8 +597,12 @@ def component() -> dashboard_builders.Dashboard:
             "Configuration-file reloads rejected per rate interval (the last good configuration stays in "
             "force). Process-wide: this metric has no component label.",
             "short",
-            [target(f"sum by (instance) (increase({RELOAD_ERRORS}{selector(component=False)}[$__rate_interval]))",
-                    "{{instance}}")],
+            [
+                target(
+                    f"sum by (instance) (increase({RELOAD_ERRORS}{selector(component=False)}[$__rate_interval]))",
+                    "{{instance}}",
+                )
+            ],
             width=6,
         ),
         panels.timeseries(
@@ -452,7 +612,8 @@ def component() -> dashboard_builders.Dashboard:
             "'none firing' at 0 while there are none.",
             "short",
             [target(firing_alerts(("alertname", "alertstate")), "{{alertname}} {{alertstate}}")],
-            width=24, height=6,
+            width=24,
+            height=6,
         ),
     )
 
@@ -467,8 +628,12 @@ def component() -> dashboard_builders.Dashboard:
             "healthy, or cooldown (litellm's cooldown store, as its router reads it). Summed over instances "
             "and over deployment ids (reported only for routers within deployment_series_cap).",
             "short",
-            [target(f"sum by ({MODEL_GROUP}, {DEPLOYMENT_STATE}) ({ROUTING_DEPLOYMENTS}{selector(component=False)})",
-                    f"{{{{{MODEL_GROUP}}}}} {{{{{DEPLOYMENT_STATE}}}}}")],
+            [
+                target(
+                    f"sum by ({MODEL_GROUP}, {DEPLOYMENT_STATE}) ({ROUTING_DEPLOYMENTS}{selector(component=False)})",
+                    f"{{{{{MODEL_GROUP}}}}} {{{{{DEPLOYMENT_STATE}}}}}",
+                )
+            ],
             width=8,
         ),
         panels.timeseries(
@@ -477,8 +642,12 @@ def component() -> dashboard_builders.Dashboard:
             "requests plus reserved picks), summed over instances; per model group (no deployment id) for "
             "routers above deployment_series_cap. Only routers using least-busy report it.",
             "short",
-            [target(f"sum by ({MODEL_GROUP}, {DEPLOYMENT_ID}) ({ROUTING_IN_FLIGHT}{selector(component=False)})",
-                    deployment)],
+            [
+                target(
+                    f"sum by ({MODEL_GROUP}, {DEPLOYMENT_ID}) ({ROUTING_IN_FLIGHT}{selector(component=False)})",
+                    deployment,
+                )
+            ],
             width=8,
         ),
         panels.timeseries(
@@ -487,15 +656,21 @@ def component() -> dashboard_builders.Dashboard:
             "token when usage is known; a timeout counts 1000 s), worst instance; per model group for routers "
             "above deployment_series_cap. Only routers using latency-based routing report it.",
             "s",
-            [target(f"max by ({MODEL_GROUP}, {DEPLOYMENT_ID}) ({ROUTING_LATENCY}{selector(component=False)})",
-                    deployment)],
-            width=8, log=True,
+            [
+                target(
+                    f"max by ({MODEL_GROUP}, {DEPLOYMENT_ID}) ({ROUTING_LATENCY}{selector(component=False)})",
+                    deployment,
+                )
+            ],
+            width=8,
+            log=True,
         ),
     )
     return board
 
 
 # -- serialization ------------------------------------------------------------------------------
+
 
 def to_model(board: dashboard_builders.Dashboard) -> dict:
     """The dashboard as plain JSON data, through the SDK's encoder."""
@@ -525,13 +700,16 @@ def write(out_dir: Path = OUT_DIR) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboards.grafana", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"output directory (default {OUT_DIR})")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if the files in --out differ from a fresh build")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the files in --out differ from a fresh build"
+    )
     args = parser.parse_args(argv)
     if args.check:
-        stale = [name for name, model in build_dashboards().items()
-                 if not (args.out / name).is_file()
-                 or (args.out / name).read_text(encoding="utf-8") != dumps(model)]
+        stale = [
+            name
+            for name, model in build_dashboards().items()
+            if not (args.out / name).is_file() or (args.out / name).read_text(encoding="utf-8") != dumps(model)
+        ]
         for name in stale:
             print(f"stale: {args.out / name} (run python -m dashboards.grafana)", file=sys.stderr)
         return 1 if stale else 0

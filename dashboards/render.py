@@ -45,6 +45,7 @@ def _value(value: str | Sequence[str]) -> str:
 
 def expand(expr: str, variables: Mapping[str, str | Sequence[str]]) -> str:
     """`expr` with every template variable replaced; an unknown variable is an error."""
+
     def substitute(match: re.Match) -> str:
         name = match.group(1) or match.group(2) or match.group(3)
         if name not in variables:
@@ -60,8 +61,9 @@ def _panels(panels: Sequence[Mapping]) -> Iterator[Mapping]:
         yield from _panels(panel.get("panels") or ())  # panels of a collapsed row
 
 
-def panel_queries(dashboard: Mapping, variables: Mapping[str, str | Sequence[str]] | None = None) \
-        -> list[tuple[str, str]]:
+def panel_queries(
+    dashboard: Mapping, variables: Mapping[str, str | Sequence[str]] | None = None
+) -> list[tuple[str, str]]:
     """(panel title, PromQL with variables substituted) for every target of every panel.
 
     `variables` override `DEFAULT_VARIABLES` (job/instance/component `.*`, `__rate_interval` 1m,
@@ -69,13 +71,16 @@ def panel_queries(dashboard: Mapping, variables: Mapping[str, str | Sequence[str
     regex fragments. Raises KeyError for a variable with no value.
     """
     values = {**DEFAULT_VARIABLES, **(variables or {})}
-    return [(panel.get("title", ""), expand(target["expr"], values))
-            for panel in _panels(dashboard.get("panels") or ())
-            for target in panel.get("targets") or ()
-            if "expr" in target]
+    return [
+        (panel.get("title", ""), expand(target["expr"], values))
+        for panel in _panels(dashboard.get("panels") or ())
+        for target in panel.get("targets") or ()
+        if "expr" in target
+    ]
 
 
 # -- rendering ----------------------------------------------------------------------------------
+
 
 def _timestamp(moment: datetime | float | int) -> float:
     return moment.timestamp() if isinstance(moment, datetime) else float(moment)
@@ -89,12 +94,16 @@ def _seconds(duration: str) -> float:
     return float(match.group(1)) * units[match.group(2)]
 
 
-def query_range(prometheus_url: str, expr: str, start: float, end: float, step: str,
-                timeout: float = 30.0) -> list[dict]:
+def query_range(
+    prometheus_url: str, expr: str, start: float, end: float, step: str, timeout: float = 30.0
+) -> list[dict]:
     """The `result` of Prometheus's /api/v1/query_range for `expr` (a matrix)."""
     body = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step}).encode()
-    request = urllib.request.Request(prometheus_url.rstrip("/") + "/api/v1/query_range", data=body,
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        prometheus_url.rstrip("/") + "/api/v1/query_range",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         payload = json.load(response)
     if payload.get("status") != "success":
@@ -103,8 +112,14 @@ def query_range(prometheus_url: str, expr: str, start: float, end: float, step: 
 
 
 # Grafana unit ids as axis labels.
-_UNIT_LABELS = {"ops": "ops/s (ops)", "reqps": "requests/s (reqps)", "suffix:x": "× (ratio)",
-                "percentunit": "ratio (percentunit)", "none": "value (none)", "short": "count (short)"}
+_UNIT_LABELS = {
+    "ops": "ops/s (ops)",
+    "reqps": "requests/s (reqps)",
+    "suffix:x": "× (ratio)",
+    "percentunit": "ratio (percentunit)",
+    "none": "value (none)",
+    "short": "count (short)",
+}
 
 
 def _legend(legend_format: str | None, labels: Mapping[str, str]) -> str:
@@ -126,9 +141,15 @@ def _value_texts(panel: Mapping) -> dict[float, str]:
     return texts
 
 
-def render_overview_png(prometheus_url: str, out_path: str | Path, *, start: datetime | float,
-                        end: datetime | float, step: str = "5s",
-                        variables: Mapping[str, str | Sequence[str]] | None = None) -> Path:
+def render_overview_png(
+    prometheus_url: str,
+    out_path: str | Path,
+    *,
+    start: datetime | float,
+    end: datetime | float,
+    step: str = "5s",
+    variables: Mapping[str, str | Sequence[str]] | None = None,
+) -> Path:
     """Draw every overview panel from `prometheus_url` over [start, end] into one PNG.
 
     `variables` as for `panel_queries`; `__rate_interval` defaults to four steps and `__interval`
@@ -144,8 +165,12 @@ def render_overview_png(prometheus_url: str, out_path: str | Path, *, start: dat
     from dashboards.grafana import OVERVIEW_FILE, build_dashboards
 
     step_seconds = _seconds(step)
-    values = {"__rate_interval": f"{int(4 * step_seconds)}s", "__interval": step,
-              "__range": f"{int(_timestamp(end) - _timestamp(start))}s", **(variables or {})}
+    values = {
+        "__rate_interval": f"{int(4 * step_seconds)}s",
+        "__interval": step,
+        "__range": f"{int(_timestamp(end) - _timestamp(start))}s",
+        **(variables or {}),
+    }
     values = {**DEFAULT_VARIABLES, **values}
     start_ts, end_ts = _timestamp(start), _timestamp(end)
     dashboard = build_dashboards()[OVERVIEW_FILE]
@@ -154,22 +179,28 @@ def render_overview_png(prometheus_url: str, out_path: str | Path, *, start: dat
     columns = 3
     rows = math.ceil(len(panels) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(7 * columns, 4.6 * rows), squeeze=False)
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
-    for ax, panel in zip(axes.flat, panels):
+    for ax, panel in zip(axes.flat, panels, strict=False):
         unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "")
         drawn = 0
         for target in panel["targets"]:
             for series in query_range(prometheus_url, expand(target["expr"], values), start_ts, end_ts, step):
                 times = [datetime.fromtimestamp(float(t)) for t, _ in series["values"]]
                 points = [float(v) for _, v in series["values"]]
-                ax.plot(times, points, linewidth=1.2,
-                        label=_legend(target.get("legendFormat"), series["metric"]))
+                ax.plot(times, points, linewidth=1.2, label=_legend(target.get("legendFormat"), series["metric"]))
                 drawn += 1
         ax.set_title(f"{panel['title']}  [{panel['type']}]", fontsize=10)
         ax.set_ylabel(_UNIT_LABELS.get(unit, unit))
-        if drawn and panel.get("fieldConfig", {}).get("defaults", {}).get("custom", {}).get(
-                "scaleDistribution", {}).get("type") == "log":
+        if (
+            drawn
+            and panel.get("fieldConfig", {})
+            .get("defaults", {})
+            .get("custom", {})
+            .get("scaleDistribution", {})
+            .get("type")
+            == "log"
+        ):
             ax.set_yscale("log")  # before the formatter: set_yscale replaces it
         if unit == "s":
             ax.yaxis.set_major_formatter(EngFormatter(unit="s"))
@@ -184,10 +215,13 @@ def render_overview_png(prometheus_url: str, out_path: str | Path, *, start: dat
             ax.legend(fontsize=7, loc="best")
         else:
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="grey")
-    figure.suptitle(f"{dashboard['title']} — {prometheus_url} — "
-                    f"{datetime.fromtimestamp(start_ts):%Y-%m-%d %H:%M:%S} to "
-                    f"{datetime.fromtimestamp(end_ts):%H:%M:%S}, step {step}, "
-                    f"$__rate_interval {values['__rate_interval']}", fontsize=11)
+    figure.suptitle(
+        f"{dashboard['title']} — {prometheus_url} — "
+        f"{datetime.fromtimestamp(start_ts):%Y-%m-%d %H:%M:%S} to "
+        f"{datetime.fromtimestamp(end_ts):%H:%M:%S}, step {step}, "
+        f"$__rate_interval {values['__rate_interval']}",
+        fontsize=11,
+    )
     figure.tight_layout(rect=(0, 0, 1, 0.97))
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)

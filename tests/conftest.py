@@ -8,16 +8,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import collections  # noqa: E402
 
 import litellm  # noqa: E402
+import litellm_rust  # noqa: E402
 import pytest  # noqa: E402
+from litellm_rust import LiteLLMRustInstrumentor, _native  # noqa: E402
+from litellm_rust.components import components  # noqa: E402
+from litellm_rust.control_plane import PLANE  # noqa: E402
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
-
-from litellm_rust import LiteLLMRustInstrumentor, _native  # noqa: E402
-from litellm_rust.components import components  # noqa: E402
-from litellm_rust.control_plane import PLANE  # noqa: E402
+from servers import RedisServer  # noqa: E402
 
 litellm.suppress_debug_info = True
 
@@ -72,9 +73,13 @@ def otel():
     instrumentor = LiteLLMRustInstrumentor()
 
     def instrument(**settings):
-        instrumentor.instrument(meter_provider=MeterProvider(metric_readers=[reader]), tracer_provider=tracer_provider, **settings)
+        instrumentor.instrument(
+            meter_provider=MeterProvider(metric_readers=[reader]), tracer_provider=tracer_provider, **settings
+        )
 
-    otel = collections.namedtuple("otel", "instrument reader exporter tracer_provider")(instrument, reader, exporter, tracer_provider)
+    otel = collections.namedtuple("otel", "instrument reader exporter tracer_provider")(
+        instrument, reader, exporter, tracer_provider
+    )
     try:
         yield otel
     finally:
@@ -93,10 +98,22 @@ def own_strategy_callbacks():
     from litellm.router_strategy.lowest_tpm_rpm import LowestTPMLoggingHandler
     from litellm.router_strategy.lowest_tpm_rpm_v2 import LowestTPMLoggingHandler_v2
 
-    deduped = (LowestLatencyLoggingHandler, LowestTPMLoggingHandler, LowestTPMLoggingHandler_v2, LowestCostLoggingHandler)
+    deduped = (
+        LowestLatencyLoggingHandler,
+        LowestTPMLoggingHandler,
+        LowestTPMLoggingHandler_v2,
+        LowestCostLoggingHandler,
+    )
     # litellm promotes a CustomLogger from `callbacks` into the success/failure lists on first use.
-    lists = ("callbacks", "input_callback", "success_callback", "failure_callback", "service_callback",
-             "_async_success_callback", "_async_failure_callback")
+    lists = (
+        "callbacks",
+        "input_callback",
+        "success_callback",
+        "failure_callback",
+        "service_callback",
+        "_async_success_callback",
+        "_async_failure_callback",
+    )
     saved = {name: list(getattr(litellm, name)) for name in lists}
 
     def forget() -> None:
@@ -106,6 +123,66 @@ def own_strategy_callbacks():
     yield forget
     for name, callbacks in saved.items():
         setattr(litellm, name, callbacks)
+
+
+@pytest.fixture
+def routing():
+    return components()["routing"]
+
+
+@pytest.fixture
+def instrumented_as():
+    instrumentor = LiteLLMRustInstrumentor()
+
+    def instrument(mode: str):
+        instrumentor.instrument(mode=mode)
+        return instrumentor
+
+    yield instrument
+    instrumentor.uninstrument()
+
+
+@pytest.fixture
+def counted_since_start():
+    """The routing component's counts since the test began (the component is process-wide)."""
+    counters = ("rust_calls", "fallbacks", "shadow_comparisons", "shadow_mismatches")
+    before = litellm_rust.status()["routing"]
+
+    def counted() -> dict:
+        now = litellm_rust.status()["routing"]
+        reasons = {
+            reason: n - before["fallback_reasons"].get(reason, 0) for reason, n in now["fallback_reasons"].items()
+        }
+        return {
+            **{counter: now[counter] - before[counter] for counter in counters},
+            "fallback_reasons": {reason: n for reason, n in reasons.items() if n},
+            "mismatch_details": now["mismatch_details"],
+        }
+
+    return counted
+
+
+@pytest.fixture
+def assert_no_mismatch(counted_since_start):
+    """Checks that no shadow comparison of the routing component has failed since the test began,
+    and that some were made."""
+
+    def check() -> None:
+        status = counted_since_start()
+        assert status["shadow_mismatches"] == 0, status["mismatch_details"]
+        assert status["shadow_comparisons"] > 0
+
+    return check
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def metric_points(reader) -> dict[str, list]:

@@ -17,7 +17,7 @@ TEXTS = {
     "multilingual": "Größe naïve façade — 日本語のテキスト、中文文本。한국어 텍스트 Ελληνικά русский עברית العربية हिन्दी",
     "emoji_zwj": "family 👨‍👩‍👧‍👦 flag 🏳️‍🌈 skin 👍🏽 keycap 1️⃣ 😀😃😄",
     "combining": "e\u0301 a\u0308 n\u0303 Z\u0351\u0352\u0353a\u0354l\u0355g\u0356o",
-    "code": 'def f(x):\n    return {"a": [1, 2, 3], \'b\': x ** 2}  # comment\n\tif x != None: pass\r\n',
+    "code": "def f(x):\n    return {\"a\": [1, 2, 3], 'b': x ** 2}  # comment\n\tif x != None: pass\r\n",
     "whitespace_runs": "a" + " " * 50 + "b\n\n\n\n c\t\t\t d \r\n\r\n  \u00a0\u2003 e   ",
     "trailing_spaces": "ends with spaces      ",
     "long_word": "pneumonoultramicroscopicsilicovolcanoconiosis" * 40,
@@ -102,7 +102,13 @@ TOOLS = [
         },
     },
     {"type": "function", "function": {"name": "no_arguments", "description": "Takes nothing"}},
-    {"type": "function", "function": {"name": "levels", "parameters": {"type": "object", "properties": {"n": {"type": "integer", "enum": [1, 2, 3]}}}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "levels",
+            "parameters": {"type": "object", "properties": {"n": {"type": "integer", "enum": [1, 2, 3]}}},
+        },
+    },
 ]
 
 TOOL_CHOICES = (
@@ -126,7 +132,17 @@ def message_shapes() -> dict[str, list[dict]]:
     ]
     high_detail_parts = [
         {"type": "image_url", "image_url": {"url": IMAGE_URLS[name], "detail": "high"}}
-        for name in ("png_small", "png_large", "png_portrait", "png_wide", "gif", "jpeg", "webp_vp8x", "webp_vp8l", "not_an_image")
+        for name in (
+            "png_small",
+            "png_large",
+            "png_portrait",
+            "png_wide",
+            "gif",
+            "jpeg",
+            "webp_vp8x",
+            "webp_vp8l",
+            "not_an_image",
+        )
     ]
     return {
         "chat": CHAT,
@@ -142,8 +158,16 @@ def message_shapes() -> dict[str, list[dict]]:
                 "role": "assistant",
                 "content": None,
                 "tool_calls": [
-                    {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
-                    {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Rome"}}},
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    },
+                    {
+                        "id": "call_2",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": {"city": "Rome"}},
+                    },
                     {"id": "call_3", "type": "function", "function": {"name": "no_arguments"}},
                 ],
             },
@@ -151,7 +175,11 @@ def message_shapes() -> dict[str, list[dict]]:
             {"role": "tool", "tool_call_id": "call_2", "content": '{"temperature": 25}', "name": "get_weather"},
         ],
         "legacy_function_call": [
-            {"role": "assistant", "content": None, "function_call": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}},
+            {
+                "role": "assistant",
+                "content": None,
+                "function_call": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+            },
             {"role": "function", "name": "get_weather", "content": "cold"},
         ],
         "content_parts": [
@@ -170,9 +198,13 @@ def message_shapes() -> dict[str, list[dict]]:
         ],
         "images": [{"role": "user", "content": [{"type": "text", "text": "Look:"}, *image_parts]}],
         "images_high_detail": [{"role": "user", "content": high_detail_parts}],
-        "image_url_as_string": [{"role": "user", "content": [{"type": "image_url", "image_url": IMAGE_URLS["png_large"]}]}],
+        "image_url_as_string": [
+            {"role": "user", "content": [{"type": "image_url", "image_url": IMAGE_URLS["png_large"]}]}
+        ],
         "empty_list": [],
         "empty_message": [{}],
-        "extra_keys": [{"role": "user", "content": "x", "metadata": {"a": 1}, "cache_control": {"type": "ephemeral"}, "weight": 3}],
+        "extra_keys": [
+            {"role": "user", "content": "x", "metadata": {"a": 1}, "cache_control": {"type": "ephemeral"}, "weight": 3}
+        ],
         "empty_provider_fields": [{"role": "assistant", "content": "ok", "provider_specific_fields": {}}],
     }

@@ -1,4 +1,4 @@
-"""Real Prometheus and Alertmanager processes on free 127.0.0.1 ports, for the end-to-end tests."""
+"""Real Prometheus, Alertmanager and redis-server processes on free 127.0.0.1 ports, for the end-to-end tests."""
 
 import json
 import os
@@ -58,7 +58,11 @@ def process(command: list[str], log: Path, ready_url: str):
     with open(log, "wb") as output:
         child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: urllib.request.urlopen(ready_url, timeout=2).status == 200 or child.poll() is not None, 30, ready_url)
+        wait_until(
+            lambda: urllib.request.urlopen(ready_url, timeout=2).status == 200 or child.poll() is not None,
+            30,
+            ready_url,
+        )
         if child.poll() is not None:
             raise AssertionError(f"{command[0]} exited: {log.read_text()[-2000:]}")
         yield child
@@ -133,3 +137,50 @@ def prometheus(directory: Path, scrape_target: str, rule_groups: dict, alertmana
     ]
     with process(command, directory / "prometheus.log", f"http://127.0.0.1:{port}/-/ready"):
         yield Prometheus(f"http://127.0.0.1:{port}")
+
+
+class RedisServer:
+    def __init__(self, tmp_path) -> None:
+        self.port = free_port()
+        self.directory = tmp_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = [
+            require_tool("redis-server"),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
+            "--enable-debug-command",
+            "yes",
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._answers, 10, "redis-server to accept connections", interval=0.05)
+
+    def _answers(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+
+    def command(self, *words: str) -> bytes:
+        """Send one command without waiting for the answer (used for DEBUG SLEEP)."""
+        connection = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        connection.sendall((" ".join(words) + "\r\n").encode())
+        return connection
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from servers import require_tool
 
 from dashboards import alerts
-from servers import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_TEST = ROOT / "dashboards" / "alerts_test.yaml"
 EXPORTERS_README = ROOT / "exporters" / "README.md"
 REQUIRED_LABELS = ("severity", "component")
 REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
+
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60)
@@ -63,8 +64,12 @@ def test_unit_tests_load_the_committed_rule_file():
 
 @pytest.mark.parametrize("alertname", RULE_NAMES)
 def test_every_rule_is_unit_tested_firing_and_not_firing(alertname):
-    cases = [case for test in yaml.safe_load(RULES_TEST.read_text())["tests"]
-             for case in test.get("alert_rule_test", []) if case["alertname"] == alertname]
+    cases = [
+        case
+        for test in yaml.safe_load(RULES_TEST.read_text())["tests"]
+        for case in test.get("alert_rule_test", [])
+        if case["alertname"] == alertname
+    ]
     firing = [alert for case in cases for alert in case.get("exp_alerts") or []]
     assert any(not case.get("exp_alerts") for case in cases), f"{alertname}: no case where it must not fire"
     assert any(alert.get("exp_labels") and alert.get("exp_annotations") for alert in firing), (
@@ -88,21 +93,36 @@ def test_every_duration_is_a_parameter():
 
 
 def test_thresholds_are_parameters():
-    text = alerts.render(error_ratio=0.05, latency_ratio=3, fallback_ratio=0.5, min_latency_samples=7,
-                         latency_quantile=0.99)
+    text = alerts.render(
+        error_ratio=0.05, latency_ratio=3, fallback_ratio=0.5, min_latency_samples=7, latency_quantile=0.99
+    )
     for fragment in ("> 0.05", "> 3\n", "> 0.5\n", ">= 7", "histogram_quantile(0.99,", "threshold 5%", "threshold 50%"):
         assert fragment in text
 
 
 def test_latency_sample_guard_can_be_disabled():
-    rule = next(r for g in alerts.rule_groups(min_latency_samples=0)["groups"] for r in g["rules"]
-                if r["alert"] == "LiteLLMRustSlowerThanPython")
+    rule = next(
+        r
+        for g in alerts.rule_groups(min_latency_samples=0)["groups"]
+        for r in g["rules"]
+        if r["alert"] == "LiteLLMRustSlowerThanPython"
+    )
     assert "_count" not in rule["expr"] and " and " not in rule["expr"]
 
 
-@pytest.mark.parametrize("params", [{"window": "5 minutes"}, {"window": "0s"}, {"for_": ""}, {"event_for": "1h30"},
-                                    {"error_ratio": 0}, {"fallback_ratio": 1.5}, {"latency_ratio": -1},
-                                    {"min_latency_samples": -1}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"window": "5 minutes"},
+        {"window": "0s"},
+        {"for_": ""},
+        {"event_for": "1h30"},
+        {"error_ratio": 0},
+        {"fallback_ratio": 1.5},
+        {"latency_ratio": -1},
+        {"min_latency_samples": -1},
+    ],
+)
 def test_invalid_parameters_are_rejected(params):
     with pytest.raises(ValueError, match=next(iter(params)).rstrip("_")):
         alerts.rule_groups(**params)

@@ -8,7 +8,6 @@ import textwrap
 
 import litellm
 import pytest
-
 from litellm_rust import LiteLLMRustInstrumentor
 from litellm_rust._bindings import binding_sites
 

@@ -1,7 +1,6 @@
 """The circuit breaker on its own, with an injected clock."""
 
 import pytest
-
 from litellm_rust.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, percentile
 from litellm_rust.config import BreakerSettings
 
@@ -20,7 +19,14 @@ def clock():
 
 
 def breaker(clock, **settings) -> CircuitBreaker:
-    defaults = {"window_seconds": 10, "min_calls": 10, "max_error_rate": 0.1, "cool_off_seconds": 5, "probe_rate": 1.0, "probes_to_close": 2}
+    defaults = {
+        "window_seconds": 10,
+        "min_calls": 10,
+        "max_error_rate": 0.1,
+        "cool_off_seconds": 5,
+        "probe_rate": 1.0,
+        "probes_to_close": 2,
+    }
     return CircuitBreaker(BreakerSettings(**{**defaults, **settings}), clock=clock)
 
 
@@ -118,7 +124,9 @@ def test_release_without_force_changes_nothing(clock):
 
 def test_every_transition_is_reported(clock):
     seen = []
-    b = CircuitBreaker(BreakerSettings(cool_off_seconds=1, probe_rate=1.0, probes_to_close=1), on_transition=seen.append, clock=clock)
+    b = CircuitBreaker(
+        BreakerSettings(cool_off_seconds=1, probe_rate=1.0, probes_to_close=1), on_transition=seen.append, clock=clock
+    )
     b.comparison(rust_calls_total=0, matched=False)
     clock.now += 2
     b.route_to_rust()

@@ -17,11 +17,8 @@ import time
 from pathlib import Path
 
 import litellm
-import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-
 import litellm_rust
+import pytest
 from apps import run_under_opentelemetry_instrument
 from litellm_rust import LiteLLMRustInstrumentor, environment_variables, status
 from litellm_rust.components import COMPONENT_NAMES, components
@@ -35,11 +32,19 @@ from litellm_rust.config import (
     load_file,
 )
 from litellm_rust.control_plane import PLANE
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 NAMES = ("token_counter",)
 _PLANE_STATE = (
-    "_runtime_layer", "_kwargs_layer", "_file_layer", "_file_mtime", "config_path", "_last_reload_error",
-    "telemetry", "tracer_provider",
+    "_runtime_layer",
+    "_kwargs_layer",
+    "_file_layer",
+    "_file_mtime",
+    "config_path",
+    "_last_reload_error",
+    "telemetry",
+    "tracer_provider",
 )
 
 
@@ -164,7 +169,9 @@ def test_later_layers_override_earlier_ones_field_by_field():
 
 
 def test_breaker_settings_merge_field_by_field_across_layers():
-    settings = build({"breaker": {"cool_off_seconds": 5, "min_calls": 7}}, {"breaker": {"min_calls": 3}}).components["token_counter"]
+    settings = build({"breaker": {"cool_off_seconds": 5, "min_calls": 7}}, {"breaker": {"min_calls": 3}}).components[
+        "token_counter"
+    ]
     assert settings.breaker.cool_off_seconds == 5
     assert settings.breaker.min_calls == 3
     assert settings.breaker.window_seconds == BreakerSettings().window_seconds
@@ -183,13 +190,17 @@ def test_a_later_shared_setting_overrides_an_earlier_component_setting():
 
 
 def test_a_component_setting_applies_to_that_component_only():
-    config = build({"mode": "shadow", "components": {"token_counter": {"mode": "python"}}}, names=("token_counter", "router"))
+    config = build(
+        {"mode": "shadow", "components": {"token_counter": {"mode": "python"}}}, names=("token_counter", "router")
+    )
     assert config.components["token_counter"].mode == "python"
     assert config.components["router"].mode == "shadow"
 
 
 def test_file_environment_kwargs_and_runtime_api_apply_in_order(instrumentor, write_config, monkeypatch):
-    config_path = write_config({"mode": "shadow", "rollout_percent": 10, "timing_sample_rate": 0.5, "shadow_sample_rate": 0.5})
+    config_path = write_config(
+        {"mode": "shadow", "rollout_percent": 10, "timing_sample_rate": 0.5, "shadow_sample_rate": 0.5}
+    )
     monkeypatch.setenv("OTEL_PYTHON_LITELLM_RUST_ROLLOUT_PERCENT", "20")
     monkeypatch.setenv("OTEL_PYTHON_LITELLM_RUST_TOKEN_COUNTER_SHADOW_SAMPLE_RATE", "0.25")
 
@@ -249,8 +260,14 @@ def test_runtime_breaker_overrides_accumulate_field_by_field_across_calls():
         ({"capture_content": "maybe"}, "capture_content"),
         ({"capture_content": 1}, "capture_content"),
         ({"rate_limit_algorithm": "smooth"}, "rate_limit_algorithm"),
-        ({"components": {"token_counter": {"rate_limit_algorithm": None}}}, "components.token_counter.rate_limit_algorithm"),
-        ({"components": {"token_counter": {"breaker": {"min_calls": 0}}}}, "components.token_counter.breaker.min_calls"),
+        (
+            {"components": {"token_counter": {"rate_limit_algorithm": None}}},
+            "components.token_counter.rate_limit_algorithm",
+        ),
+        (
+            {"components": {"token_counter": {"breaker": {"min_calls": 0}}}},
+            "components.token_counter.breaker.min_calls",
+        ),
         ({"breaker": {"min_calls": 2.5}}, "breaker.min_calls"),
         ({"breaker": {"probes_to_close": "many"}}, "breaker.probes_to_close"),
         ({"breaker": {"cool_off_seconds": -1}}, "breaker.cool_off_seconds"),
@@ -293,7 +310,9 @@ def test_a_layer_that_is_not_a_mapping_is_rejected():
 
 
 def test_numbers_given_as_strings_are_parsed():
-    settings = build({"rollout_percent": "25", "timing_sample_rate": "0.5", "breaker": {"min_calls": "7"}}).components["token_counter"]
+    settings = build({"rollout_percent": "25", "timing_sample_rate": "0.5", "breaker": {"min_calls": "7"}}).components[
+        "token_counter"
+    ]
     assert settings.rollout_percent == 25.0
     assert settings.timing_sample_rate == 0.5
     assert settings.breaker.min_calls == 7
@@ -307,7 +326,9 @@ def test_a_whole_float_is_accepted_for_a_count():
 
 
 def test_bounds_are_inclusive():
-    settings = build({"rollout_percent": 0, "timing_sample_rate": 1, "shadow_sample_rate": 0}).components["token_counter"]
+    settings = build({"rollout_percent": 0, "timing_sample_rate": 1, "shadow_sample_rate": 0}).components[
+        "token_counter"
+    ]
     assert settings.rollout_percent == 0
     assert settings.timing_sample_rate == 1
     assert settings.shadow_sample_rate == 0
@@ -422,7 +443,9 @@ def test_an_invalid_file_is_rejected_naming_the_file_and_the_problem(tmp_path, n
 
 
 def test_a_yaml_config_file_configures_instrument(instrumentor, write_config):
-    path = write_config("components:\n  token_counter:\n    mode: python\n    rollout_percent: 60\n", name="litellm_rust.yml")
+    path = write_config(
+        "components:\n  token_counter:\n    mode: python\n    rollout_percent: 60\n", name="litellm_rust.yml"
+    )
     instrumentor.instrument(config_path=str(path))
     assert token_counter_status()["mode"] == "python"
     assert token_counter_status()["rollout_percent"] == 60

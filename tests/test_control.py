@@ -5,16 +5,14 @@ import threading
 import time
 
 import litellm
-import pytest
-from opentelemetry import trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
-
 import litellm_rust
+import pytest
 from conftest import metric_points
 from corpus import CHAT
-from litellm_rust import LiteLLMRustInstrumentor, _native
+from litellm_rust import _native
 from litellm_rust._control import rollout_bucket
 from litellm_rust.telemetry import DURATION_BUCKETS
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from parity import litellm_outcome
 
 FAST_BREAKER = {"min_calls": 5, "cool_off_seconds": 0.05, "probe_rate": 1.0, "probes_to_close": 3}
@@ -44,13 +42,19 @@ def test_every_counter_is_exported_from_start_up(otel):
     every_component = set(litellm_rust.status())
     assert every_component == {"token_counter", "rate_limits", "proxy_limits", "parallel_slots", "routing"}
     for name in every_component:
+
         def of(metric: str, component: str = name) -> list:
             return [p for _, p in points[metric] if p.attributes["litellm_rust.operation"] == component]
 
-        calls = {(p.attributes["litellm_rust.mode"], p.attributes["litellm_rust.implementation"]) for p in of("litellm_rust.operation.calls")}
+        calls = {
+            (p.attributes["litellm_rust.mode"], p.attributes["litellm_rust.implementation"])
+            for p in of("litellm_rust.operation.calls")
+        }
         assert calls == {(m, i) for m in ("python", "shadow", "rust") for i in ("python", "rust")}
         assert {"rust_error", "rust_panic"} <= {p.attributes["error.type"] for p in of("litellm_rust.fallbacks")}
-        assert [p.value for p in of("litellm_rust.shadow.mismatches")] == [litellm_rust.status()[name]["shadow_mismatches"]]
+        assert [p.value for p in of("litellm_rust.shadow.mismatches")] == [
+            litellm_rust.status()[name]["shadow_mismatches"]
+        ]
         assert [p.value for p in of("litellm_rust.breaker.state")] == [0]
     assert len(points["litellm_rust.config.reload_errors"]) == 1
 
@@ -77,11 +81,19 @@ def test_sampled_durations_use_microsecond_buckets_and_attributes(otel):
     otel.instrument(timing_sample_rate=1.0)
     for _ in range(4):
         count()
-    (metric, point), = [(m, p) for m, p in metric_points(otel.reader)["litellm_rust.operation.duration"] if p.attributes["litellm_rust.implementation"] == "rust"]
+    ((metric, point),) = [
+        (m, p)
+        for m, p in metric_points(otel.reader)["litellm_rust.operation.duration"]
+        if p.attributes["litellm_rust.implementation"] == "rust"
+    ]
     assert metric.unit == "s"
     assert tuple(point.explicit_bounds) == DURATION_BUCKETS
     assert point.count == 4
-    assert dict(point.attributes) == {"litellm_rust.operation": "token_counter", "litellm_rust.implementation": "rust", "litellm_rust.mode": "rust"}
+    assert dict(point.attributes) == {
+        "litellm_rust.operation": "token_counter",
+        "litellm_rust.implementation": "rust",
+        "litellm_rust.mode": "rust",
+    }
 
 
 def test_only_sampled_calls_record_durations(otel):

@@ -12,11 +12,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from servers import require_tool
 
 from dashboards import grafana
 from dashboards.grafana import build_dashboards, dumps
 from dashboards.render import _panels, panel_queries
-from servers import require_tool
 
 COMMITTED = Path(grafana.__file__).resolve().parent / "grafana"
 DASHBOARDS = build_dashboards()
@@ -46,17 +46,20 @@ def variable(name, var):
 
 # -- generated == committed ---------------------------------------------------------------------
 
+
 @by_file
 def test_committed_json_is_the_generator_output(name):
     path = COMMITTED / name
     assert path.is_file(), f"{path} missing: run python -m dashboards.grafana"
-    assert path.read_text(encoding="utf-8") == dumps(DASHBOARDS[name]), \
+    assert path.read_text(encoding="utf-8") == dumps(DASHBOARDS[name]), (
         f"{path} is stale: run python -m dashboards.grafana"
+    )
 
 
 def test_generation_is_deterministic():
-    assert {name: dumps(model) for name, model in build_dashboards().items()} == \
-        {name: dumps(model) for name, model in DASHBOARDS.items()}
+    assert {name: dumps(model) for name, model in build_dashboards().items()} == {
+        name: dumps(model) for name, model in DASHBOARDS.items()
+    }
 
 
 def test_cli_writes_every_dashboard(tmp_path):
@@ -73,6 +76,7 @@ def test_uid_is_stable(name):
 
 
 # -- variables ----------------------------------------------------------------------------------
+
 
 @by_file
 def test_datasource_variable_is_prometheus(name):
@@ -116,11 +120,13 @@ def test_drill_down_links_back_to_the_overview():
 
 def test_overview_panels_link_to_the_drill_down():
     for panel in query_panels(grafana.OVERVIEW_FILE):
-        assert any(link["url"].startswith("/d/litellm-rust-component?") for link in panel.get("links", [])), \
-            panel["title"]
+        assert any(link["url"].startswith("/d/litellm-rust-component?") for link in panel.get("links", [])), panel[
+            "title"
+        ]
 
 
 # -- panels -------------------------------------------------------------------------------------
+
 
 @by_file
 def test_panel_ids_are_unique(name):
@@ -219,6 +225,7 @@ def test_alert_panels_show_the_components_and_the_control_planes_alerts(name):
 
 # -- panel_queries --------------------------------------------------------------------------------
 
+
 @by_file
 def test_panel_queries_expands_every_target(name):
     queries = panel_queries(DASHBOARDS[name], {"__rate_interval": "30s"})
@@ -229,26 +236,35 @@ def test_panel_queries_expands_every_target(name):
 
 
 def test_panel_queries_substitutes_given_values():
-    queries = panel_queries(DASHBOARDS[grafana.COMPONENT_FILE],
-                            {"job": "litellm", "instance": ["a:1", "b:2"], "component": "token_counter"})
+    queries = panel_queries(
+        DASHBOARDS[grafana.COMPONENT_FILE], {"job": "litellm", "instance": ["a:1", "b:2"], "component": "token_counter"}
+    )
     calls = dict(queries)["Calls/s by implementation and mode"]
     assert 'job=~"litellm"' in calls and 'instance=~"(a:1|b:2)"' in calls
     assert 'litellm_rust_operation=~"token_counter"' in calls and "[1m]" in calls
 
 
 def test_panel_queries_includes_panels_nested_in_collapsed_rows():
-    dashboard = {"panels": [{"type": "row", "title": "r", "panels": [
-        {"type": "timeseries", "title": "nested", "targets": [{"expr": 'up{job=~"$job"}'}]}]}]}
+    dashboard = {
+        "panels": [
+            {
+                "type": "row",
+                "title": "r",
+                "panels": [{"type": "timeseries", "title": "nested", "targets": [{"expr": 'up{job=~"$job"}'}]}],
+            }
+        ]
+    }
     assert panel_queries(dashboard, {"job": "x"}) == [("nested", 'up{job=~"x"}')]
 
 
 def test_panel_queries_rejects_unknown_variables():
-    dashboard = {"panels": [{"type": "stat", "title": "t", "targets": [{"expr": "up{a=~\"$nope\"}"}]}]}
+    dashboard = {"panels": [{"type": "stat", "title": "t", "targets": [{"expr": 'up{a=~"$nope"}'}]}]}
     with pytest.raises(KeyError):
         panel_queries(dashboard, {})
 
 
 # -- every expression parses --------------------------------------------------------------------
+
 
 def test_every_expression_parses_with_promtool(tmp_path):
     promtool = require_tool("promtool")

@@ -17,6 +17,7 @@ ALERTMANAGER = EXPORTERS / "alertmanager" / "alertmanager.yml"
 COLLECTOR = EXPORTERS / "otel-collector" / "config.yaml"
 WEBHOOK_URL = "http://127.0.0.1:9465/alerts"
 
+
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
@@ -31,6 +32,7 @@ def seconds(duration: str) -> float:
 
 
 # -- Prometheus ------------------------------------------------------------------------------------
+
 
 def test_promtool_accepts_the_prometheus_config_and_its_rules():
     result = run(require_tool("promtool"), "check", "config", str(PROMETHEUS))
@@ -49,6 +51,7 @@ def test_prometheus_scrapes_the_package_and_alerts_alertmanager():
 
 # -- Alertmanager ----------------------------------------------------------------------------------
 
+
 def test_amtool_accepts_the_alertmanager_config():
     result = run(require_tool("amtool"), "check-config", str(ALERTMANAGER))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -58,12 +61,15 @@ def test_amtool_accepts_the_alertmanager_config():
 DEGRADE = ["action=degrade", "component=token_counter", "severity=critical"]
 
 
-@pytest.mark.parametrize(("labels", "receiver"), [
-    (["alertname=LiteLLMRustErrorRatioHigh", *DEGRADE], "litellm-rust-degrade"),
-    (["alertname=LiteLLMRustShadowMismatches", *DEGRADE], "litellm-rust-degrade"),
-    (["alertname=LiteLLMRustBreakerOpen", "component=token_counter", "severity=warning"], "null"),
-    (["alertname=LiteLLMRustConfigReloadErrors", "component=control_plane", "severity=warning"], "null"),
-])
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["alertname=LiteLLMRustErrorRatioHigh", *DEGRADE], "litellm-rust-degrade"),
+        (["alertname=LiteLLMRustShadowMismatches", *DEGRADE], "litellm-rust-degrade"),
+        (["alertname=LiteLLMRustBreakerOpen", "component=token_counter", "severity=warning"], "null"),
+        (["alertname=LiteLLMRustConfigReloadErrors", "component=control_plane", "severity=warning"], "null"),
+    ],
+)
 def test_only_degrade_alerts_reach_the_webhook(labels, receiver):
     result = run(require_tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER}", *labels)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -93,6 +99,7 @@ def test_other_alerts_go_to_a_receiver_that_does_nothing():
 
 
 # -- OpenTelemetry Collector (no binary here: checked structurally) --------------------------------
+
 
 def collector_endpoints(node, path=()):
     """Every `endpoint` (and `host`) value in the config, with where it is."""

@@ -30,9 +30,11 @@ def exported() -> dict[str, set[str]]:
         if name.startswith("_"):
             continue
         if inspect.isclass(value) and not issubclass(value, Exception):
-            names[name] = {member for member in vars(value) if not member.startswith("_")} | (
-                {"__init__"} if "__new__" in vars(value) else set()
-            ) | ({"__bool__", "__enter__", "__exit__"} & set(vars(value)))
+            names[name] = (
+                {member for member in vars(value) if not member.startswith("_")}
+                | ({"__init__"} if "__new__" in vars(value) else set())
+                | ({"__bool__", "__enter__", "__exit__"} & set(vars(value)))
+            )
         else:
             names[name] = set()
     return names

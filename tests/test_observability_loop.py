@@ -9,16 +9,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import litellm
-import pytest
-
 import litellm_rust
+import pytest
 from corpus import CHAT
-from dashboards.alerts import rule_groups
-from dashboards.grafana import build_dashboards
-from dashboards.render import panel_queries, render_overview_png
 from litellm_rust import LiteLLMRustInstrumentor, _native
 from litellm_rust.control_plane import PLANE
 from servers import alertmanager, prometheus, wait_until
+
+from dashboards.alerts import rule_groups
+from dashboards.grafana import build_dashboards
+from dashboards.render import panel_queries, render_overview_png
 
 WINDOW = "5s"
 RATE_INTERVAL = "60s"
@@ -62,14 +62,24 @@ def routers_with_health() -> list:
     latter with a latency sample: the routing health panels have data."""
     routers = []
     for strategy in ("least-busy", "latency-based-routing"):
-        model_list = [{"model_name": f"loop-{strategy}", "litellm_params": {"model": "openai/gpt-4o", "api_key": "x"},
-                       "model_info": {"id": f"loop-{strategy}-{i}"}} for i in range(2)]
+        model_list = [
+            {
+                "model_name": f"loop-{strategy}",
+                "litellm_params": {"model": "openai/gpt-4o", "api_key": "x"},
+                "model_info": {"id": f"loop-{strategy}-{i}"},
+            }
+            for i in range(2)
+        ]
         router = litellm.Router(model_list=model_list, routing_strategy=strategy)
         router.get_available_deployment(f"loop-{strategy}", messages=CHAT)
         routers.append(router)
     end = datetime.now()
-    success = {"litellm_params": {"metadata": {"model_group": "loop-latency-based-routing"},
-                                  "model_info": {"id": "loop-latency-based-routing-0"}}}
+    success = {
+        "litellm_params": {
+            "metadata": {"model_group": "loop-latency-based-routing"},
+            "model_info": {"id": "loop-latency-based-routing-0"},
+        }
+    }
     routers[1]._core._selectors.default.log_success_event(success, None, end - timedelta(seconds=0.2), end)
     return routers
 
@@ -95,9 +105,12 @@ def calls_by_implementation(server) -> dict[str, float]:
 
 def test_a_rust_fault_fires_an_alert_that_degrades_the_component_until_it_resolves(workload, endpoints, tmp_path):
     metrics, webhook = endpoints
-    with alertmanager(tmp_path, webhook.url) as alertmanager_address, prometheus(
-        tmp_path, f"127.0.0.1:{metrics.port}", rule_groups(window=WINDOW, for_="0s"), alertmanager_address
-    ) as server:
+    with (
+        alertmanager(tmp_path, webhook.url) as alertmanager_address,
+        prometheus(
+            tmp_path, f"127.0.0.1:{metrics.port}", rule_groups(window=WINDOW, for_="0s"), alertmanager_address
+        ) as server,
+    ):
         wait_until(lambda: calls_by_implementation(server).get("rust", 0) > 0, 30, "Rust calls in Prometheus")
 
         _native.inject_fault("error")
@@ -105,24 +118,40 @@ def test_a_rust_fault_fires_an_alert_that_degrades_the_component_until_it_resolv
         transition = token_counter_status()["breaker"]["transitions"][-1]
         assert transition["reason"] == "forced: alert LiteLLMRustErrorRatioHigh firing"
         wait_until(
-            lambda: (lambda calls: calls.get("python", 0) > 0 and calls.get("rust", 0) == 0)(calls_by_implementation(server)),
+            lambda: (lambda calls: calls.get("python", 0) > 0 and calls.get("rust", 0) == 0)(
+                calls_by_implementation(server)
+            ),
             30,
             "calls by implementation to show Python serving",
         )
 
         # While both implementations have recent samples and an alert fires, every panel shows data.
-        variables = {"job": "litellm-rust", "instance": ".*", "component": "token_counter", "__rate_interval": RATE_INTERVAL}
+        variables = {
+            "job": "litellm-rust",
+            "instance": ".*",
+            "component": "token_counter",
+            "__rate_interval": RATE_INTERVAL,
+        }
         queries = [query for dashboard in build_dashboards().values() for query in panel_queries(dashboard, variables)]
         assert queries and [title for title, query in queries if not server.query(query)] == []
         # A picture for review (LITELLM_RUST_ARTIFACTS keeps it), not a check.
         artifacts = Path(os.environ.get("LITELLM_RUST_ARTIFACTS", tmp_path))
         artifacts.mkdir(parents=True, exist_ok=True)
         now = time.time()
-        render_overview_png(server.url, artifacts / "overview.png", start=now - 60, end=now, step="2s", variables=variables)
+        render_overview_png(
+            server.url, artifacts / "overview.png", start=now - 60, end=now, step="2s", variables=variables
+        )
 
         _native.inject_fault(None)
-        wait_until(lambda: token_counter_status()["breaker"]["state"] == "closed", 60, "the alert to resolve and probes to close the breaker")
+        wait_until(
+            lambda: token_counter_status()["breaker"]["state"] == "closed",
+            60,
+            "the alert to resolve and probes to close the breaker",
+        )
         states = [(t["from"], t["to"]) for t in token_counter_status()["breaker"]["transitions"]]
         assert states[-2:] == [("open", "half_open"), ("half_open", "closed")]
-        assert token_counter_status()["breaker"]["transitions"][-2]["reason"] == "released: alert LiteLLMRustErrorRatioHigh resolved"
+        assert (
+            token_counter_status()["breaker"]["transitions"][-2]["reason"]
+            == "released: alert LiteLLMRustErrorRatioHigh resolved"
+        )
         assert PLANE.webhook_decisions["degrade"] >= 1 and PLANE.webhook_decisions["release"] >= 1

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from apps import run_under_opentelemetry_instrument
 
 APP = """

@@ -6,12 +6,11 @@ import copy
 
 import litellm
 import pytest
+from accounting import counted, counted_since
 from litellm.llms.custom_llm import CustomLLM
 from litellm.router_rust.invoke import slots
 from litellm.router_rust.invoke.endpoints import PLANS
 from litellm.types.utils import GenericStreamingChunk
-
-from accounting import counted, counted_since
 from litellm_rust import LiteLLMRustInstrumentor, _native, set_mode
 from litellm_rust._bindings import binding_sites
 from litellm_rust.components import components
@@ -195,8 +194,15 @@ def stream_sequence(provider: GatedProvider) -> list[str]:
 def test_an_open_stream_holds_its_slot_until_exhausted_or_closed(provider, parallel_slots):
     reference = stream_sequence(provider)
     assert reference == [
-        "stream open, in flight 1", "refused", "ab", "exhausted, in flight 0", "admitted", "refused", "a",
-        "closed, in flight 0", "admitted",
+        "stream open, in flight 1",
+        "refused",
+        "ab",
+        "exhausted, in flight 0",
+        "admitted",
+        "refused",
+        "a",
+        "closed, in flight 0",
+        "admitted",
     ]
     instrumentor = LiteLLMRustInstrumentor()
     instrumentor.instrument()
@@ -369,7 +375,9 @@ def test_what_the_rust_path_leaves_to_litellm_falls_back_counted(case, parallel_
     try:
         before = counted(parallel_slots)
         assert unusual_sequence(case) == reference
-        fallbacks = {name: count for name, count in counted_since(parallel_slots, before).items() if name.startswith("fallback:")}
+        fallbacks = {
+            name: count for name, count in counted_since(parallel_slots, before).items() if name.startswith("fallback:")
+        }
         # Each call falls back (a failing lookup again inside litellm's enter, which reaches it instrumented).
         assert set(fallbacks) == {f"fallback:{case}"} and fallbacks[f"fallback:{case}"] >= 3
     finally:

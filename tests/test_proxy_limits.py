@@ -9,18 +9,19 @@ from datetime import datetime, timedelta
 
 import litellm
 import pytest
+from accounting import counted, counted_since
 from litellm.litellm_core_utils import token_counter
 from litellm.redis.stores.rate_limits import CounterIncrement, RateLimitScope, RateLimitStore
 from litellm.rust_bridge._native import NativeRateLimits
-
-from accounting import counted, counted_since
 from litellm_rust import LiteLLMRustInstrumentor, _native, set_mode
 from litellm_rust.components import components
 
 # Importing litellm's proxy modules registers its budget limiter in `litellm.callbacks`, which would
 # change every later test's routers: the list is put back after the import and after each test.
 _callbacks = list(litellm.callbacks)
-v3 = pytest.importorskip("litellm.proxy.hooks.parallel_request_limiter_v3", reason="litellm's proxy extras (the `proxy` extra)")
+v3 = pytest.importorskip(
+    "litellm.proxy.hooks.parallel_request_limiter_v3", reason="litellm's proxy extras (the `proxy` extra)"
+)
 from litellm_rust import bench_proxy_limiter as proxy  # noqa: E402  (needs litellm's proxy too)
 
 litellm.callbacks[:] = _callbacks
@@ -56,7 +57,11 @@ def _store() -> RateLimitStore:
 
 def _entries():
     scopes = [RateLimitScope("api_key", "k1"), RateLimitScope("api_key", "k:2"), RateLimitScope("user", "k1")]
-    return [entry for scope in scopes for entry in (scope.window, scope.gauge, scope.counter("requests"), scope.counter("tokens"))]
+    return [
+        entry
+        for scope in scopes
+        for entry in (scope.window, scope.gauge, scope.counter("requests"), scope.counter("tokens"))
+    ]
 
 
 def _operations(seed: int, count: int):
@@ -65,8 +70,12 @@ def _operations(seed: int, count: int):
     rng = random.Random(seed)
     entries = _entries()
     counters = [entry for entry in entries if type(entry).__name__ == "RateLimitCounter"]
-    values = [lambda: rng.randint(0, 50), lambda: rng.random() * 10, lambda: str(rng.randint(10**9, 2 * 10**9)),
-              lambda: {f"slot-{rng.randint(0, 3)}": rng.random() * 100}]
+    values = [
+        lambda: rng.randint(0, 50),
+        lambda: rng.random() * 10,
+        lambda: str(rng.randint(10**9, 2 * 10**9)),
+        lambda: {f"slot-{rng.randint(0, 3)}": rng.random() * 100},
+    ]
     operations = []
     for _ in range(count):
         entry, roll = rng.choice(entries), rng.random()
@@ -92,7 +101,9 @@ def _replay_on_store(operations) -> list:
         answers = []
         for name, args in operations:
             answer = getattr(store, name)(*args)
-            answers.append(await answer if name in ("get", "increment", "increment_many", "increment_many_post_call") else answer)
+            answers.append(
+                await answer if name in ("get", "increment", "increment_many", "increment_many_post_call") else answer
+            )
         # What every entry holds at the end, with its type (an int stays an int).
         answers.append([(repr(value), type(value)) for value in store.local(_entries())])
         return answers
@@ -168,8 +179,14 @@ class _Clock:
 
 
 def _limits(rng: random.Random):
-    return [proxy._api_key(proxy._KeyLimits(rpm=rng.randint(2, 8), tpm=rng.randint(300, 2_000), max_parallel_requests=rng.randint(1, 3)))
-            for _ in range(3)]
+    return [
+        proxy._api_key(
+            proxy._KeyLimits(
+                rpm=rng.randint(2, 8), tpm=rng.randint(300, 2_000), max_parallel_requests=rng.randint(1, 3)
+            )
+        )
+        for _ in range(3)
+    ]
 
 
 def _replay_requests(seed: int, steps: int) -> list[str]:
@@ -226,6 +243,7 @@ def _estimate_threads(data: dict) -> tuple[int, set[int]]:
         return original(*args, **kwargs)
 
     recording.__qualname__ = original.__qualname__
+
     async def estimate():
         return await token_counter.offload_token_count(recording)(data=data, model="gpt-4o")
 

@@ -4,7 +4,6 @@ import asyncio
 import threading
 
 import pytest
-
 from litellm_rust import ManualClock, RateLimiter
 
 
@@ -60,7 +59,7 @@ def test_eight_threads_never_get_more_than_the_limit():
         limiter = RateLimiter(rpm=1_000, algorithm=algorithm, clock=ManualClock())
         admitted = []
 
-        def hammer():
+        def hammer(limiter=limiter, admitted=admitted):
             admitted.append(sum(limiter.check("shared").allowed for _ in range(10_000)))
 
         threads = [threading.Thread(target=hammer) for _ in range(8)]

@@ -1,67 +1,17 @@
 """Limits shared through a real redis-server on 127.0.0.1: exact across processes, and no hang or
 lost decision when Redis dies or stalls."""
 
-import socket
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from contextlib import contextmanager
 
 import pytest
-
 from conftest import metric_points
 from litellm_rust import RateLimiter
 from litellm_rust.control_plane import PLANE
-from servers import free_port, require_tool, wait_until
-
-
-class RedisServer:
-    def __init__(self, tmp_path) -> None:
-        self.port = free_port()
-        self.directory = tmp_path
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        command = [
-            require_tool("redis-server"),
-            "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-            "--dir", str(self.directory), "--enable-debug-command", "yes",
-        ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._answers, 10, "redis-server to accept connections", interval=0.05)
-
-    def _answers(self) -> bool:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
-            connection.sendall(b"PING\r\n")
-            return connection.recv(16).startswith(b"+PONG")
-
-    def command(self, *words: str) -> bytes:
-        """Send one command without waiting for the answer (used for DEBUG SLEEP)."""
-        connection = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-        connection.sendall((" ".join(words) + "\r\n").encode())
-        return connection
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+from servers import wait_until
 
 
 def shared(redis_server, **settings) -> RateLimiter:
@@ -96,7 +46,10 @@ def test_a_shared_limit_is_exact_across_four_processes(redis_server):
 def test_threads_in_one_process_share_connections_exactly(redis_server):
     limiter = shared(redis_server, rpm=500)
     admitted = []
-    threads = [threading.Thread(target=lambda: admitted.append(sum(limiter.check("k").allowed for _ in range(300)))) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: admitted.append(sum(limiter.check("k").allowed for _ in range(300))))
+        for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -4,15 +4,14 @@ and counts as litellm's own check, in shadow and in rust mode, with fallbacks co
 import asyncio
 import random
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import litellm
 import pytest
+from accounting import counted, counted_since
 from litellm.caching.dual_cache import DualCache
 from litellm.caching.in_memory_cache import InMemoryCache
 from litellm.router_utils.pre_call_checks.model_rate_limit_check import ModelRateLimitingCheck
-
-from accounting import counted, counted_since
 from litellm_rust import LiteLLMRustInstrumentor, _native, set_mode
 from litellm_rust.components import components
 
@@ -39,8 +38,6 @@ def rate_limits():
     return components()["rate_limits"]
 
 
-
-
 def recorded_sequence(seed: int, length: int = 1500) -> list[tuple]:
     """Bursts of checks (sync and async), successes charging tokens, and a clock that crosses
     minute, reset-time and day boundaries."""
@@ -61,9 +58,9 @@ def recorded_sequence(seed: int, length: int = 1500) -> list[tuple]:
 
 def replay(events: list[tuple]) -> list[str]:
     """Every check's outcome, as litellm's check (whichever serves it) reports it."""
-    now = [datetime(2026, 11, 27, 6, 28, 50, tzinfo=timezone.utc).timestamp()]
+    now = [datetime(2026, 11, 27, 6, 28, 50, tzinfo=UTC).timestamp()]
     cache = DualCache(in_memory_cache=InMemoryCache(clock=lambda: now[0]))
-    check = ModelRateLimitingCheck(cache, clock=lambda: datetime.fromtimestamp(now[0], timezone.utc))
+    check = ModelRateLimitingCheck(cache, clock=lambda: datetime.fromtimestamp(now[0], UTC))
     outcomes = []
 
     async def run():
@@ -111,7 +108,10 @@ def test_replay_decides_like_litellm_in_shadow_and_in_rust_mode(seed, rate_limit
     refused = sum(not outcome.startswith("admitted") for outcome in reference)
     assert 0 < refused < len(reference), "the sequence must exercise both admissions and refusals"
     assert {kind for kind in ("TPM", "RPM", "TPD", "RPD") if any(f" {kind} limit" in o for o in reference)} == {
-        "TPM", "RPM", "TPD", "RPD"
+        "TPM",
+        "RPM",
+        "TPD",
+        "RPD",
     }
 
     instrumentor = LiteLLMRustInstrumentor()
@@ -151,10 +151,12 @@ def test_instrument_replaces_the_methods_on_the_class_and_uninstrument_restores_
 def refusals_through_router(mode: str | None) -> list[str]:
     """A real Router with the check enabled and one deployment (so the pick is not random)."""
     model_list = [{"model_name": "g", "litellm_params": {"model": "openai/m", "api_key": "k", "rpm": 3}}]
-    router = litellm.Router(model_list=model_list, optional_pre_call_checks=["enforce_model_rate_limits"], num_retries=0)
+    router = litellm.Router(
+        model_list=model_list, optional_pre_call_checks=["enforce_model_rate_limits"], num_retries=0
+    )
     # One minute for the whole run: a wall-clock minute ending mid-run would open a second window.
     [check] = [callback for callback in litellm.callbacks if isinstance(callback, ModelRateLimitingCheck)]
-    check.clock = lambda: datetime(2026, 11, 27, 10, 5, tzinfo=timezone.utc)
+    check.clock = lambda: datetime(2026, 11, 27, 10, 5, tzinfo=UTC)
     if mode:
         set_mode("rate_limits", mode)
     outcomes = []
@@ -188,13 +190,35 @@ def test_a_router_enforces_the_same_limits(rate_limits, no_earlier_routers):
 @pytest.mark.parametrize(
     ("deployment", "reason"),
     [
-        ({"model_name": "a", "litellm_params": {"model": "m", "itpm": 10}, "model_info": {"id": "x"}}, "io_token_limits"),
-        ({"model_name": "a", "litellm_params": {"model": "m", "rpm": "5"}, "model_info": {"id": "x"}}, "unusual_limits"),
-        ({"model_name": "a", "litellm_params": {"model": "m", "rpm": True}, "model_info": {"id": "x"}}, "unusual_limits"),
-        ({"model_name": "a", "litellm_params": {"model": "m", "tpm": 10**30}, "model_info": {"id": "x"}}, "unusual_limits"),
+        (
+            {"model_name": "a", "litellm_params": {"model": "m", "itpm": 10}, "model_info": {"id": "x"}},
+            "io_token_limits",
+        ),
+        (
+            {"model_name": "a", "litellm_params": {"model": "m", "rpm": "5"}, "model_info": {"id": "x"}},
+            "unusual_limits",
+        ),
+        (
+            {"model_name": "a", "litellm_params": {"model": "m", "rpm": True}, "model_info": {"id": "x"}},
+            "unusual_limits",
+        ),
+        (
+            {"model_name": "a", "litellm_params": {"model": "m", "tpm": 10**30}, "model_info": {"id": "x"}},
+            "unusual_limits",
+        ),
         ({"model_name": "a", "litellm_params": None, "model_info": {"id": "x"}}, "unusual_deployment"),
-        ({"model_name": "a", "litellm_params": {"model": "m", "rpm": 1}, "model_info": {"id": 7}}, "unusual_deployment"),
-        ({"model_name": "a", "litellm_params": {"model": "m", "rpd": 1, "daily_reset_time": "6pm"}, "model_info": {"id": "x"}}, "unusual_deployment"),
+        (
+            {"model_name": "a", "litellm_params": {"model": "m", "rpm": 1}, "model_info": {"id": 7}},
+            "unusual_deployment",
+        ),
+        (
+            {
+                "model_name": "a",
+                "litellm_params": {"model": "m", "rpd": 1, "daily_reset_time": "6pm"},
+                "model_info": {"id": "x"},
+            },
+            "unusual_deployment",
+        ),
     ],
 )
 def test_what_litellm_would_read_differently_falls_back_counted(deployment, reason, rate_limits, instrumented):
@@ -219,7 +243,9 @@ def test_negative_and_huge_limits_decide_like_litellm(limits, rate_limits, instr
 
     before = counted(rate_limits)
     for _ in range(3):
-        assert outcome(lambda: check.pre_call_check(deployment)) == outcome(lambda: original(reference_check, deployment))
+        assert outcome(lambda: check.pre_call_check(deployment)) == outcome(
+            lambda: original(reference_check, deployment)
+        )
     assert counted_since(rate_limits, before) == {"rust_calls": 3}
 
 
@@ -273,7 +299,7 @@ def test_shadow_mode_catches_a_wrong_rust_decision(rate_limits, instrumented):
 def test_threads_sharing_a_router_never_admit_more_than_the_limit(rate_limits, instrumented):
     deployment = {"model_name": "a", "litellm_params": {"model": "m", "rpm": 5_000}, "model_info": {"id": "x"}}
     # A still clock: one window for the whole test, however long it runs.
-    still = datetime(2026, 11, 27, 10, 5, tzinfo=timezone.utc)
+    still = datetime(2026, 11, 27, 10, 5, tzinfo=UTC)
     check = ModelRateLimitingCheck(DualCache(in_memory_cache=InMemoryCache(clock=lambda: 0.0)), clock=lambda: still)
     admitted = []
 
@@ -298,7 +324,7 @@ def test_threads_sharing_a_router_never_admit_more_than_the_limit(rate_limits, i
 def test_python_mode_serves_litellms_own_check(rate_limits, instrumented):
     set_mode("rate_limits", "python")
     deployment = {"model_name": "a", "litellm_params": {"model": "m", "rpm": 1}, "model_info": {"id": "x"}}
-    check = ModelRateLimitingCheck(DualCache(), clock=lambda: datetime(2026, 11, 27, 10, 5, tzinfo=timezone.utc))
+    check = ModelRateLimitingCheck(DualCache(), clock=lambda: datetime(2026, 11, 27, 10, 5, tzinfo=UTC))
     before = counted(rate_limits)
     assert asyncio.run(check.async_pre_call_check(deployment)) is deployment
     with pytest.raises(litellm.RateLimitError, match="RPM limit=1, current usage=2"):

@@ -3,20 +3,19 @@ token buckets (a burst of the limit, then a steady limit per minute), side by si
 (litellm's wall-clock minutes), through litellm's own check and Router."""
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import litellm
+import litellm_rust
 import pytest
 from litellm.caching.dual_cache import DualCache
 from litellm.caching.in_memory_cache import InMemoryCache
 from litellm.router_utils.pre_call_checks.model_rate_limit_check import ModelRateLimitingCheck
-
-import litellm_rust
 from litellm_rust import LiteLLMRustInstrumentor, configure, set_mode
 from litellm_rust.components import components
 from litellm_rust.config import Config, ConfigError, from_environment
 
-MINUTE_START = datetime(2026, 11, 27, 10, 5, tzinfo=timezone.utc).timestamp()
+MINUTE_START = datetime(2026, 11, 27, 10, 5, tzinfo=UTC).timestamp()
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
@@ -28,7 +27,7 @@ class FixedClock:
         self.seconds = seconds
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.seconds, timezone.utc)
+        return datetime.fromtimestamp(self.seconds, UTC)
 
     def attach(self, check: ModelRateLimitingCheck) -> None:
         check.clock = self.now
@@ -127,7 +126,11 @@ def test_a_gcra_refusal_is_litellms_rate_limit_error_with_the_buckets_retry_afte
     clock.seconds += 5
     expected, refused = decide(litellm_method, litellm_check), decide(our_method, check)
     assert type(refused) is type(expected) is litellm.RateLimitError
-    assert refused.message == expected.message == "litellm.RateLimitError: Model rate limit exceeded. RPM limit=2, current usage=3"
+    assert (
+        refused.message
+        == expected.message
+        == "litellm.RateLimitError: Model rate limit exceeded. RPM limit=2, current usage=3"
+    )
     assert (refused.response.status_code, refused.response.text) == (429, expected.response.text)
     assert refused.num_retries == expected.num_retries
     assert (expected.response.headers["retry-after"], refused.response.headers["retry-after"]) == ("60", "25")
@@ -138,7 +141,11 @@ def test_tokens_are_charged_after_the_call_and_the_next_request_waits_for_them_t
     gcra until one more token fits (151 refilled at 100 a minute: 90.6 s)."""
     limited = deployment(tpm=100)
     success = {
-        "standard_logging_object": {"model_id": "d1", "total_tokens": 250, "hidden_params": {"litellm_model_name": "openai/m"}},
+        "standard_logging_object": {
+            "model_id": "d1",
+            "total_tokens": 250,
+            "hidden_params": {"litellm_model_name": "openai/m"},
+        },
         "litellm_params": limited["litellm_params"],
     }
     outcomes = {}
@@ -151,8 +158,12 @@ def test_tokens_are_charged_after_the_call_and_the_next_request_waits_for_them_t
         seen = []
         for offset in (30, 60, 120, 121):
             clock.seconds = MINUTE_START + offset
-            refused = refusal(lambda: check.pre_call_check(limited))
-            seen.append("admitted" if refused is None else f"{refused.message.split('exceeded. ')[1]} retry-after={refused.response.headers['retry-after']}")
+            refused = refusal(lambda check=check: check.pre_call_check(limited))
+            seen.append(
+                "admitted"
+                if refused is None
+                else f"{refused.message.split('exceeded. ')[1]} retry-after={refused.response.headers['retry-after']}"
+            )
         outcomes[algorithm] = seen
     assert outcomes == {
         "parity": [
@@ -178,13 +189,19 @@ def test_daily_limits_stay_litellms_days_under_gcra(instrumented):
     configure("rate_limits", rate_limit_algorithm="gcra")
     for _ in range(2):
         assert check.pre_call_check(limited) is original(litellm_check, limited) is limited
-    expected, refused = refusal(lambda: original(litellm_check, limited)), refusal(lambda: check.pre_call_check(limited))
+    expected, refused = (
+        refusal(lambda: original(litellm_check, limited)),
+        refusal(lambda check=check: check.pre_call_check(limited)),
+    )
     assert refused.message == expected.message
     assert refused.response.headers["retry-after"] == expected.response.headers["retry-after"]  # until 06:30 tomorrow
 
 
 def test_an_unknown_algorithm_is_rejected_naming_the_setting():
-    with pytest.raises(ConfigError, match=r"^components\.rate_limits\.rate_limit_algorithm: unknown algorithm 'smooth' \(expected one of parity, gcra\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^components\.rate_limits\.rate_limit_algorithm: unknown algorithm 'smooth' \(expected one of parity, gcra\)$",
+    ):
         configure("rate_limits", rate_limit_algorithm="smooth")
     assert components()["rate_limits"].control.settings.rate_limit_algorithm == "parity"
 
@@ -232,7 +249,7 @@ def test_python_mode_and_uninstrument_serve_litellms_windows_whatever_the_algori
         outcomes = []
         for offset in offsets:
             clock.seconds = MINUTE_START + offset
-            outcomes.append(refusal(lambda: check.pre_call_check(limited)) is None)
+            outcomes.append(refusal(lambda check=check: check.pre_call_check(limited)) is None)
         return outcomes
 
     parity, gcra = [True, True], [True, False]  # 10:05:59 then 10:06:00.5

@@ -3,9 +3,8 @@
 import asyncio
 
 import pytest
-from litellm import Router
-
 from corpus import CHAT
+from litellm import Router
 
 TOKEN_COUNTING_ROUTERS = {
     "latency-based picks": {"routing_strategy": "latency-based-routing"},

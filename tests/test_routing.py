@@ -16,36 +16,16 @@ import litellm
 import pytest
 from litellm import ModelResponse, Router
 from litellm.router_api import ChangeSet
-from litellm.types.router import Deployment
 from litellm.router_rust import core
 from litellm.router_rust.steps import selection
-
-import litellm_rust
+from litellm.types.router import Deployment
 from litellm_rust import LiteLLMRustInstrumentor
-from litellm_rust.components import components
 
 GROUP = "g"
 MESSAGES = [{"role": "user", "content": "hello there"}]
 # A second Router with the same strategy and args would share the first one's registered
 # callback (litellm dedupes callbacks by class and primitive attributes): each gets its own ttl.
 _distinct = itertools.count(3600)
-
-
-@pytest.fixture
-def routing():
-    return components()["routing"]
-
-
-@pytest.fixture
-def instrumented_as():
-    instrumentor = LiteLLMRustInstrumentor()
-
-    def instrument(mode: str):
-        instrumentor.instrument(mode=mode)
-        return instrumentor
-
-    yield instrument
-    instrumentor.uninstrument()
 
 
 def make_router(strategy: str, n: int, limits: bool = True, id_prefix: str = "d", **router_args) -> Router:
@@ -107,7 +87,9 @@ async def drive_state(router: Router, rounds: int, seed: int) -> None:
         kwargs = success_kwargs(deployment_id, model, tokens, stream=rng.random() < 0.3)
         end = datetime.now()
         start = end - timedelta(seconds=rng.choice([0.1, 0.2, 0.2, 0.4]))
-        if hasattr(selector, "async_log_success_event") and not isinstance(selector, litellm.router_strategy.least_busy.LeastBusyLoggingHandler):
+        if hasattr(selector, "async_log_success_event") and not isinstance(
+            selector, litellm.router_strategy.least_busy.LeastBusyLoggingHandler
+        ):
             await selector.async_log_success_event(kwargs, response(tokens), start, end)
         if rng.random() < 0.1 and hasattr(selector, "async_log_failure_event"):
             failure = {**kwargs, "exception": litellm.Timeout("slow", model=model, llm_provider="openai")}
@@ -121,7 +103,13 @@ async def drive_state(router: Router, rounds: int, seed: int) -> None:
         await router.acompletion(model=GROUP, messages=MESSAGES, mock_response="hi")
 
 
-STRATEGIES = ["latency-based-routing", "usage-based-routing", "usage-based-routing-v2", "cost-based-routing", "least-busy"]
+STRATEGIES = [
+    "latency-based-routing",
+    "usage-based-routing",
+    "usage-based-routing-v2",
+    "cost-based-routing",
+    "least-busy",
+]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -173,7 +161,12 @@ def python_and_rust_picks(router: Router, routing, draws: int, is_async: bool, r
 @pytest.mark.parametrize(
     ("strategy", "is_async"),
     # litellm has no sync cost-based pick
-    [(strategy, is_async) for strategy in STRATEGIES for is_async in (True, False) if is_async or strategy != "cost-based-routing"],
+    [
+        (strategy, is_async)
+        for strategy in STRATEGIES
+        for is_async in (True, False)
+        if is_async or strategy != "cost-based-routing"
+    ],
 )
 def test_rust_mode_picks_from_litellms_set(strategy, is_async, routing, instrumented_as, counted_since_start):
     router = make_router(strategy, 16)
@@ -205,7 +198,11 @@ CHI_SQUARE_999 = {1: 10.828, 2: 13.816, 3: 16.266, 4: 18.467, 5: 20.515, 6: 22.4
 def test_latency_buffer_draw_has_litellms_distribution(routing, instrumented_as):
     router = Router(
         model_list=[
-            {"model_name": GROUP, "litellm_params": {"model": "openai/gpt-4o", "api_key": "x"}, "model_info": {"id": f"d{i}"}}
+            {
+                "model_name": GROUP,
+                "litellm_params": {"model": "openai/gpt-4o", "api_key": "x"},
+                "model_info": {"id": f"d{i}"},
+            }
             for i in range(8)
         ],
         routing_strategy="latency-based-routing",
@@ -261,7 +258,9 @@ def test_least_busy_reservations_steer_the_next_pick(routing, instrumented_as):
     candidates = router.registry().deployments(GROUP)
     instrumented_as("rust")
     picked = [
-        selection.pick_sync("least-busy", selector, GROUP, candidates, None, None, {"litellm_call_id": f"c{i}"}, reserve=True)
+        selection.pick_sync(
+            "least-busy", selector, GROUP, candidates, None, None, {"litellm_call_id": f"c{i}"}, reserve=True
+        )
         for i in range(4)
     ]
     # Each reservation counts as in flight, so four reserving picks spread over four deployments.
@@ -272,7 +271,9 @@ def test_least_busy_reservations_steer_the_next_pick(routing, instrumented_as):
 def test_unserved_configurations_fall_back_and_are_counted(routing, instrumented_as, counted_since_start):
     instrumented_as("rust")
     cost = make_router("cost-based-routing", 4)
-    selection.pick_sync("cost-based-routing", selector_of(cost), GROUP, cost.registry().deployments(GROUP), MESSAGES, None, {})
+    selection.pick_sync(
+        "cost-based-routing", selector_of(cost), GROUP, cost.registry().deployments(GROUP), MESSAGES, None, {}
+    )
     latency = make_router("latency-based-routing", 4)
     cache = selector_of(latency).router_cache
     # Stands for a configured Redis: the latency map memory lacks is litellm's pick to read there
@@ -303,23 +304,6 @@ def test_instrument_and_uninstrument_rebind_every_pick_site(routing):
 
 # -- the step glue around a served pick (`routing_steps`) -----------------------------------------
 
-@pytest.fixture
-def counted_since_start():
-    """The routing component's counts since the test began (the component is process-wide)."""
-    counters = ("rust_calls", "fallbacks", "shadow_comparisons", "shadow_mismatches")
-    before = litellm_rust.status()["routing"]
-
-    def counted() -> dict:
-        now = litellm_rust.status()["routing"]
-        reasons = {reason: n - before["fallback_reasons"].get(reason, 0) for reason, n in now["fallback_reasons"].items()}
-        return {
-            **{counter: now[counter] - before[counter] for counter in counters},
-            "fallback_reasons": {reason: n for reason, n in reasons.items() if n},
-            "mismatch_details": now["mismatch_details"],
-        }
-
-    return counted
-
 
 STEP_REPLACED = ("_strategy_inputs", "_answer_cache", "_answer_cache_sync", "_usage_read_scope")
 # Every failure cools its deployment down, for the rest of the test.
@@ -345,14 +329,30 @@ def cooling_ids(router: Router) -> set[str]:
 def strategy_step(router: Router, ids: list[str]) -> dict:
     """A strategy select step as router-core sends it for the router's own strategy."""
     return {
-        "kind": "select", "stage": "strategy", "strategy": router._core._resolved.routing_strategy, "model_group": GROUP,
-        "model": GROUP, "scope": "default", "group": None, "candidates": ids, "pool": [], "events": [],
+        "kind": "select",
+        "stage": "strategy",
+        "strategy": router._core._resolved.routing_strategy,
+        "model_group": GROUP,
+        "model": GROUP,
+        "scope": "default",
+        "group": None,
+        "candidates": ids,
+        "pool": [],
+        "events": [],
     }
 
 
 def cooldown_step(ids: list[str]) -> dict:
-    return {"kind": "cache", "op": "batch_get", "key": None, "keys": [f"deployment:{i}:cooldown" for i in ids],
-            "value": None, "ttl": None, "local": False, "events": []}
+    return {
+        "kind": "cache",
+        "op": "batch_get",
+        "key": None,
+        "keys": [f"deployment:{i}:cooldown" for i in ids],
+        "value": None,
+        "ttl": None,
+        "local": False,
+        "events": [],
+    }
 
 
 def memory(router):
@@ -373,7 +373,9 @@ def picks(router, rounds: int = 10, request: dict | None = None) -> set[str]:
                 chosen.add(router.get_available_deployment(GROUP, messages=MESSAGES)["model_info"]["id"])
             else:
                 chosen.add((await router.select(GROUP, copy.deepcopy(request), messages=MESSAGES))["model_info"]["id"])
-                picked = router.get_available_deployment(GROUP, messages=MESSAGES, request_kwargs=copy.deepcopy(request))
+                picked = router.get_available_deployment(
+                    GROUP, messages=MESSAGES, request_kwargs=copy.deepcopy(request)
+                )
                 chosen.add(picked["model_info"]["id"])
 
     asyncio.run(run())
@@ -391,19 +393,6 @@ def mirror_counts(mirrors, router):
     return counts
 
 
-@pytest.fixture
-def assert_no_mismatch(counted_since_start):
-    """Checks that no shadow comparison of the routing component has failed since the test began,
-    and that some were made."""
-
-    def check() -> None:
-        status = counted_since_start()
-        assert status["shadow_mismatches"] == 0, status["mismatch_details"]
-        assert status["shadow_comparisons"] > 0
-
-    return check
-
-
 def with_model_list_change(router: Router, index: int) -> None:
     """Moves the registry version: one deployment's rpm limit changes."""
     deployment = copy.deepcopy(router.registry().deployments(GROUP)[index])
@@ -418,7 +407,10 @@ def test_shadow_finds_no_mismatch_with_cooldowns_and_model_list_changes(strategy
 
     async def picks():
         for _ in range(4):
-            for pick in (router.select(GROUP, {}, messages=MESSAGES), router.acompletion(model=GROUP, messages=MESSAGES)):
+            for pick in (
+                router.select(GROUP, {}, messages=MESSAGES),
+                router.acompletion(model=GROUP, messages=MESSAGES),
+            ):
                 try:
                     await pick
                 except (litellm.RateLimitError, ValueError):
@@ -542,7 +534,6 @@ def test_remembered_counter_keys_follow_the_minute_and_the_group():
     """One `CounterKeys` reused across picks: a new minute (usage-v2) or another model group
     (least-busy) reads that minute's or group's counters, not the remembered keys'."""
     from litellm.caching.in_memory_cache import InMemoryCache
-
     from litellm_rust import _native
 
     stats, keys = _native.CallStats(), _native.CounterKeys()
@@ -565,7 +556,19 @@ def test_remembered_counter_keys_follow_the_minute_and_the_group():
     counts.set_cache("b_request_count:d1", 2)
 
     def least_busy(group: str) -> int | None:
-        return _native.least_busy(deployments, group, counts, counts._clock(), reservations, reservations._clock(), 0.0, 1.0, None, keys, stats)
+        return _native.least_busy(
+            deployments,
+            group,
+            counts,
+            counts._clock(),
+            reservations,
+            reservations._clock(),
+            0.0,
+            1.0,
+            None,
+            keys,
+            stats,
+        )
 
     assert least_busy("a") == 1
     assert least_busy("b") == 0
@@ -576,13 +579,15 @@ def test_candidate_plans_follow_the_listed_dicts_and_the_group():
     """A `CandidatePlans` reused across picks reads a list of other dicts (same ids, other limits),
     another order or another group as that list, not as the plan kept for the first one."""
     from litellm.caching.in_memory_cache import InMemoryCache
-
     from litellm_rust import _native
 
     stats, keys, plans = _native.CallStats(), _native.CounterKeys(), _native.CandidatePlans()
 
     def records(tpm_limits: list) -> list:
-        return [{"litellm_params": {"model": "m", "tpm": limit}, "model_info": {"id": f"d{i}"}} for i, limit in enumerate(tpm_limits)]
+        return [
+            {"litellm_params": {"model": "m", "tpm": limit}, "model_info": {"id": f"d{i}"}}
+            for i, limit in enumerate(tpm_limits)
+        ]
 
     roomy, tight = records([1000, 1000]), records([5, 1000])
     tpm = {"d0": 1, "d1": 3}
@@ -599,7 +604,20 @@ def test_candidate_plans_follow_the_listed_dicts_and_the_group():
     counts.set_cache("b_request_count:d1", 2)
 
     def least_busy(deployments: list, group: str) -> int | None:
-        return _native.least_busy(deployments, group, counts, counts._clock(), reservations, reservations._clock(), 0.0, 1.0, None, keys, stats, plans)
+        return _native.least_busy(
+            deployments,
+            group,
+            counts,
+            counts._clock(),
+            reservations,
+            reservations._clock(),
+            0.0,
+            1.0,
+            None,
+            keys,
+            stats,
+            plans,
+        )
 
     assert [least_busy(roomy, "a"), least_busy(roomy, "b"), least_busy(roomy, "a")] == [1, 0, 1]
     assert least_busy(list(reversed(roomy)), "a") == 0

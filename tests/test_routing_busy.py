@@ -10,11 +10,19 @@ import copy
 import math
 
 import pytest
-from litellm.router_strategy import least_busy
 from litellm.router_rust.steps import selection
-
+from litellm.router_strategy import least_busy
 from litellm_rust import _native
-from test_routing import assert_no_mismatch, counted_since_start, memory, mirror_counts, picks, GROUP, MESSAGES, instrumented_as, make_router, routing, selector_of, with_model_list_change  # noqa: F401 (fixtures)
+from test_routing import (
+    GROUP,
+    MESSAGES,
+    make_router,
+    memory,
+    mirror_counts,
+    picks,
+    selector_of,
+    with_model_list_change,
+)
 
 STRATEGY = "least-busy"
 EVERY = {f"d{i}" for i in range(8)}
@@ -34,7 +42,10 @@ def count_key(index: int) -> str:
 
 def call_kwargs(index: int, call_id: str | None, stream: bool = False) -> dict:
     """A call's kwargs as least-busy's callbacks read them (`_deployment_ref`, `call_id_of`)."""
-    kwargs = {"litellm_params": {"metadata": {"model_group": GROUP, "model_info": {"id": f"d{index}"}}}, "stream": stream}
+    kwargs = {
+        "litellm_params": {"metadata": {"model_group": GROUP, "model_info": {"id": f"d{index}"}}},
+        "stream": stream,
+    }
     return kwargs if call_id is None else {**kwargs, "litellm_call_id": call_id}
 
 
@@ -42,7 +53,9 @@ def busy_except(router, free: int) -> None:
     """Every deployment but `free` has calls in flight, counted as the handler counts them."""
     for index in range(8):
         if index != free:
-            selector_of(router).router_cache.increment_cache(count_key(index), 2 + index, local_only=True, ttl=least_busy.IN_FLIGHT_COUNT_TTL_SECONDS)
+            selector_of(router).router_cache.increment_cache(
+                count_key(index), 2 + index, local_only=True, ttl=least_busy.IN_FLIGHT_COUNT_TTL_SECONDS
+            )
 
 
 async def drive_callbacks(router, round_: int) -> None:
@@ -116,7 +129,9 @@ def test_an_expired_count_is_read_in_place_and_removed_as_litellm_removes_it(sha
     cache._clock = lambda: now + least_busy.IN_FLIGHT_COUNT_TTL_SECONDS + 1  # on the cache's own clock
     router.get_available_deployment(GROUP, messages=MESSAGES)
     assert counts()["read_in_place"] == 1
-    assert not any("_request_count:" in key for key in cache.cache_dict)  # removed by the read, as litellm's read removes them
+    assert not any(
+        "_request_count:" in key for key in cache.cache_dict
+    )  # removed by the read, as litellm's read removes them
     assert picks(router) == {"d0"}  # every count is 0 again: the first deployment
     assert_no_mismatch()
 
@@ -161,7 +176,9 @@ def workload(router) -> list[str]:
     async def run():
         for round_ in range(30):
             call_id = f"c{round_}"
-            picked = selection.pick_sync(STRATEGY, selector, GROUP, candidates, None, None, {"litellm_call_id": call_id}, reserve=True)
+            picked = selection.pick_sync(
+                STRATEGY, selector, GROUP, candidates, None, None, {"litellm_call_id": call_id}, reserve=True
+            )
             index = int(picked["model_info"]["id"][1:])
             chosen.append(picked["model_info"]["id"])
             kwargs = call_kwargs(index, call_id)

@@ -10,9 +10,15 @@ import litellm
 import pytest
 from litellm.caching import dual_cache
 from litellm.router_strategy import lowest_latency
-
+from test_routing import (
+    GROUP,
+    MESSAGES,
+    make_router,
+    response,
+    selector_of,
+    success_kwargs,
+)
 from test_routing_health import settled
-from test_routing import GROUP, MESSAGES, counted_since_start, instrumented_as, make_router, response, selector_of, success_kwargs  # noqa: F401 (fixtures)
 
 KEY = f"{GROUP}_map"
 _FROZEN_NOW = datetime(2026, 3, 4, 5, 6, 7)

@@ -5,12 +5,11 @@ decline reason reached on a real Router, bindings restored."""
 import asyncio
 
 import litellm
+import litellm_rust
 import pytest
 from litellm.router_api import ChangeSet
 from litellm.router_rust import core
 from litellm.types.router import RouterRateLimitError
-
-import litellm_rust
 from litellm_rust import LiteLLMRustInstrumentor
 from litellm_rust.components import components
 from litellm_rust.config import ComponentSettings
@@ -21,11 +20,8 @@ from test_routing import (
     STRATEGIES,
     cool_down,
     cooling_ids,
-    counted_since_start,  # noqa: F401  # fixture
     drive_state,
-    instrumented_as,  # noqa: F401  # fixture
     make_router,
-    routing,  # noqa: F401  # fixture
     with_model_list_change,
 )
 
@@ -37,7 +33,11 @@ def pick_all_ways(router, strategy: str) -> None:
     """An async pick, a sync pick where litellm has one, and a request, each as litellm raises."""
 
     async def picks():
-        for pick in (router.select(GROUP, {}, messages=MESSAGES), router.select(GROUP), router.acompletion(model=GROUP, messages=MESSAGES)):
+        for pick in (
+            router.select(GROUP, {}, messages=MESSAGES),
+            router.select(GROUP),
+            router.acompletion(model=GROUP, messages=MESSAGES),
+        ):
             try:
                 await pick
             except LITELLM_REFUSALS:
@@ -52,7 +52,9 @@ def pick_all_ways(router, strategy: str) -> None:
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_shadow_whole_picks_match_litellms_select_with_cooldowns_and_model_list_changes(strategy, instrumented_as, counted_since_start):
+def test_shadow_whole_picks_match_litellms_select_with_cooldowns_and_model_list_changes(
+    strategy, instrumented_as, counted_since_start
+):
     router = make_router(strategy, 16, **COOLING)
     instrumented_as("shadow")
     for round_ in range(8):
@@ -120,7 +122,9 @@ def test_rust_mode_answers_are_built_afresh_for_a_deployment_picked_again(instru
 
 
 @pytest.mark.parametrize("timing_sample_rate", [1.0, 0.01])
-def test_rust_mode_picks_are_served_directly_or_timed_through_control(timing_sample_rate, instrumented_as, counted_since_start, monkeypatch):
+def test_rust_mode_picks_are_served_directly_or_timed_through_control(
+    timing_sample_rate, instrumented_as, counted_since_start, monkeypatch
+):
     """Untimed picks skip `Control.serve(_async)` (`FastPicks.direct`); a timing sample goes through it."""
     router = make_router("least-busy", 6, limits=False)
     instrumented_as("rust")
@@ -129,7 +133,11 @@ def test_rust_mode_picks_are_served_directly_or_timed_through_control(timing_sam
     through_control = []
     for entry in ("serve", "serve_async"):
         serve = getattr(control, entry)
-        monkeypatch.setattr(control, entry, lambda *arguments, serve=serve, **options: through_control.append(1) or serve(*arguments, **options))
+        monkeypatch.setattr(
+            control,
+            entry,
+            lambda *arguments, serve=serve, **options: through_control.append(1) or serve(*arguments, **options),
+        )
     try:
         timings = control.timings["rust"]
         timed_before = len(timings)
@@ -163,7 +171,11 @@ IMAGE = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url":
 
 def _deployments_with(**params) -> list:
     return [
-        {"model_name": GROUP, "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "x", **params}, "model_info": {"id": f"d{i}"}}
+        {
+            "model_name": GROUP,
+            "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "x", **params},
+            "model_info": {"id": f"d{i}"},
+        }
         for i in range(3)
     ]
 
@@ -180,7 +192,10 @@ DECLINES = {
     "routing_fields": ({"enable_tag_filtering": True}, "select"),
     "deployment_order": ({"model_list": _deployments_with(order=1)}, "sync"),
     "deployment_tags": ({"model_list": _deployments_with(tags=["eu"])}, "sync"),
-    "pod_discovery": ({"model_list": _deployments_with(kubernetes_pod_discovery=True, api_base="http://pods.svc:8000")}, "sync"),
+    "pod_discovery": (
+        {"model_list": _deployments_with(kubernetes_pod_discovery=True, api_base="http://pods.svc:8000")},
+        "sync",
+    ),
     "optional_pre_call_checks": ({"optional_pre_call_checks": ["enforce_model_rate_limits"]}, "select"),
 }
 
@@ -222,7 +237,9 @@ def test_eligibility_follows_settings_changes(instrumented_as, counted_since_sta
     router.apply(ChangeSet(settings={"model_group_alias": {}}))
     router.get_available_deployment(GROUP, messages=MESSAGES)
     status = counted_since_start()
-    assert status["fallback_reasons"] == {"model_group_alias": 1} and status["rust_calls"] - status["fallbacks"] == 2, status
+    assert status["fallback_reasons"] == {"model_group_alias": 1} and status["rust_calls"] - status["fallbacks"] == 2, (
+        status
+    )
 
 
 def test_uninstrument_restores_select_and_get_available_deployment(routing):

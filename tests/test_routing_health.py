@@ -9,12 +9,11 @@ import weakref
 from datetime import datetime, timedelta
 
 import litellm
+import litellm_rust
 import pytest
+from conftest import metric_points
 from litellm import Router
 from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
-
-import litellm_rust
-from conftest import metric_points
 from litellm_rust.config import ConfigError
 from litellm_rust.routing_health import DEPLOYMENT_ID, DEPLOYMENT_STATE, MODEL_GROUP
 from servers import wait_until
@@ -46,7 +45,9 @@ def make_router(strategy: str, failing: int = 0, healthy: int = 2, group: str | 
         for i in range(failing + healthy)
     ]
     args = {"ttl": next(_ttls)} if strategy == "latency-based-routing" else {}
-    return Router(model_list=model_list, routing_strategy=strategy, routing_strategy_args=args, num_retries=0, **settings)
+    return Router(
+        model_list=model_list, routing_strategy=strategy, routing_strategy_args=args, num_retries=0, **settings
+    )
 
 
 def group_of(router: Router) -> str:
@@ -64,10 +65,7 @@ def readings(reader, metric: str, group: str) -> dict[tuple, float]:
 
 
 def per_deployment(router: Router, state_of: dict[str, str]) -> dict[tuple, int]:
-    return {
-        ((DEPLOYMENT_ID, deployment_id), (DEPLOYMENT_STATE, state)): 1
-        for deployment_id, state in state_of.items()
-    }
+    return {((DEPLOYMENT_ID, deployment_id), (DEPLOYMENT_STATE, state)): 1 for deployment_id, state in state_of.items()}
 
 
 def cooling(router: Router) -> set[str]:
@@ -104,9 +102,15 @@ def test_deployments_cooled_down_by_litellms_failure_handling_are_reported_as_co
     group = group_of(router)
     asyncio.run(complete(router, 12, until_cooling=2))
     assert cooling(router) == {f"{group}-d0", f"{group}-d1"}  # litellm cooled exactly the failing two down
-    assert readings(otel.reader, DEPLOYMENTS, group) == per_deployment(router, {
-        f"{group}-d0": "cooldown", f"{group}-d1": "cooldown", f"{group}-d2": "healthy", f"{group}-d3": "healthy",
-    })
+    assert readings(otel.reader, DEPLOYMENTS, group) == per_deployment(
+        router,
+        {
+            f"{group}-d0": "cooldown",
+            f"{group}-d1": "cooldown",
+            f"{group}-d2": "healthy",
+            f"{group}-d3": "healthy",
+        },
+    )
 
 
 def test_requests_in_flight_are_reported_per_deployment_from_least_busy(otel):
@@ -115,7 +119,9 @@ def test_requests_in_flight_are_reported_per_deployment_from_least_busy(otel):
     group = group_of(router)
 
     async def run():
-        calls = [asyncio.create_task(router.acompletion(model=group, messages=MESSAGES, mock_delay=30)) for _ in range(6)]
+        calls = [
+            asyncio.create_task(router.acompletion(model=group, messages=MESSAGES, mock_delay=30)) for _ in range(6)
+        ]
 
         async def all_started():
             while sum(readings(otel.reader, IN_FLIGHT, group).values()) < 6:
@@ -155,10 +161,12 @@ def test_latency_p50_is_reported_from_the_latency_strategys_samples(otel):
 
     asyncio.run(drive())
     # litellm's percentile rule takes the ceil(n/2)-th smallest sample; d2 has none, so no point
-    assert readings(otel.reader, LATENCY, group) == pytest.approx({
-        ((DEPLOYMENT_ID, f"{group}-d0"),): 0.2,
-        ((DEPLOYMENT_ID, f"{group}-d1"),): 0.5,
-    })
+    assert readings(otel.reader, LATENCY, group) == pytest.approx(
+        {
+            ((DEPLOYMENT_ID, f"{group}-d0"),): 0.2,
+            ((DEPLOYMENT_ID, f"{group}-d1"),): 0.5,
+        }
+    )
 
 
 def test_a_router_over_the_cap_is_reported_per_model_group(otel, own_strategy_callbacks):

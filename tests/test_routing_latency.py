@@ -14,10 +14,18 @@ import pytest
 from litellm import Router
 from litellm.router_rust.steps import selection
 from litellm.router_strategy import lowest_latency
-
 from litellm_rust import _native
+from test_routing import (
+    GROUP,
+    MESSAGES,
+    _distinct,
+    make_router,
+    memory,
+    mirror_counts,
+    selector_of,
+    with_model_list_change,
+)
 from test_routing import picks as routing_picks
-from test_routing import assert_no_mismatch, counted_since_start, memory, mirror_counts, GROUP, MESSAGES, _distinct, instrumented_as, make_router, routing, selector_of, with_model_list_change  # noqa: F401 (fixtures)
 
 STRATEGY = "latency-based-routing"
 KEY = f"{GROUP}_map"
@@ -57,12 +65,22 @@ def fresh_router(own_strategy_callbacks, minute_clock):
         model_list = [
             {
                 "model_name": GROUP,
-                "litellm_params": {"model": "openai/gpt-4o", "api_key": "x", "mock_response": "hi", "api_base": f"https://b{i}.example", "rpm": 3},
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_key": "x",
+                    "mock_response": "hi",
+                    "api_base": f"https://b{i}.example",
+                    "rpm": 3,
+                },
                 "model_info": {"id": f"d{i}"},
             }
             for i in range(8)
         ]
-        return Router(model_list=model_list, routing_strategy=STRATEGY, routing_strategy_args={"ttl": next(_distinct), **routing_args})
+        return Router(
+            model_list=model_list,
+            routing_strategy=STRATEGY,
+            routing_strategy_args={"ttl": next(_distinct), **routing_args},
+        )
 
     return make
 
@@ -85,7 +103,10 @@ def success(deployment_id: str, seconds: float, ttft: float | None = None) -> tu
     """The success callbacks' arguments for a call taking `seconds` (a stream's when `ttft`)."""
     end = datetime(2026, 1, 1, 10, 0, 0)
     start = end - timedelta(seconds=seconds)
-    kwargs = {"litellm_params": {"metadata": {"model_group": GROUP}, "model_info": {"id": deployment_id}}, "stream": ttft is not None}
+    kwargs = {
+        "litellm_params": {"metadata": {"model_group": GROUP}, "model_info": {"id": deployment_id}},
+        "stream": ttft is not None,
+    }
     if ttft is not None:
         kwargs["completion_start_time"] = start + timedelta(seconds=ttft)
     return kwargs, None, start, end
@@ -122,7 +143,9 @@ def picks(router, rounds: int = 40, stream: bool = False) -> set[str]:
     return routing_picks(router, rounds, {"stream": True, "metadata": {}} if stream else {"metadata": {}})
 
 
-def test_shadow_mirror_finds_no_mismatch_over_the_handlers_callbacks(instrumented_as, routing, own_strategy_callbacks, assert_no_mismatch):
+def test_shadow_mirror_finds_no_mismatch_over_the_handlers_callbacks(
+    instrumented_as, routing, own_strategy_callbacks, assert_no_mismatch
+):
     own_strategy_callbacks()
     instrumented_as("shadow")
     router = make_router(STRATEGY, 24)  # limits, and deployments sharing an api_base
@@ -187,7 +210,9 @@ def delete_the_entry(entries: dict) -> None:
     del entries["d5"]  # a candidate the map lacks reads as a 0 placeholder
 
 
-@pytest.mark.parametrize("write", [replace_the_list, append_in_place, change_an_item_in_place, replace_the_entry, delete_the_entry])
+@pytest.mark.parametrize(
+    "write", [replace_the_list, append_in_place, change_an_item_in_place, replace_the_entry, delete_the_entry]
+)
 def test_writes_straight_into_the_map_are_seen_by_the_next_pick(shadowed, write, assert_no_mismatch):
     router, counts = shadowed
     seed(router, fast=0)
@@ -288,7 +313,9 @@ def workload(router, at_minute) -> list:
             if kind < 0.15:
                 time_out(router, deployment)
             else:
-                succeed(router, deployment, rng.uniform(0.05, 2.0), ttft=rng.uniform(0.01, 0.05) if kind > 0.7 else None)
+                succeed(
+                    router, deployment, rng.uniform(0.05, 2.0), ttft=rng.uniform(0.01, 0.05) if kind > 0.7 else None
+                )
         if round_ % 7 == 3:
             latency_map(router)[f"d{rng.randrange(8)}"]["latency_normalized"].append(rng.uniform(0.05, 2.0))
         request = {"metadata": {}, "stream": round_ % 3 == 0}
@@ -310,7 +337,9 @@ def test_rust_mode_equals_python_mode(instrumented_as, routing, fresh_router, mi
 
 
 @pytest.mark.parametrize("fault", ["error", "panic"])
-def test_a_rust_fault_is_served_by_litellm_and_counted(instrumented_as, routing, fresh_router, counted_since_start, fault):
+def test_a_rust_fault_is_served_by_litellm_and_counted(
+    instrumented_as, routing, fresh_router, counted_since_start, fault
+):
     instrumented_as("rust")
     router = fresh_router()
     counts = mirror_counts(routing.latency_mirrors, router)

@@ -14,8 +14,6 @@ import textwrap
 
 import pytest
 
-from test_rate_limiter_redis import redis_server  # noqa: F401 (fixture)
-
 GROUP = "shared"
 # One deployment, so every request of both processes lands on the same counters whatever the pick
 # (litellm refreshes a counter from Redis when it increments it; see the test).
@@ -86,11 +84,15 @@ ROUTER_PROCESS = textwrap.dedent(
 
 
 class RouterProcess:
-    def __init__(self, port: int, strategy: str = "usage-based-routing-v2", mode: str = "rust", deployments: int = DEPLOYMENTS) -> None:
+    def __init__(
+        self, port: int, strategy: str = "usage-based-routing-v2", mode: str = "rust", deployments: int = DEPLOYMENTS
+    ) -> None:
         script = ROUTER_PROCESS.format(group=GROUP, port=port, deployments=deployments, strategy=strategy, mode=mode)
         self.child = subprocess.Popen(
             [sys.executable, "-c", script],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     def ask(self, command: str) -> dict:
@@ -129,7 +131,9 @@ def test_two_router_processes_share_usage_through_redis_and_rust_serves_the_pick
                 process.stop()
 
 
-@pytest.mark.parametrize("strategy", ["usage-based-routing-v2", "latency-based-routing", "least-busy", "cost-based-routing"])
+@pytest.mark.parametrize(
+    "strategy", ["usage-based-routing-v2", "latency-based-routing", "least-busy", "cost-based-routing"]
+)
 def test_picks_with_redis_equal_litellms_in_both_processes(redis_server, strategy):
     processes = []
     try:
@@ -167,7 +171,9 @@ def test_picks_with_redis_equal_litellms_in_both_processes(redis_server, strateg
 def test_usage_routing_v1_picks_are_served_through_redis_and_equal_litellms_in_both_processes(redis_server):
     processes = []
     try:
-        first, second = (RouterProcess(redis_server.port, "usage-based-routing", "shadow", deployments=3) for _ in range(2))
+        first, second = (
+            RouterProcess(redis_server.port, "usage-based-routing", "shadow", deployments=3) for _ in range(2)
+        )
         processes = [first, second]
         first.ask("send 4")
         # The second process holds no map in memory yet: its pick reads the first's counts from Redis.

@@ -6,13 +6,21 @@ callbacks, a user's `router.cache.set_cache`, writes straight into its dicts, ex
 
 import asyncio
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import litellm
 import pytest
 from litellm.router_strategy import lowest_tpm_rpm_v2
-
-from test_routing import assert_no_mismatch, counted_since_start, memory, mirror_counts, picks, GROUP, MESSAGES, drive_state, instrumented_as, make_router, routing, with_model_list_change  # noqa: F401 (fixtures)
+from test_routing import (
+    GROUP,
+    MESSAGES,
+    drive_state,
+    make_router,
+    memory,
+    mirror_counts,
+    picks,
+    with_model_list_change,
+)
 
 STRATEGY = "usage-based-routing-v2"
 # The ids of the eight deployments each test's router has.
@@ -113,7 +121,7 @@ def test_eviction_and_flush_are_followed(shadowed, assert_no_mismatch):
 
 
 def at_minute(monkeypatch, minute: int) -> None:
-    moment = datetime(2026, 1, 1, 10, minute, tzinfo=timezone.utc)
+    moment = datetime(2026, 1, 1, 10, minute, tzinfo=UTC)
     monkeypatch.setattr(lowest_tpm_rpm_v2, "get_utc_datetime", lambda: moment)
 
 

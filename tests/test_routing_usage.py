@@ -2,18 +2,15 @@
 (`components/routing_usage.py`), against litellm's own `_group_usage_counters` and usage reads."""
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+import litellm_rust
 import pytest
 from litellm import Router
 from litellm.redis.stores.router_usage import UsageCounter
 from litellm.router_rust.surface import model_info
-
-import litellm_rust
 from litellm_rust.components import components
-from test_rate_limiter_redis import redis_server  # noqa: F401 (fixture)
-from test_routing import GROUP, MESSAGES, counted_since_start, instrumented_as, make_router  # noqa: F401 (fixtures)
-
+from test_routing import GROUP, MESSAGES, make_router
 
 
 def litellms_function():
@@ -25,11 +22,11 @@ def litellms_function():
 @pytest.fixture
 def clock(monkeypatch):
     """The minute litellm's usage reads name (`get_utc_datetime`, where `model_info` reads it)."""
-    now = {"at": datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)}
+    now = {"at": datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)}
     monkeypatch.setattr(model_info, "get_utc_datetime", lambda: now["at"])
 
     def at(hour: int, minute: int) -> str:
-        now["at"] = datetime(2026, 3, 4, hour, minute, 7, tzinfo=timezone.utc)
+        now["at"] = datetime(2026, 3, 4, hour, minute, 7, tzinfo=UTC)
         return f"{hour:02d}-{minute:02d}"
 
     return at
@@ -85,7 +82,9 @@ def usage_counters() -> dict:
 def some_usage(router: Router, minute: str) -> None:
     for index, deployment in enumerate(hosted(router)._core_get_model_list(model_name=GROUP)):
         if index % 3:
-            count(router, deployment["model_info"]["id"], deployment["litellm_params"]["model"], minute, 7 * index, index)
+            count(
+                router, deployment["model_info"]["id"], deployment["litellm_params"]["model"], minute, 7 * index, index
+            )
 
 
 @pytest.mark.parametrize("mode", ["rust", "shadow"])
@@ -132,9 +131,7 @@ def test_counters_follow_model_list_changes(instrumented_as, clock):
     some_usage(router, minute)
     instrumented_as("rust")
     reads(router)
-    router.add_deployment(
-        litellm_deployment("d-new", {"model": "openai/gpt-4o", "api_key": "x", "rpm": 9, "tpm": 99})
-    )
+    router.add_deployment(litellm_deployment("d-new", {"model": "openai/gpt-4o", "api_key": "x", "rpm": 9, "tpm": 99}))
     count(router, "d-new", "openai/gpt-4o", minute, 50, 2)
     added = reads(router)
     assert added == litellms_reads(router)
@@ -257,7 +254,9 @@ def test_tracks_usage_answers_are_asked_again_after_litellm_empties_its_cache(in
 def test_tracks_usage_follows_model_list_changes(instrumented_as):
     router = tracking_router()
     instrumented_as("rust")
-    assert router._core.deployment_tracks_usage("d-new", GROUP) is litellms_tracks_usage(router, "d-new", GROUP) is False
+    assert (
+        router._core.deployment_tracks_usage("d-new", GROUP) is litellms_tracks_usage(router, "d-new", GROUP) is False
+    )
     router.add_deployment(litellm_deployment("d-new", {"model": "openai/gpt-4o", "api_key": "x", "rpm": 3}))
     assert router._core.deployment_tracks_usage("d-new", GROUP) is litellms_tracks_usage(router, "d-new", GROUP) is True
 

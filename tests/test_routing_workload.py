@@ -13,10 +13,9 @@ import re
 from collections import Counter
 
 import litellm
+import litellm_rust
 import pytest
 from litellm import Router
-
-import litellm_rust
 from litellm_rust import LiteLLMRustInstrumentor
 from test_routing_health import cooling, settled
 
@@ -27,7 +26,13 @@ REQUESTS = 120
 MESSAGES = [{"role": "user", "content": "hello there"}]
 # Strategies whose picks differ from run to run even in python mode.
 ORDER_DEPENDENT = {"latency-based-routing", "usage-based-routing", "usage-based-routing-v2", "least-busy"}
-STRATEGIES = ["latency-based-routing", "usage-based-routing", "usage-based-routing-v2", "cost-based-routing", "least-busy"]
+STRATEGIES = [
+    "latency-based-routing",
+    "usage-based-routing",
+    "usage-based-routing-v2",
+    "cost-based-routing",
+    "least-busy",
+]
 # The minute litellm stamps into its keys (`%H-%M`, `%Y-%m-%d-%H-%M`): two runs may straddle one.
 MINUTE = re.compile(r"(\d{4}-\d{2}-\d{2}-)?\d{2}-\d{2}$")
 
@@ -38,19 +43,21 @@ def make_router(strategy: str) -> Router:
     for i in range(DEPLOYMENTS):
         deployment_id = f"w{i}"
         failing = deployment_id in FAILING
-        model_list.append({
-            "model_name": GROUP,
-            "litellm_params": {
-                "model": "openai/gpt-4o",
-                "api_key": "x",
-                "mock_response": "litellm.InternalServerError" if failing else "hi",
-                "input_cost_per_token": 1e-9 if failing else 1e-6 * (1 + i % 7),
-                "output_cost_per_token": 1e-6,
-                "tpm": 1_000_000,
-                "rpm": 10_000,
-            },
-            "model_info": {"id": deployment_id},
-        })
+        model_list.append(
+            {
+                "model_name": GROUP,
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_key": "x",
+                    "mock_response": "litellm.InternalServerError" if failing else "hi",
+                    "input_cost_per_token": 1e-9 if failing else 1e-6 * (1 + i % 7),
+                    "output_cost_per_token": 1e-6,
+                    "tpm": 1_000_000,
+                    "rpm": 10_000,
+                },
+                "model_info": {"id": deployment_id},
+            }
+        )
     # allowed_fails=1: a failing deployment cools down at its second failure, for the whole test
     return Router(model_list=model_list, routing_strategy=strategy, num_retries=0, allowed_fails=1, cooldown_time=600)
 
@@ -71,10 +78,14 @@ def run_workload(strategy: str, mode: str, forget_strategy_handlers) -> tuple[Ro
             except litellm.InternalServerError as error:
                 outcomes.append(("error", type(error).__name__, error.status_code))
             else:
-                outcomes.append((
-                    response._hidden_params["model_id"], response.choices[0].message.content,
-                    response.model, response.usage.total_tokens,
-                ))
+                outcomes.append(
+                    (
+                        response._hidden_params["model_id"],
+                        response.choices[0].message.content,
+                        response.model,
+                        response.usage.total_tokens,
+                    )
+                )
         await settled()
         return outcomes
 

@@ -2,9 +2,8 @@
 
 import litellm
 import pytest
-from litellm.types.utils import ChatCompletionMessageToolCall, Function, Message
-
 from corpus import CHAT, IMAGE_URLS, TEXTS
+from litellm.types.utils import ChatCompletionMessageToolCall, Function, Message
 from litellm_rust import _native
 from parity import assert_rust_matches_litellm, litellm_outcome
 
@@ -33,7 +32,10 @@ BAD_INPUTS = {
     "dict_content": {"messages": [{"role": "user", "content": {"nested": ["junk", {"deeper": 1}]}}]},
     "nested_junk_parts": {"messages": [{"role": "user", "content": [["a"], {"no_type": 1}]}]},
     "unknown_part_type": {"messages": [{"role": "user", "content": [{"type": "hologram", "data": "x"}]}]},
-    "part_without_type_with_default": {"messages": [{"role": "user", "content": [{"text": "x"}]}], "default_token_count": 11},
+    "part_without_type_with_default": {
+        "messages": [{"role": "user", "content": [{"text": "x"}]}],
+        "default_token_count": 11,
+    },
     "tool_calls_not_a_list": {"messages": [{"role": "assistant", "tool_calls": "call it"}]},
     "tool_call_without_function": {"messages": [{"role": "assistant", "tool_calls": [{"id": "1"}]}]},
     "message_is_a_string": {"messages": ["just a string"]},
@@ -45,12 +47,28 @@ BAD_INPUTS = {
     "text_and_messages": {"text": "a", "messages": CHAT},
     "neither_text_nor_messages": {},
     "tools_with_text": {"text": "a", "tools": [{"type": "function", "function": {"name": "f"}}]},
-    "image_detail_invalid": {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x", "detail": "ultra"}}]}]},
-    "image_url_missing": {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"detail": "low"}}]}]},
+    "image_detail_invalid": {
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x", "detail": "ultra"}}]}]
+    },
+    "image_url_missing": {
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"detail": "low"}}]}]
+    },
     "image_url_blank": {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": "  \x1c "}]}]},
-    "image_high_truncated": {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": IMAGE_URLS["truncated_png"], "detail": "high"}}]}]},
+    "image_high_truncated": {
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": IMAGE_URLS["truncated_png"], "detail": "high"}}],
+            }
+        ]
+    },
     "image_high_truncated_with_default": {
-        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": IMAGE_URLS["truncated_png"], "detail": "high"}}]}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": IMAGE_URLS["truncated_png"], "detail": "high"}}],
+            }
+        ],
         "default_token_count": 5,
     },
     "unhashable_model": {"model": ["gpt-4o"], "text": "x"},
@@ -75,12 +93,16 @@ def test_huggingface_models_fall_back_and_are_counted(instrumented, token_compon
 
 def test_custom_tokenizer_falls_back_and_is_counted(instrumented, token_component):
     tokenizer = {"type": "openai_tokenizer", "tokenizer": None}
-    assert_falls_back_with(token_component, "custom_tokenizer", model="gpt-4o", text="hello", custom_tokenizer=tokenizer)
+    assert_falls_back_with(
+        token_component, "custom_tokenizer", model="gpt-4o", text="hello", custom_tokenizer=tokenizer
+    )
 
 
 def test_chat_template_tool_sections_fall_back(instrumented, token_component):
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
-    assert_falls_back_with(token_component, "chat_template_tools", model="together_ai/Qwen/Qwen3.5-9B", messages=CHAT, tools=tools)
+    assert_falls_back_with(
+        token_component, "chat_template_tools", model="together_ai/Qwen/Qwen3.5-9B", messages=CHAT, tools=tools
+    )
 
 
 def test_remote_high_detail_image_is_left_to_litellm(instrumented, token_component, monkeypatch):
@@ -88,15 +110,24 @@ def test_remote_high_detail_image_is_left_to_litellm(instrumented, token_compone
     from litellm.litellm_core_utils import token_counter as core
 
     monkeypatch.setattr(core, "get_image_dimensions", lambda data: (1024, 1024))
-    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": IMAGE_URLS["remote"], "detail": "high"}}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": IMAGE_URLS["remote"], "detail": "high"}}],
+        }
+    ]
     assert_falls_back_with(token_component, "unsupported_image", model="gpt-4o", messages=messages)
 
 
 def test_pydantic_messages_are_served_by_rust_after_litellms_conversion(instrumented, token_component):
-    tool_call = ChatCompletionMessageToolCall(id="c1", type="function", function=Function(name="f", arguments='{"x": 1}'))
+    tool_call = ChatCompletionMessageToolCall(
+        id="c1", type="function", function=Function(name="f", arguments='{"x": 1}')
+    )
     messages = [*CHAT, Message(role="assistant", content=None, tool_calls=[tool_call]), Message(content="done")]
     before = token_component.stats.rust_calls
-    assert litellm.token_counter(model="gpt-4o", messages=messages) == litellm_outcome(model="gpt-4o", messages=messages)
+    assert litellm.token_counter(model="gpt-4o", messages=messages) == litellm_outcome(
+        model="gpt-4o", messages=messages
+    )
     assert token_component.stats.rust_calls == before + 1
 
 
@@ -139,7 +170,9 @@ def test_a_model_litellm_cannot_resolve_is_not_a_rust_error(instrumented, token_
     monkeypatch.setattr(core, "openai_tokenizer_encoding_name", unresolvable)
     token_component._profiles_model_count = -1  # forget what was resolved before the patch
     before = dict(token_component.stats.fallback_reasons)
-    assert instrumented_outcome(model="gpt-4o-unresolvable", text="hi") == litellm_outcome(model="gpt-4o-unresolvable", text="hi")
+    assert instrumented_outcome(model="gpt-4o-unresolvable", text="hi") == litellm_outcome(
+        model="gpt-4o-unresolvable", text="hi"
+    )
     after = token_component.stats.fallback_reasons
     assert after.get("unsupported_model", 0) == before.get("unsupported_model", 0) + 1
     assert after.get("rust_error", 0) == before.get("rust_error", 0)

@@ -2,9 +2,8 @@
 
 import litellm
 import pytest
-from litellm.litellm_core_utils.token_counter import openai_tokenizer_encoding_name
-
 from corpus import CHAT, CL100K_MODELS, LEGACY_MODEL, MODELS, O200K_MODELS, TEXTS, TOOL_CHOICES, TOOLS, message_shapes
+from litellm.litellm_core_utils.token_counter import openai_tokenizer_encoding_name
 from parity import assert_rust_matches_litellm
 
 MESSAGE_SHAPES = message_shapes()
@@ -63,8 +62,16 @@ def test_tool_choice_without_tools(tool_choice):
 
 def test_anthropic_style_tools_rendered_by_litellm():
     tools = [
-        {"name": "lookup", "description": "Look up", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}},
-        {"function_declarations": [{"name": "gemini_fn", "parameters": {"type": "object", "properties": {"x": {"type": "number"}}}}]},
+        {
+            "name": "lookup",
+            "description": "Look up",
+            "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}},
+        },
+        {
+            "function_declarations": [
+                {"name": "gemini_fn", "parameters": {"type": "object", "properties": {"x": {"type": "number"}}}}
+            ]
+        },
     ]
     assert_rust_matches_litellm(model="gpt-4o", messages=CHAT, tools=tools)
 
@@ -84,7 +91,14 @@ def test_default_token_count_is_irrelevant_when_nothing_fails():
 def registered_0301():
     """litellm applies the 0301 accounting only to a listed model; its bundled cost map omits it."""
     litellm.register_model(
-        {LEGACY_MODEL: {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}
+        {
+            LEGACY_MODEL: {
+                "litellm_provider": "openai",
+                "mode": "chat",
+                "input_cost_per_token": 1e-6,
+                "output_cost_per_token": 2e-6,
+            }
+        }
     )
     try:
         yield LEGACY_MODEL

@@ -2,10 +2,9 @@
 
 import base64
 
+from corpus import IMAGE_URLS, TOOL_CHOICES, TOOLS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from corpus import IMAGE_URLS, TOOL_CHOICES, TOOLS
 from litellm_rust import _native
 from litellm_rust.components import components
 from parity import assert_rust_matches_litellm, litellm_outcome, rust_count
@@ -16,10 +15,55 @@ MODELS = st.sampled_from(["gpt-4o", "gpt-3.5-turbo", "", "gpt-5", "gpt-4.1-mini"
 # whitespace runs before letters and line breaks, punctuation runs, special-token look-alikes.
 FRAGMENTS = st.sampled_from(
     [
-        "'s", "'S", "'ll", "'LL", "'re", "'ve", "'m", "'d", "'t", " ", "  ", "\t", "\n", "\r\n", "\n\n",
-        "\u00a0", "\u3000", "123", "4567", "3.14", "!!!", "?!", "...", "—", "/", "//", "<|endoftext|>",
-        "<|fim_prefix|>", "😀", "👨‍👩‍👧", "🏳️‍🌈", "e\u0301", "日本語", "Größe", "ÀÉÎ", "ǅ", "ǈ", "ᾈ",
-        "McDonald", "iPhone", "HTTPServer", "x", "A", "ab", "ﬁ", "\u200d", "\ufeff", "\x00", "\x1c",
+        "'s",
+        "'S",
+        "'ll",
+        "'LL",
+        "'re",
+        "'ve",
+        "'m",
+        "'d",
+        "'t",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\r\n",
+        "\n\n",
+        "\u00a0",
+        "\u3000",
+        "123",
+        "4567",
+        "3.14",
+        "!!!",
+        "?!",
+        "...",
+        "—",
+        "/",
+        "//",
+        "<|endoftext|>",
+        "<|fim_prefix|>",
+        "😀",
+        "👨‍👩‍👧",
+        "🏳️‍🌈",
+        "e\u0301",
+        "日本語",
+        "Größe",
+        "ÀÉÎ",
+        "ǅ",
+        "ǈ",
+        "ᾈ",
+        "McDonald",
+        "iPhone",
+        "HTTPServer",
+        "x",
+        "A",
+        "ab",
+        "ﬁ",
+        "\u200d",
+        "\ufeff",
+        "\x00",
+        "\x1c",
     ]
 )
 TEXT = st.one_of(
@@ -88,8 +132,17 @@ def test_any_message_list(model, messages, tools, tool_choice, count_response_to
 
 
 MAGIC = st.sampled_from(
-    [b"\x89PNG\r\n\x1a\n", b"GIF89a", b"GIF87a", b"\xff\xd8\xff", b"RIFF\x00\x00\x00\x00WEBPVP8X", b"RIFF\x00\x00\x00\x00WEBPVP8 ",
-     b"RIFF\x00\x00\x00\x00WEBPVP8L", b"\x00\x00\x00\x00ftyp", b""]
+    [
+        b"\x89PNG\r\n\x1a\n",
+        b"GIF89a",
+        b"GIF87a",
+        b"\xff\xd8\xff",
+        b"RIFF\x00\x00\x00\x00WEBPVP8X",
+        b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+        b"RIFF\x00\x00\x00\x00WEBPVP8L",
+        b"\x00\x00\x00\x00ftyp",
+        b"",
+    ]
 )
 
 
@@ -102,7 +155,10 @@ MAGIC = st.sampled_from(
 )
 def test_any_image_header(magic, body, media_type, detail):
     url = f"data:{media_type};base64,{base64.b64encode(magic + body).decode()}"
-    kwargs = {"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url, "detail": detail}}]}]}
+    kwargs = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url, "detail": detail}}]}],
+    }
     expected = litellm_outcome(**kwargs)
     try:
         actual = rust_count(**kwargs)
@@ -117,7 +173,9 @@ def test_any_image_header(magic, body, media_type, detail):
 @given(encoded=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \n-_", max_size=40))
 def test_any_base64_payload_in_auto_detail(encoded):
     url = f"data:image/png;base64,{encoded}"
-    assert_rust_matches_litellm(model="gpt-4o", messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}])
+    assert_rust_matches_litellm(
+        model="gpt-4o", messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]
+    )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -128,7 +186,9 @@ def test_any_base64_payload_in_auto_detail(encoded):
     threshold=st.integers(-5, 400),
     use_default_image_token_count=st.booleans(),
 )
-def test_messages_reach_token_count_decides_like_litellm(model, messages, tools, threshold, use_default_image_token_count):
+def test_messages_reach_token_count_decides_like_litellm(
+    model, messages, tools, threshold, use_default_image_token_count
+):
     component = components()["token_counter"]
     expected = component.reach_reference(model, messages, threshold, tools, use_default_image_token_count)
     before = component.stats.rust_calls

@@ -5,14 +5,19 @@ import urllib.error
 import urllib.request
 
 import litellm
-import pytest
-
 import litellm_rust
+import pytest
 from corpus import CHAT
 from litellm_rust.control_plane import PLANE
 
 
-def alert(status="firing", alertname="LiteLLMRustErrorRatioHigh", component="token_counter", action="degrade", fingerprint="f1"):
+def alert(
+    status="firing",
+    alertname="LiteLLMRustErrorRatioHigh",
+    component="token_counter",
+    action="degrade",
+    fingerprint="f1",
+):
     labels = {"alertname": alertname, "component": component, "severity": "critical"}
     if action:
         labels["action"] = action

@@ -1,7 +1,7 @@
 """litellm-rust: Rust acceleration for LiteLLM, shipped as an OpenTelemetry instrumentor.
 
-    from litellm_rust import LiteLLMRustInstrumentor
-    LiteLLMRustInstrumentor().instrument()
+from litellm_rust import LiteLLMRustInstrumentor
+LiteLLMRustInstrumentor().instrument()
 """
 
 from litellm_rust.control_plane import configure, force_open, recommendations, release, set_mode, stats

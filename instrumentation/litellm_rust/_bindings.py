@@ -25,7 +25,9 @@ def _defining_class(function: object) -> type | None:
     return owner if isinstance(owner, type) else None
 
 
-def binding_sites(targets: Mapping[int, object], classes: frozenset[type] = frozenset()) -> list[tuple[ModuleType | type, str]]:
+def binding_sites(
+    targets: Mapping[int, object], classes: frozenset[type] = frozenset()
+) -> list[tuple[ModuleType | type, str]]:
     """Every module attribute, and every attribute of `classes`, whose value is one of `targets`
     (keyed by `id`)."""
     sites: list[tuple[ModuleType | type, str]] = [

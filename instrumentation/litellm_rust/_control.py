@@ -58,7 +58,10 @@ class Control:
         self.settings = ComponentSettings()
         self.breaker = CircuitBreaker(self.settings.breaker, on_transition=self._transitioned)
         self.ticks = itertools.count(1)
-        self.timings: dict[str, deque[float]] = {"rust": deque(maxlen=_TIMINGS_KEPT), "python": deque(maxlen=_TIMINGS_KEPT)}
+        self.timings: dict[str, deque[float]] = {
+            "rust": deque(maxlen=_TIMINGS_KEPT),
+            "python": deque(maxlen=_TIMINGS_KEPT),
+        }
         self.mismatch_details: deque[dict] = deque(maxlen=_MISMATCH_DETAILS_KEPT)
         self._since_mode_change = self._evidence()
         self.apply(self.settings)
@@ -82,18 +85,32 @@ class Control:
 
     def _transitioned(self, transition: Transition) -> None:
         self._refresh()
-        _logger.warning("litellm_rust %s breaker %s -> %s: %s", self.name, transition.from_state, transition.to_state, transition.reason)
-        self._event("litellm_rust.breaker.transition", {
-            "litellm_rust.breaker.from": transition.from_state,
-            "litellm_rust.breaker.to": transition.to_state,
-            "litellm_rust.breaker.reason": transition.reason,
-        })
+        _logger.warning(
+            "litellm_rust %s breaker %s -> %s: %s",
+            self.name,
+            transition.from_state,
+            transition.to_state,
+            transition.reason,
+        )
+        self._event(
+            "litellm_rust.breaker.transition",
+            {
+                "litellm_rust.breaker.from": transition.from_state,
+                "litellm_rust.breaker.to": transition.to_state,
+                "litellm_rust.breaker.reason": transition.reason,
+            },
+        )
 
     # -- serving ------------------------------------------------------------------------------
 
-    def serve(self, run_rust: Callable[[], object], run_python: Callable[[], object],
-              request_key: str | None = None, describe: Callable[[bool], dict] | None = None,
-              timed: bool | None = None) -> object:
+    def serve(
+        self,
+        run_rust: Callable[[], object],
+        run_python: Callable[[], object],
+        request_key: str | None = None,
+        describe: Callable[[bool], dict] | None = None,
+        timed: bool | None = None,
+    ) -> object:
         """One call, routed by mode, rollout and breaker. `describe(capture_content)` gives the
         call's inputs for a mismatch record. `timed` forces the timing-sample decision."""
         if timed is None:
@@ -108,9 +125,14 @@ class Control:
             python = _Failed(error)
         return self._python_served(route, python, run_rust, describe, timed)
 
-    async def serve_async(self, run_rust: Callable[[], object], run_python: Callable[[], Awaitable[object]],
-                          request_key: str | None = None, describe: Callable[[bool], dict] | None = None,
-                          timed: bool | None = None) -> object:
+    async def serve_async(
+        self,
+        run_rust: Callable[[], object],
+        run_python: Callable[[], Awaitable[object]],
+        request_key: str | None = None,
+        describe: Callable[[bool], dict] | None = None,
+        timed: bool | None = None,
+    ) -> object:
         """`serve` for a litellm coroutine: `run_python()` returns an awaitable; Rust stays synchronous."""
         if timed is None:
             timed = next(self.ticks) % self.timing_every == 0
@@ -193,7 +215,10 @@ class Control:
             self.telemetry.record_duration(seconds, self.name, implementation, settings.mode)
             # Spans are drawn from the timed calls: span_sample_rate of all calls.
             if random.random() * settings.timing_sample_rate < settings.span_sample_rate:
-                self._event("litellm_rust.call", {"litellm_rust.implementation": implementation, "litellm_rust.duration_s": seconds})
+                self._event(
+                    "litellm_rust.call",
+                    {"litellm_rust.implementation": implementation, "litellm_rust.duration_s": seconds},
+                )
         self.breaker.timing(implementation, seconds, self.stats.rust_calls)
 
     def _shadow_compare(self, python, run_rust, describe, timed) -> None:
@@ -228,11 +253,16 @@ class Control:
             "rust": repr(rust)[:200],
         }
         self.mismatch_details.append(detail)
-        self._event("litellm_rust.shadow.mismatch", {"litellm_rust.python_result": detail["python"], "litellm_rust.rust_result": detail["rust"]})
+        self._event(
+            "litellm_rust.shadow.mismatch",
+            {"litellm_rust.python_result": detail["python"], "litellm_rust.rust_result": detail["rust"]},
+        )
 
     def _event(self, name: str, attributes: dict) -> None:
         if self.telemetry is not None:
-            self.telemetry.event(name, {"litellm_rust.operation": self.name, "litellm_rust.mode": self.settings.mode, **attributes})
+            self.telemetry.event(
+                name, {"litellm_rust.operation": self.name, "litellm_rust.mode": self.settings.mode, **attributes}
+            )
 
     def reset(self) -> None:
         """Forget the breaker's window and state, the timings and the mismatch details."""
@@ -264,7 +294,8 @@ class Control:
             values = list(samples)
             result[implementation] = (
                 {"samples": len(values), **{f"p{p}": percentile(values, p / 100) for p in (50, 95, 99)}}
-                if values else {"samples": 0}
+                if values
+                else {"samples": 0}
             )
         return result
 
@@ -275,7 +306,9 @@ class Control:
             "rollout_percent": self.settings.rollout_percent,
             "rust_calls": stats.rust_calls,
             "python_calls": stats.python_calls,
-            "calls": {f"{mode}/{implementation}": count for (mode, implementation), count in sorted(stats.calls().items())},
+            "calls": {
+                f"{mode}/{implementation}": count for (mode, implementation), count in sorted(stats.calls().items())
+            },
             "fallbacks": stats.fallbacks,
             "fallback_reasons": dict(sorted(stats.fallback_reasons.items())),
             "shadow_comparisons": stats.comparisons,

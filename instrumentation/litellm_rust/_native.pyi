@@ -105,7 +105,13 @@ class RedisRateLimiter:
     """The same limits shared through Redis: one Lua script per check."""
 
     def __init__(
-        self, url: str, limits: list[tuple[str, str, int, float]], *, prefix: str, timeout_seconds: float, fail_open: bool
+        self,
+        url: str,
+        limits: list[tuple[str, str, int, float]],
+        *,
+        prefix: str,
+        timeout_seconds: float,
+        fail_open: bool,
     ) -> None: ...
     def check(self, key: str, tokens: int = 0) -> RateLimitResult: ...
     def record_usage(self, key: str, unit_name: str, amount: int, name: str | None = None) -> str | None: ...
@@ -158,7 +164,9 @@ class ParallelSlots:
     ) -> None: ...
     def limit(self, port: Any, deployment: Mapping[str, Any], kwargs: Mapping[str, Any]) -> Any:
         """`max_parallel_requests_limit`: the limit object litellm's lookup returns."""
-    def enter(self, port: Any, plan: Any | None, deployment: Mapping[str, Any], kwargs: Mapping[str, Any]) -> Slot | None:
+    def enter(
+        self, port: Any, plan: Any | None, deployment: Mapping[str, Any], kwargs: Mapping[str, Any]
+    ) -> Slot | None:
         """The slot taken (or an empty one); None when every slot is taken."""
     def peek(
         self, port: Any, plan: Any | None, deployment: Mapping[str, Any], kwargs: Mapping[str, Any]
@@ -301,6 +309,7 @@ def least_busy(
     """The index of the first deployment with the fewest in-flight calls (the larger of `shared`
     and this worker's, with `shared`) plus live reservations; with `plans` and `mirror`, this
     worker's counts are read from the mirror where it is exact."""
+
 def cooling_keys(keys: list[str], snapshot: dict[str, Any]) -> list[tuple[int, str]] | None:
     """`(position, id)` of each cooldown key whose deployment the cooldown store's entries hold;
     `None` unless every key is a cooldown key."""

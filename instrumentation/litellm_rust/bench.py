@@ -39,7 +39,9 @@ class Row:
     ours: Callable[[], object]
 
 
-def _time_per_call(function: Callable[[], object], budget: float, clock: Callable[[], float] = time.perf_counter) -> float:
+def _time_per_call(
+    function: Callable[[], object], budget: float, clock: Callable[[], float] = time.perf_counter
+) -> float:
     """Seconds per call on `clock` (wall time by default), from as many calls as fit in `budget`
     seconds (at least one)."""
     calls, start = 0, clock()
@@ -75,7 +77,11 @@ def _rows(python_counter, ours_counter, native_tokenizer, batch_counter) -> list
                 lambda m=model: ours_counter(model=m, messages=CHAT),
             )
         )
-        for name, text in (("4 KB text", _text(4096)), ("100 KB text", _text(100_000)), ('100 KB of "a"', "a" * 100_000)):
+        for name, text in (
+            ("4 KB text", _text(4096)),
+            ("100 KB text", _text(100_000)),
+            ('100 KB of "a"', "a" * 100_000),
+        ):
             rows.append(
                 Row(
                     model,
@@ -116,7 +122,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> str:
 def run_token_benchmark(quick: bool = False) -> list[dict]:
     import litellm
 
-    from litellm_rust import LiteLLMRustInstrumentor, count_tokens_batch, status
+    from litellm_rust import LiteLLMRustInstrumentor, count_tokens_batch
     from litellm_rust.components import components
 
     litellm.suppress_debug_info = True
@@ -189,7 +195,9 @@ def _print_overhead(instrumentor, component, rounds: int, budget: float) -> None
         for name, settings in variants.items():
             instrumentor.instrument(**settings)
             try:
-                samples[name].append(_time_per_call(lambda: litellm.token_counter(model="gpt-4o", messages=CHAT), budget))
+                samples[name].append(
+                    _time_per_call(lambda: litellm.token_counter(model="gpt-4o", messages=CHAT), budget)
+                )
             finally:
                 instrumentor.uninstrument()
     native = statistics.median(samples["native"])

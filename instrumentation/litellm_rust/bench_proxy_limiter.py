@@ -146,7 +146,9 @@ class _ProxyRequest:
         ended = datetime.now()
         kwargs, response = await self._handler.async_logging_hook(self._success_kwargs, self._response, "acompletion")
         await self._handler.async_log_success_event(kwargs, response, ended, ended)
-        await self._handler.async_post_call_success_hook(data=self.data, user_api_key_dict=self._api_key, response=response)
+        await self._handler.async_post_call_success_hook(
+            data=self.data, user_api_key_dict=self._api_key, response=response
+        )
 
     async def _timed_whole_request(self) -> int:
         start = time.perf_counter_ns()
@@ -182,7 +184,7 @@ async def _decision_schedule(waves: int, wave_size: int) -> list[str]:
     for _ in range(waves):
         wave = [_ProxyRequest(handler, api_key) for _ in range(wave_size)]
         wave_decisions = [await request.admit() for request in wave]
-        for request, decision in zip(wave, wave_decisions):
+        for request, decision in zip(wave, wave_decisions, strict=True):
             if decision == "admitted":
                 await request.finish()
         decisions += wave_decisions
@@ -253,7 +255,9 @@ def print_proxy_limiter_table(rows: list[dict]) -> None:
     print(f"{'proxy limiter (v3, in memory)':<42} {'litellm ns':>12} {'instrumented ns':>16} {'litellm/instr':>14}")
     print("-" * 87)
     ratio = timing["litellm_ns"] / timing["instrumented_ns"]
-    print(f"{timing['workload']:<42} {timing['litellm_ns']:>12,.0f} {timing['instrumented_ns']:>16,.0f} {ratio:>13.2f}x")
+    print(
+        f"{timing['workload']:<42} {timing['litellm_ns']:>12,.0f} {timing['instrumented_ns']:>16,.0f} {ratio:>13.2f}x"
+    )
     print()
     print(f"admission decisions, {schedule['workload']}:")
     print(f"  litellm       {_summary(schedule['litellm_decisions'])}")

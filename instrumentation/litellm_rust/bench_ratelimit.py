@@ -33,7 +33,11 @@ _UNLIMITED = 10**12
 
 
 def _deployment(**limits) -> dict:
-    return {"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o", **limits}, "model_info": {"id": "deployment-1"}}
+    return {
+        "model_name": "gpt-4o",
+        "litellm_params": {"model": "openai/gpt-4o", **limits},
+        "model_info": {"id": "deployment-1"},
+    }
 
 
 def _litellm_rpm_check():
@@ -95,7 +99,12 @@ def _slot_rows() -> list[tuple]:
     from litellm.router_rust.invoke.endpoints import PLANS
 
     originals = components()["parallel_slots"].references
-    model_list = [{"model_name": "gpt-4o", "litellm_params": {"model": "openai/gpt-4o", "api_key": "k", "max_parallel_requests": _UNLIMITED}}]
+    model_list = [
+        {
+            "model_name": "gpt-4o",
+            "litellm_params": {"model": "openai/gpt-4o", "api_key": "k", "max_parallel_requests": _UNLIMITED},
+        }
+    ]
     router = litellm.Router(model_list=model_list)
     port, plan = router._port, PLANS["acompletion"]
     deployment = copy.deepcopy(router.registry().deployments("gpt-4o")[0])
@@ -174,7 +183,10 @@ def _redis_rates(url: str, checks: int) -> dict[int, float]:
     rates = {}
     for processes in (1, 4):
         program = textwrap.dedent(_REDIS_WORKER.format(limit=_UNLIMITED, url=url, checks=checks))
-        workers = [subprocess.Popen([sys.executable, "-c", program], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+        workers = [
+            subprocess.Popen([sys.executable, "-c", program], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for _ in range(processes)
+        ]
         for worker in workers:
             worker.stdout.readline()
         for worker in workers:
@@ -229,7 +241,19 @@ def run_ratelimit_benchmark(quick: bool = False) -> None:
     port = _free_port()
     with tempfile.TemporaryDirectory() as directory:
         server = subprocess.Popen(
-            [redis_server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", directory],
+            [
+                redis_server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                directory,
+            ],
             stdout=subprocess.DEVNULL,
         )
         try:

@@ -32,7 +32,12 @@ import time
 from litellm_rust.bench import _time_per_call
 
 STRATEGIES = (
-    "simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing", "usage-based-routing-v2", "cost-based-routing",
+    "simple-shuffle",
+    "least-busy",
+    "latency-based-routing",
+    "usage-based-routing",
+    "usage-based-routing-v2",
+    "cost-based-routing",
 )
 _GROUP = "bench-group"
 _MESSAGES = [{"role": "user", "content": "Which warehouse ships fastest?"}]
@@ -118,7 +123,9 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float) -> dict
                     instrumentor.uninstrument()
             if mode == "rust" and after:
                 served["rust"] += after["rust_calls"] - before["rust_calls"]
-                served["all"] += after["rust_calls"] + after["python_calls"] - before["rust_calls"] - before["python_calls"]
+                served["all"] += (
+                    after["rust_calls"] + after["python_calls"] - before["rust_calls"] - before["python_calls"]
+                )
     loop.close()
     return {
         "us": {f"{phase}|{mode}": statistics.median(values) * 1e6 for (phase, mode), values in samples.items()},

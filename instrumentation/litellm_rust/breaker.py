@@ -194,7 +194,9 @@ class CircuitBreaker:
         if min(len(rust), len(python)) >= settings.min_latency_samples:
             rust_p95, python_p95 = percentile(rust, 0.95), percentile(python, 0.95)
             if rust_p95 > settings.max_latency_ratio * python_p95:
-                self._open(f"Rust p95 {rust_p95 * 1e6:.1f}us > {settings.max_latency_ratio:g}x Python p95 {python_p95 * 1e6:.1f}us")
+                self._open(
+                    f"Rust p95 {rust_p95 * 1e6:.1f}us > {settings.max_latency_ratio:g}x Python p95 {python_p95 * 1e6:.1f}us"
+                )
 
     def _open(self, reason: str) -> None:
         self._opened_at = self._clock()

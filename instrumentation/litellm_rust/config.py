@@ -80,7 +80,14 @@ class ComponentSettings:
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
 
 
-_RATES = ("shadow_sample_rate", "timing_sample_rate", "span_sample_rate", "max_error_rate", "max_mismatch_rate", "probe_rate")
+_RATES = (
+    "shadow_sample_rate",
+    "timing_sample_rate",
+    "span_sample_rate",
+    "max_error_rate",
+    "max_mismatch_rate",
+    "probe_rate",
+)
 
 
 def _check_number(path: str, value: object, kind: type, minimum: float, maximum: float | None) -> float | int:
@@ -199,8 +206,14 @@ def load_file(path: str | os.PathLike) -> Mapping:
 # Environment variables: OTEL_PYTHON_LITELLM_RUST_<SETTING> for every component and
 # OTEL_PYTHON_LITELLM_RUST_<COMPONENT>_<SETTING> for one.
 ENV_SETTINGS = (
-    "mode", "rollout_percent", "shadow_sample_rate", "timing_sample_rate", "span_sample_rate", "capture_content",
-    "deployment_series_cap", "rate_limit_algorithm",
+    "mode",
+    "rollout_percent",
+    "shadow_sample_rate",
+    "timing_sample_rate",
+    "span_sample_rate",
+    "capture_content",
+    "deployment_series_cap",
+    "rate_limit_algorithm",
 )
 
 

@@ -79,7 +79,11 @@ class ControlPlane:
         key = (id(meter_provider), id(tracer_provider))
         if key not in self._telemetry_by_providers:
             # The providers are kept with their instruments, so their ids cannot be reused.
-            self._telemetry_by_providers[key] = (meter_provider, tracer_provider, Telemetry(self, meter_provider, tracer_provider))
+            self._telemetry_by_providers[key] = (
+                meter_provider,
+                tracer_provider,
+                Telemetry(self, meter_provider, tracer_provider),
+            )
         self.telemetry = self._telemetry_by_providers[key][2]
         for control in self.controls.values():
             control.telemetry = self.telemetry
@@ -103,7 +107,9 @@ class ControlPlane:
             self.redis_available = error is None
         if changed and self.telemetry is not None:
             name = "litellm_rust.redis.unavailable" if error is not None else "litellm_rust.redis.available"
-            self.telemetry.event(name, {"litellm_rust.operation": "rate_limits", **({"error.type": error[:200]} if error else {})})
+            self.telemetry.event(
+                name, {"litellm_rust.operation": "rate_limits", **({"error.type": error[:200]} if error else {})}
+            )
 
     # -- building and applying ----------------------------------------------------------------
 
@@ -192,7 +198,11 @@ def _merged(base: Mapping, overrides: Mapping) -> dict:
     field, so successive runtime calls accumulate."""
     merged = dict(base)
     for key, value in overrides.items():
-        merged[key] = _merged(merged[key], value) if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) else value
+        merged[key] = (
+            _merged(merged[key], value)
+            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping)
+            else value
+        )
     return merged
 
 
@@ -238,12 +248,15 @@ def recommendations() -> list[str]:
             continue
         speed = (
             f"Rust p50 {python['p50'] / rust['p50']:.0f}x faster over {rust['samples'] + python['samples']:,} timed calls"
-            if rust["samples"] and python["samples"] else "not enough timed calls of both implementations to compare speed"
+            if rust["samples"] and python["samples"]
+            else "not enough timed calls of both implementations to compare speed"
         )
         evidence = control.evidence_since_mode_change()
         errors, compared, mismatched = evidence["rust_errors"], evidence["comparisons"], evidence["mismatches"]
         if mismatched or errors:
-            verdict = f"{mismatched} mismatches and {errors} Rust errors -> stay on Python and report the mismatch details"
+            verdict = (
+                f"{mismatched} mismatches and {errors} Rust errors -> stay on Python and report the mismatch details"
+            )
         elif mode == "shadow" and compared:
             verdict = f"0 mismatches in {compared:,} shadow comparisons -> safe to move to rust at 100%"
         elif mode == "shadow":

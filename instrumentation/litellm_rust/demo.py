@@ -70,8 +70,15 @@ class _ChatCompletionsHandler(BaseHTTPRequestHandler):
             self._reply(400, {"error": {"message": "invalid JSON body", "type": "invalid_request_error"}})
             return
         if request.get("stream"):
-            self._reply(400, {"error": {"message": "streaming is not supported by the demo server",
-                                        "type": "invalid_request_error"}})
+            self._reply(
+                400,
+                {
+                    "error": {
+                        "message": "streaming is not supported by the demo server",
+                        "type": "invalid_request_error",
+                    }
+                },
+            )
             return
         messages = request.get("messages") or []
         prompt_chars = sum(len(m.get("content") or "") for m in messages if isinstance(m.get("content"), str))
@@ -319,12 +326,16 @@ def _direct_phase(litellm, messages: list[dict], calls: int) -> tuple[float, flo
 def _format_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(header, widths))),
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(header, widths, strict=True))
+        ),
         "  ".join("-" * w for w in widths),
     ]
     for row in rows:
         lines.append(
-            "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
         )
     return "\n".join(lines)
 
@@ -347,8 +358,19 @@ def run_demo() -> None:
     big_messages = _large_messages()
     big_bytes = sum(len(m["content"].encode()) for m in big_messages)
     instrumentor = LiteLLMRustInstrumentor()
-    results = {mode: {"router_cpu": 0.0, "router_wall": 0.0, "answered": 0, "direct_cpu": 0.0,
-                      "direct_wall": 0.0, "counts": set(), "sync_pick_cpu": 0.0, "async_pick_cpu": 0.0} for mode in _MODES}
+    results = {
+        mode: {
+            "router_cpu": 0.0,
+            "router_wall": 0.0,
+            "answered": 0,
+            "direct_cpu": 0.0,
+            "direct_wall": 0.0,
+            "counts": set(),
+            "sync_pick_cpu": 0.0,
+            "async_pick_cpu": 0.0,
+        }
+        for mode in _MODES
+    }
     # Calls of each component during the timed router phase, by mode.
     router_status = {
         (component, mode): {"rust_calls": 0, "python_calls": 0, "fallbacks": 0}
@@ -451,15 +473,16 @@ def run_demo() -> None:
             "yes" if counts_equal else "NO",
         ],
     ]
-    for phase, key in (("router pick, sync (get_available_deployment)", "sync_pick_cpu"), ("router pick, async (select)", "async_pick_cpu")):
+    for phase, key in (
+        ("router pick, sync (get_available_deployment)", "sync_pick_cpu"),
+        ("router pick, async (select)", "async_pick_cpu"),
+    ):
         pick_py, pick_rs = per_op(py[key], picks), per_op(rs[key], picks)
         rows.append([phase, f"{pick_py:,.0f}", f"{pick_rs:,.0f}", ratio(pick_py, pick_rs), "-", "-", "-"])
     print(_format_table(header, rows))
     print()
     print(f"direct token counts: python={counts_py} rust={counts_rs}")
-    print(
-        f"router responses: python={py['answered']}/{requests} rust={rs['answered']}/{requests}"
-    )
+    print(f"router responses: python={py['answered']}/{requests} rust={rs['answered']}/{requests}")
     print("component calls during the timed router phase, by mode:")
     for (component, mode), calls in router_status.items():
         print(

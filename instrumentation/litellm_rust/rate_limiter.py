@@ -87,7 +87,11 @@ class RateLimiter:
         if max_parallel_requests is not None:
             _amount("max_parallel_requests", max_parallel_requests)
         self._limiter = _native.RateLimiter(
-            specs, algorithm=algorithm, max_parallel_requests=max_parallel_requests, idle_seconds=idle_seconds, clock=clock
+            specs,
+            algorithm=algorithm,
+            max_parallel_requests=max_parallel_requests,
+            idle_seconds=idle_seconds,
+            clock=clock,
         )
         self._shared = None
         if redis_url is not None:
@@ -167,5 +171,3 @@ class RateLimiter:
 
     async def arelease(self, key: str) -> None:
         self.release(key)
-
-

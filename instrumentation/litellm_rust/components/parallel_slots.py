@@ -149,7 +149,10 @@ def _slot_taker(component: ParallelSlotsComponent):
         else:
             run_rust = lambda: enter(core, plan, deployment, kwargs)  # noqa: E731
         decided = control.serve(
-            run_rust, _refused(python, error), request_key=_deployment_id(deployment), describe=_describe(plan, deployment)
+            run_rust,
+            _refused(python, error),
+            request_key=_deployment_id(deployment),
+            describe=_describe(plan, deployment),
         )
         if isinstance(decided, error):
             raise decided

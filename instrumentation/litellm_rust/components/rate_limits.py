@@ -25,6 +25,7 @@ degrades to Python mid-minute, that minute's requests served by Rust are not in 
 """
 
 import weakref
+from datetime import UTC
 
 from litellm_rust import _native
 from litellm_rust._component import Component
@@ -121,7 +122,9 @@ class RateLimitsComponent(Component):
         if kind in ("tpd", "rpd"):
             now = now or self._utc_at(seconds)
             return self._checks._DailyLimitDeployment.model_validate(deployment).limit_error(kind, limit, usage, now)
-        return self._minute_limit_error(kind, limit, usage, deployment, is_async, 60 if retry_after is None else retry_after)
+        return self._minute_limit_error(
+            kind, limit, usage, deployment, is_async, 60 if retry_after is None else retry_after
+        )
 
     def _day(self, deployment: dict, now, seconds: float) -> str:
         """litellm's name for the deployment's current day (shifted by its daily reset time)."""
@@ -133,9 +136,9 @@ class RateLimitsComponent(Component):
 
     @staticmethod
     def _utc_at(seconds: float):
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        return datetime.fromtimestamp(seconds, timezone.utc)
+        return datetime.fromtimestamp(seconds, UTC)
 
     def _minute_limit_error(self, kind, limit, usage, deployment: dict, is_async: bool, retry_after: int):
         """The 429 litellm raises for a tpm or rpm refusal (the async check also forbids retries)."""
@@ -184,7 +187,11 @@ class RateLimitsComponent(Component):
         now = check.clock()
         day = self._checks.daily_window_day(now, self._checks._reset_offset_from_kwargs(kwargs))
         store.record_tokens(
-            f"{logged['model_id']}:{model}", now.hour * 60 + now.minute, day, int(tokens), check.dual_cache.in_memory_cache._clock()
+            f"{logged['model_id']}:{model}",
+            now.hour * 60 + now.minute,
+            day,
+            int(tokens),
+            check.dual_cache.in_memory_cache._clock(),
         )
 
     def charge_quietly(self, check, kwargs: dict) -> None:

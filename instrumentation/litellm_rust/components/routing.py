@@ -237,6 +237,7 @@ class RoutingComponent(Component):
     @staticmethod
     def _input_tokens(module, call: _Pick):
         """The handlers' input-token count, taken only when a tpm limit needs it."""
+
         def count() -> int:
             try:
                 return module.embedding_aware_token_count(
@@ -358,7 +359,9 @@ class RoutingComponent(Component):
         count = self._input_tokens(module, call)
         choices = None
         if not redis:
-            choices = self.usage_mirrors.least_used(call, memory, minute, covered is not None, count, self._counter_keys, self.stats)
+            choices = self.usage_mirrors.least_used(
+                call, memory, minute, covered is not None, count, self._counter_keys, self.stats
+            )
         if choices is None:
             choices = _native.least_used(
                 call.deployments,
@@ -385,7 +388,7 @@ class RoutingComponent(Component):
         if tpm is None or rpm is None:
             _decline("usage_read_failed")  # litellm's pick then reads (and logs) on its own
         keys = tpm_keys + rpm_keys
-        return frozenset(keys), dict(zip(keys, [*tpm, *rpm]))
+        return frozenset(keys), dict(zip(keys, [*tpm, *rpm], strict=True))
 
     def _usage_v1(self, call: _Pick, serve: bool):
         """`LowestTPMLoggingHandler.get_available_deployments` (litellm's async pick calls it too):
@@ -396,7 +399,9 @@ class RoutingComponent(Component):
         tpm, rpm = (cache.get_cache(key=f"{call.model}:{kind}:{minute}") for kind in ("tpm", "rpm"))
         if any(state is not None and type(state) is not dict for state in (tpm, rpm)):
             _decline("unsupported_state")
-        index = _native.lowest_tpm(call.deployments, tpm, rpm, self._input_tokens(module, call), serve, self.stats, self._plans_for(call))
+        index = _native.lowest_tpm(
+            call.deployments, tpm, rpm, self._input_tokens(module, call), serve, self.stats, self._plans_for(call)
+        )
         picked = None if index is None else call.deployments[index]
         if serve:
             return picked
@@ -424,8 +429,19 @@ class RoutingComponent(Component):
         with module._RESERVATIONS_LOCK:
             now = selector._clock()
             index = _native.least_busy(
-                deployments, call.model, memory, memory._clock(), store, store._clock(), now,
-                module.SELECTION_RESERVATION_TTL_SECONDS, shared, self._counter_keys, self.stats, plans, mirror,
+                deployments,
+                call.model,
+                memory,
+                memory._clock(),
+                store,
+                store._clock(),
+                now,
+                module.SELECTION_RESERVATION_TTL_SECONDS,
+                shared,
+                self._counter_keys,
+                self.stats,
+                plans,
+                mirror,
             )
             if index is None:
                 return None if serve else []
@@ -435,7 +451,9 @@ class RoutingComponent(Component):
             if call.reserve:
                 deployment_id = str(picked["model_info"]["id"])
                 tag = call_id if call_id is not None else module._PICK_OWNER.get()
-                selector._store_reservations(deployment_id, (*selector._live_reservations(deployment_id, now), (now, tag)))
+                selector._store_reservations(
+                    deployment_id, (*selector._live_reservations(deployment_id, now), (now, tag))
+                )
                 if tag is not None:
                     selector._record_pick(tag, deployment_id)
         return picked
@@ -466,7 +484,9 @@ class RoutingComponent(Component):
         if type(call.selector) is not self._least_busy_handler:
             return False
         cache = call.selector.router_cache
-        return type(cache) is self._dual_cache and cache.redis_cache is not None and self.control.settings.mode != "python"
+        return (
+            type(cache) is self._dual_cache and cache.redis_cache is not None and self.control.settings.mode != "python"
+        )
 
     async def awaited_reads(self, call: _Pick) -> _Pick:
         """`call` with a least-busy pick's shared in-flight counts, read as litellm's async pick
@@ -493,7 +513,18 @@ def _accelerated_pick_sync(component: RoutingComponent):
     reference = component.reference_sync
 
     def pick_sync(strategy, selector, model, deployments, messages, input, request_kwargs, reserve=False):
-        call = _Pick(strategy, selector, model, deployments, messages, input, request_kwargs, reserve, False, shared_candidates(deployments))
+        call = _Pick(
+            strategy,
+            selector,
+            model,
+            deployments,
+            messages,
+            input,
+            request_kwargs,
+            reserve,
+            False,
+            shared_candidates(deployments),
+        )
         decided = component.decided(call) if component.shadowing() else None
         return component.serve(call, lambda: reference(*call.arguments()), decided)
 
@@ -506,7 +537,18 @@ def _accelerated_pick_async(component: RoutingComponent):
     reference = component.reference_async
 
     async def pick_async(strategy, selector, model, deployments, messages, input, request_kwargs, reserve=False):
-        call = _Pick(strategy, selector, model, deployments, messages, input, request_kwargs, reserve, True, shared_candidates(deployments))
+        call = _Pick(
+            strategy,
+            selector,
+            model,
+            deployments,
+            messages,
+            input,
+            request_kwargs,
+            reserve,
+            True,
+            shared_candidates(deployments),
+        )
         if component.awaits_reads(call):
             call = await component.awaited_reads(call)
         decided = component.decided(call) if component.shadowing() else None

@@ -81,7 +81,9 @@ class _Settings(NamedTuple):
     @classmethod
     def of(cls, core) -> "_Settings":
         handle = core._handle
-        return cls(handle, handle.registry_version(), core._resolved, core._allowed_fails_default_sent, core._index_sent)
+        return cls(
+            handle, handle.registry_version(), core._resolved, core._allowed_fails_default_sent, core._index_sent
+        )
 
     def hold(self, core) -> bool:
         """The core's handle, settings and index objects are still these, at the same registry
@@ -99,7 +101,17 @@ class _Settings(NamedTuple):
 class _Group:
     """One model group's picks for one kind (async `pick`, `sync_pick`) under one `_Settings`."""
 
-    __slots__ = ("settings", "declined", "strategy", "selector", "keyed_model", "cooldown_keys", "plans", "last_records", "served_as_read")
+    __slots__ = (
+        "settings",
+        "declined",
+        "strategy",
+        "selector",
+        "keyed_model",
+        "cooldown_keys",
+        "plans",
+        "last_records",
+        "served_as_read",
+    )
 
     def __init__(self, settings: _Settings) -> None:
         self.settings = settings
@@ -279,7 +291,11 @@ class FastPicks:
             elif step["kind"] == "select" and stage == "strategy":
                 if step.get("records") is not None:
                     return "duplicate_ids"
-                if step.get("strategy") != group.strategy or step.get("scope") != "default" or step.get("group") is not None:
+                if (
+                    step.get("strategy") != group.strategy
+                    or step.get("scope") != "default"
+                    or step.get("group") is not None
+                ):
                     return "core_steps"
                 group.keyed_model = str(step.get("model"))
                 return list(step.get("candidates") or ())
@@ -338,7 +354,9 @@ class FastPicks:
             group.last_records = (source, ids, records)
         shared = SharedCandidates(records, records, ids, source)
         # An empty request reserves nothing (`pick_reserves(...) and bool(request)`).
-        return _Pick(group.strategy, group.selector, group.keyed_model, records, messages, input, {}, False, is_async, shared)
+        return _Pick(
+            group.strategy, group.selector, group.keyed_model, records, messages, input, {}, False, is_async, shared
+        )
 
     def served(self, core, model: str, deployment_id: str, group: _Group | None = None) -> dict:
         """`_Selection._served` for the core's record of `deployment_id`. With the `group` the id was
@@ -365,7 +383,9 @@ class FastPicks:
         if picked is None:
             _decline("no_deployment_available")
         if timed:
-            core.service_logged("<routing_strategy>.async_get_available_deployments", start_time, self._core.unix_time(), {})
+            core.service_logged(
+                "<routing_strategy>.async_get_available_deployments", start_time, self._core.unix_time(), {}
+            )
         return self.served(core, model, call.shared.source.id_of(picked), group)
 
     def choices(self, core, model, request, messages, input, specific_deployment, kind: str) -> WholePickChoices:
@@ -445,7 +465,10 @@ def _plain_text(messages: object) -> bool:
         return True
     if type(messages) is not list:
         return False
-    return all(type(message) is dict and type(message.get("content")) is str and "output" not in message for message in messages)
+    return all(
+        type(message) is dict and type(message.get("content")) is str and "output" not in message
+        for message in messages
+    )
 
 
 def _v2_logger_lookup():
@@ -462,11 +485,29 @@ def _fast_select(fast: FastPicks):
     reference = fast.reference_select
     control = fast._control
 
-    async def select(self, model, request_kwargs=None, *, kind="pick", specific_deployment=None, messages=None, input=None, health_check_probe=False, **options):
+    async def select(
+        self,
+        model,
+        request_kwargs=None,
+        *,
+        kind="pick",
+        specific_deployment=None,
+        messages=None,
+        input=None,
+        health_check_probe=False,
+        **options,
+    ):
         def litellm_select():
             return reference(
-                self, model, request_kwargs, kind=kind, specific_deployment=specific_deployment,
-                messages=messages, input=input, health_check_probe=health_check_probe, **options,
+                self,
+                model,
+                request_kwargs,
+                kind=kind,
+                specific_deployment=specific_deployment,
+                messages=messages,
+                input=input,
+                health_check_probe=health_check_probe,
+                **options,
             )
 
         if kind != _ASYNC_KIND or not fast.serves_strategy(self, kind):
@@ -481,7 +522,9 @@ def _fast_select(fast: FastPicks):
             # litellm's select runs inside, so its strategy pick marks when the choices are taken.
             with fast.shadowed(arguments) as shadowed:
                 return await control.serve_async(lambda: shadowed.choices()(), litellm_select, describe=describe)
-        return await control.serve_async(lambda: fast.pick(*arguments), litellm_select, describe=describe, timed=fast.timed())
+        return await control.serve_async(
+            lambda: fast.pick(*arguments), litellm_select, describe=describe, timed=fast.timed()
+        )
 
     select.__doc__ = reference.__doc__
     select.__wrapped__ = reference
@@ -492,7 +535,9 @@ def _fast_get_available_deployment(fast: FastPicks):
     reference = fast.reference_sync
     control = fast._control
 
-    def get_available_deployment(self, model, messages=None, input=None, specific_deployment=False, request_kwargs=None):
+    def get_available_deployment(
+        self, model, messages=None, input=None, specific_deployment=False, request_kwargs=None
+    ):
         def litellm_pick():
             return reference(self, model, messages, input, specific_deployment, request_kwargs)
 

@@ -33,7 +33,11 @@ class LatencyMirrors(CacheMirrors):
         serve. `pick`: the arguments after `buffer` of `_native.latency_choices`."""
         mirror = self.mirror_of(call, cache)
         if mirror is not None:
-            mirrored = mirror.latency_choices(call.deployments, call.model, state, minute, stream, percentile, buffer, *pick)
+            mirrored = mirror.latency_choices(
+                call.deployments, call.model, state, minute, stream, percentile, buffer, *pick
+            )
             if mirrored is not None:
                 return mirrored
-        return _native.latency_choices(call.deployments, state, minute, stream, percentile, buffer, self._compensated_sum, *pick)
+        return _native.latency_choices(
+            call.deployments, state, minute, stream, percentile, buffer, self._compensated_sum, *pick
+        )

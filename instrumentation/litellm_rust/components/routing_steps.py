@@ -246,7 +246,10 @@ class RoutingSteps:
         """litellm's answer; in shadow mode Rust's, read first, is compared with it."""
         if self.shadowing():
             self._control.record_comparison(
-                python, rust, python == rust, lambda capture_content: {"step": "cooldowns", "keys": len(step.get("keys") or ())}
+                python,
+                rust,
+                python == rust,
+                lambda capture_content: {"step": "cooldowns", "keys": len(step.get("keys") or ())},
             )
         return python
 

@@ -176,7 +176,9 @@ class GroupUsageCounters(_KeptAnswers):
             return reference(hosted, model_group)
         if kept is not _MISSING:
             if self._steps.shadowing():
-                return self._settled(reference(hosted, model_group), kept, step="group_usage_counters", model_group=str(model_group))
+                return self._settled(
+                    reference(hosted, model_group), kept, step="group_usage_counters", model_group=str(model_group)
+                )
             self.counts["served"] += 1
             return kept
         counters = reference(hosted, model_group)
@@ -263,7 +265,9 @@ class TrackedDeployments(_KeptAnswers):
         if answer is not None:
             if self._steps.shadowing():
                 python = self.reference(core, deployment_id, model_group)
-                return self._settled(python, answer, step="deployment_tracks_usage", deployment=deployment_id, model_group=model_group)
+                return self._settled(
+                    python, answer, step="deployment_tracks_usage", deployment=deployment_id, model_group=model_group
+                )
             self.counts["served"] += 1
             return answer
         self.counts["asked"] += 1

@@ -52,7 +52,8 @@ class TokenCounterComponent(Component):
         self.reference = core.token_counter
         # One replacement per original, so uninstrument() can tell which original goes back where.
         self._replacements = {
-            original: _accelerated_token_counter(self, original) for original in (utils.token_counter, core.token_counter)
+            original: _accelerated_token_counter(self, original)
+            for original in (utils.token_counter, core.token_counter)
         }
         self.reach_reference = core.messages_reach_token_count
         self._replacements[self.reach_reference] = _accelerated_messages_reach_token_count(self)
@@ -119,7 +120,15 @@ class TokenCounterComponent(Component):
     # -- the Rust path ----------------------------------------------------------------------
 
     def rust_count(
-        self, model, custom_tokenizer, text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count
+        self,
+        model,
+        custom_tokenizer,
+        text,
+        messages,
+        count_response_tokens,
+        tools,
+        tool_choice,
+        use_default_image_token_count,
     ) -> int:
         """The Rust path alone: litellm's count, or `_native.Unsupported` where litellm must serve."""
         if custom_tokenizer is not None:
@@ -140,10 +149,14 @@ class TokenCounterComponent(Component):
 
     def reaches(self, model, messages, threshold, tools, use_default_image_token_count) -> bool:
         """`messages_reach_token_count` routed by the control plane."""
+
         def rust() -> bool:
             if type(threshold) not in (int, float):
                 raise _native.Unsupported("unsupported_input")  # litellm's comparison decides what happens
-            return self.rust_count(model, None, None, messages, False, tools, None, use_default_image_token_count) >= threshold
+            return (
+                self.rust_count(model, None, None, messages, False, tools, None, use_default_image_token_count)
+                >= threshold
+            )
 
         return self.control.serve(
             rust,
@@ -171,10 +184,12 @@ class TokenCounterComponent(Component):
             shape["messages"] = [
                 {
                     key: (f"str[{len(value)}]" if isinstance(value, str) else type(value).__name__)
-                    if key != "role" else value
+                    if key != "role"
+                    else value
                     for key, value in message.items()
                 }
-                if isinstance(message, dict) else type(message).__name__
+                if isinstance(message, dict)
+                else type(message).__name__
                 for message in messages
             ]
         if tools:

@@ -29,7 +29,10 @@ use routing::{LatencyCandidate, Limits};
 
 use crate::faults::guarded;
 use crate::object_layout::{dict_versions_work, list_items, list_items_work, version_tag};
-use crate::routing::{api_base_groups, decline, deployments, input_tokens, latency_per_deployment, skewed, write_placeholders, Deployment, LatencyParts};
+use crate::routing::{
+    api_base_groups, decline, deployments, input_tokens, latency_per_deployment, skewed,
+    write_placeholders, Deployment, LatencyParts,
+};
 use crate::stats::CallStats;
 use crate::usage_mirror::{same_objects, PLANS_KEPT};
 
@@ -42,12 +45,19 @@ struct HeldList {
 
 impl HeldList {
     fn of(list: &Bound<'_, PyList>) -> Self {
-        Self { list: list.clone().unbind(), items: list.iter().map(Bound::unbind).collect() }
+        Self {
+            list: list.clone().unbind(),
+            items: list.iter().map(Bound::unbind).collect(),
+        }
     }
 
     fn unchanged(&self, py: Python<'_>) -> bool {
         let now = list_items(self.list.bind(py));
-        now.len() == self.items.len() && now.iter().zip(&self.items).all(|(item, held)| *item == held.as_ptr())
+        now.len() == self.items.len()
+            && now
+                .iter()
+                .zip(&self.items)
+                .all(|(item, held)| *item == held.as_ptr())
     }
 }
 
@@ -61,14 +71,23 @@ struct ReadEntry {
 }
 
 impl ReadEntry {
-    fn read(value: &Bound<'_, PyAny>, minute: &Bound<'_, PyString>, rule: SumRule) -> PyResult<Self> {
-        let dict = value.cast_exact::<PyDict>().map_err(|_| decline("unsupported_state"))?;
+    fn read(
+        value: &Bound<'_, PyAny>,
+        minute: &Bound<'_, PyString>,
+        rule: SumRule,
+    ) -> PyResult<Self> {
+        let dict = value
+            .cast_exact::<PyDict>()
+            .map_err(|_| decline("unsupported_state"))?;
         let parts = LatencyParts::of(dict, minute)?;
         Ok(Self {
             tag: version_tag(dict),
             latency: parts.latency.as_ref().map(HeldList::of),
             ttft: parts.ttft.as_ref().map(HeldList::of),
-            counters: parts.counters.as_ref().map(|counters| (counters.clone().unbind(), version_tag(counters))),
+            counters: parts
+                .counters
+                .as_ref()
+                .map(|counters| (counters.clone().unbind(), version_tag(counters))),
             entry: parts.entry(value.py(), rule)?,
         })
     }
@@ -76,10 +95,17 @@ impl ReadEntry {
     /// Whether `value`, the entry dict this was read from, still holds what was read.
     fn unchanged(&self, value: &Bound<'_, PyAny>) -> bool {
         let py = value.py();
-        value.cast_exact::<PyDict>().is_ok_and(|dict| version_tag(dict) == self.tag)
-            && self.latency.as_ref().map_or(true, |list| list.unchanged(py))
+        value
+            .cast_exact::<PyDict>()
+            .is_ok_and(|dict| version_tag(dict) == self.tag)
+            && self
+                .latency
+                .as_ref()
+                .map_or(true, |list| list.unchanged(py))
             && self.ttft.as_ref().map_or(true, |list| list.unchanged(py))
-            && self.counters.as_ref().map_or(true, |(counters, tag)| version_tag(counters.bind(py)) == *tag)
+            && self.counters.as_ref().map_or(true, |(counters, tag)| {
+                version_tag(counters.bind(py)) == *tag
+            })
     }
 }
 
@@ -90,9 +116,19 @@ struct Slot {
 }
 
 impl Slot {
-    fn entry(&mut self, py: Python<'_>, minute: &Bound<'_, PyString>, rule: SumRule, reads: &AtomicU64) -> PyResult<&LatencyEntry> {
+    fn entry(
+        &mut self,
+        py: Python<'_>,
+        minute: &Bound<'_, PyString>,
+        rule: SumRule,
+        reads: &AtomicU64,
+    ) -> PyResult<&LatencyEntry> {
         let value = self.value.bind(py);
-        if self.read.as_ref().is_some_and(|read| !read.unchanged(value)) {
+        if self
+            .read
+            .as_ref()
+            .is_some_and(|read| !read.unchanged(value))
+        {
             self.read = None; // a read that fails leaves none: the next visit reads again
         }
         let read = match &mut self.read {
@@ -140,13 +176,26 @@ struct Plan {
 impl Plan {
     fn new(list: &Bound<'_, PyList>) -> PyResult<Self> {
         let candidates = deployments(list)?;
-        let ids = candidates.iter().map(|deployment| deployment.id_str().map(str::to_owned)).collect::<PyResult<Vec<_>>>()?;
-        let id_objects = candidates.iter().map(|deployment| deployment.id.clone().unbind()).collect();
+        let ids = candidates
+            .iter()
+            .map(|deployment| deployment.id_str().map(str::to_owned))
+            .collect::<PyResult<Vec<_>>>()?;
+        let id_objects = candidates
+            .iter()
+            .map(|deployment| deployment.id.clone().unbind())
+            .collect();
         let mut limits = vec![Limits::NONE; candidates.len()];
         for index in routing::first_seen_last_wins(ids.iter().map(String::as_str)) {
             limits[index] = candidates[index].limits(true)?;
         }
-        Ok(Self { deployments: list.iter().map(Bound::unbind).collect(), ids, id_objects, limits, visits: None, groups: None })
+        Ok(Self {
+            deployments: list.iter().map(Bound::unbind).collect(),
+            ids,
+            id_objects,
+            limits,
+            visits: None,
+            groups: None,
+        })
     }
 
     fn visits(&mut self, generation: Option<u64>, keys: &[String]) -> Arc<MapVisits> {
@@ -163,13 +212,26 @@ impl Plan {
     }
 
     /// The api_base groups of `visits` (the plan's current ones).
-    fn api_base_groups(&mut self, py: Python<'_>, visits: &MapVisits) -> PyResult<Arc<ApiBaseGroups>> {
+    fn api_base_groups(
+        &mut self,
+        py: Python<'_>,
+        visits: &MapVisits,
+    ) -> PyResult<Arc<ApiBaseGroups>> {
         if let Some(groups) = &self.groups {
             return Ok(groups.clone());
         }
-        let candidates = self.deployments.iter().map(|deployment| Deployment::read(deployment.bind(py).clone())).collect::<PyResult<Vec<_>>>()?;
+        let candidates = self
+            .deployments
+            .iter()
+            .map(|deployment| Deployment::read(deployment.bind(py).clone()))
+            .collect::<PyResult<Vec<_>>>()?;
         let groups = api_base_groups(&candidates, visits.visits.iter().map(|(index, _)| *index))?;
-        let groups = Arc::new(groups.into_iter().map(|(api_base, members)| (api_base.unbind(), members)).collect::<Vec<_>>());
+        let groups = Arc::new(
+            groups
+                .into_iter()
+                .map(|(api_base, members)| (api_base.unbind(), members))
+                .collect::<Vec<_>>(),
+        );
         self.groups = Some(groups.clone());
         Ok(groups)
     }
@@ -224,7 +286,13 @@ impl LatencyMirror {
 
     /// The group as its map is now (`None`: no map), re-walked when the map's tag moved. A new
     /// minute drops every entry's read (each is read again whole at its next visit).
-    fn synced(&self, state: &mut State, group: &str, map: Option<&Bound<'_, PyDict>>, minute: &str) -> PyResult<Option<u64>> {
+    fn synced(
+        &self,
+        state: &mut State,
+        group: &str,
+        map: Option<&Bound<'_, PyDict>>,
+        minute: &str,
+    ) -> PyResult<Option<u64>> {
         let Some(map) = map else {
             state.groups.remove(group);
             return Ok(None);
@@ -246,19 +314,43 @@ impl LatencyMirror {
         };
         let (mut keys, mut slots) = (Vec::with_capacity(map.len()), Vec::with_capacity(map.len()));
         for (key, value) in map.iter() {
-            let key = key.cast_exact::<PyString>().map_err(|_| decline("unsupported_state"))?.to_str()?.to_owned();
-            let read = kept.remove(&key).filter(|slot| slot.value.as_ptr() == value.as_ptr()).and_then(|slot| slot.read);
+            let key = key
+                .cast_exact::<PyString>()
+                .map_err(|_| decline("unsupported_state"))?
+                .to_str()?
+                .to_owned();
+            let read = kept
+                .remove(&key)
+                .filter(|slot| slot.value.as_ptr() == value.as_ptr())
+                .and_then(|slot| slot.read);
             keys.push(key);
-            slots.push(Slot { value: value.unbind(), read });
+            slots.push(Slot {
+                value: value.unbind(),
+                read,
+            });
         }
         state.walks += 1;
         let generation = state.walks;
-        state.groups.insert(group.to_owned(), Group { map: map.clone().unbind(), tag, generation, keys, slots, minute: minute.to_owned() });
+        state.groups.insert(
+            group.to_owned(),
+            Group {
+                map: map.clone().unbind(),
+                tag,
+                generation,
+                keys,
+                slots,
+                minute: minute.to_owned(),
+            },
+        );
         Ok(Some(generation))
     }
 
     fn plan_index(state: &mut State, list: &Bound<'_, PyList>) -> PyResult<usize> {
-        if let Some(index) = state.plans.iter().position(|plan| same_objects(&plan.deployments, list)) {
+        if let Some(index) = state
+            .plans
+            .iter()
+            .position(|plan| same_objects(&plan.deployments, list))
+        {
             return Ok(index);
         }
         let plan = Plan::new(list)?;
@@ -287,7 +379,10 @@ impl LatencyMirror {
         let State { groups, plans, .. } = state;
         let plan = &mut plans[index];
         let known = groups.get_mut(group);
-        let visits = plan.visits(generation, known.as_ref().map_or(&[], |known| known.keys.as_slice()));
+        let visits = plan.visits(
+            generation,
+            known.as_ref().map_or(&[], |known| known.keys.as_slice()),
+        );
         let slots: &mut [Slot] = match known {
             Some(known) => &mut known.slots,
             None => &mut [],
@@ -296,15 +391,30 @@ impl LatencyMirror {
         let mut latencies = Vec::with_capacity(visits.visits.len());
         for &(candidate, position) in &visits.visits {
             let entry = match position {
-                Some(position) => slots[position].entry(py, minute, self.rule, &self.entry_reads)?,
+                Some(position) => {
+                    slots[position].entry(py, minute, self.rule, &self.entry_reads)?
+                }
                 None => &self.placeholder,
             };
-            let latency = entry.selected(stream, ttft_percentile).ok_or_else(|| decline("unsupported_state"))?;
+            let latency = entry
+                .selected(stream, ttft_percentile)
+                .ok_or_else(|| decline("unsupported_state"))?;
             latencies.push(latency);
-            scored.push(LatencyCandidate { latency: latency.as_f64(), tpm: entry.tpm, rpm: entry.rpm, limits: plan.limits[candidate] });
+            scored.push(LatencyCandidate {
+                latency: latency.as_f64(),
+                tpm: entry.tpm,
+                rpm: entry.rpm,
+                limits: plan.limits[candidate],
+            });
         }
         let groups = debug.then(|| plan.api_base_groups(py, &visits));
-        Ok(Scored { scored, latencies, visits, groups, id_objects: plan.id_objects.clone() })
+        Ok(Scored {
+            scored,
+            latencies,
+            visits,
+            groups,
+            id_objects: plan.id_objects.clone(),
+        })
     }
 }
 
@@ -317,7 +427,11 @@ impl LatencyMirror {
         if !(dict_versions_work(py) && list_items_work(py)) {
             return Err(decline("dict_versions"));
         }
-        let rule = if compensated_sum { SumRule::Compensated } else { SumRule::Sequential };
+        let rule = if compensated_sum {
+            SumRule::Compensated
+        } else {
+            SumRule::Sequential
+        };
         Ok(Self {
             state: Mutex::new(State::default()),
             rule,
@@ -352,28 +466,70 @@ impl LatencyMirror {
     ) -> PyResult<Option<Choices<'py>>> {
         guarded(|| {
             // No Python code runs while the state is held: the token count and draws run after.
-            let Scored { scored, latencies, visits, groups, id_objects } = {
+            let Scored {
+                scored,
+                latencies,
+                visits,
+                groups,
+                id_objects,
+            } = {
                 let Some(mut state) = self.state() else {
                     self.read_in_place.fetch_add(1, Ordering::Relaxed);
                     return Ok(None);
                 };
-                self.scored(&mut state, deployments_list, group, map, minute, stream, ttft_percentile, debug)?
+                self.scored(
+                    &mut state,
+                    deployments_list,
+                    group,
+                    map,
+                    minute,
+                    stream,
+                    ttft_percentile,
+                    debug,
+                )?
             };
-            let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
+            let tokens = input_tokens(
+                scored.iter().any(|c| c.limits.counts_tokens()),
+                count_input_tokens,
+            )?;
             let visited = &visits.visits;
-            let chosen = skewed(routing::latency_choices(&scored, tokens, buffer), visited.len());
+            let chosen = skewed(
+                routing::latency_choices(&scored, tokens, buffer),
+                visited.len(),
+            );
             let debug_map = match (groups, chosen.is_empty()) {
                 (Some(groups), false) => {
                     let groups = groups?;
-                    let bound: Vec<_> = groups.iter().map(|(api_base, members)| (api_base.bind(py), members.as_slice())).collect();
-                    Some(latency_per_deployment(py, bound.into_iter(), &latencies, randrange)?)
+                    let bound: Vec<_> = groups
+                        .iter()
+                        .map(|(api_base, members)| (api_base.bind(py), members.as_slice()))
+                        .collect();
+                    Some(latency_per_deployment(
+                        py,
+                        bound.into_iter(),
+                        &latencies,
+                        randrange,
+                    )?)
                 }
                 _ => None,
             };
             if let Some(map) = map.filter(|_| commit) {
-                write_placeholders(map, visits.missing.iter().map(|&index| id_objects[index].bind(py)), minute)?;
+                write_placeholders(
+                    map,
+                    visits
+                        .missing
+                        .iter()
+                        .map(|&index| id_objects[index].bind(py)),
+                    minute,
+                )?;
             }
-            let picks = PyList::new(py, chosen.iter().map(|&visit| deployments_list.get_item(visited[visit].0)).collect::<PyResult<Vec<_>>>()?)?;
+            let picks = PyList::new(
+                py,
+                chosen
+                    .iter()
+                    .map(|&visit| deployments_list.get_item(visited[visit].0))
+                    .collect::<PyResult<Vec<_>>>()?,
+            )?;
             self.mirrored_picks.fetch_add(1, Ordering::Relaxed);
             stats.get().rust_call();
             Ok(Some((picks, debug_map)))
@@ -384,7 +540,10 @@ impl LatencyMirror {
     /// picks sent back to read in place.
     fn counts(&self) -> HashMap<&'static str, u64> {
         HashMap::from([
-            ("mirrored_picks", self.mirrored_picks.load(Ordering::Relaxed)),
+            (
+                "mirrored_picks",
+                self.mirrored_picks.load(Ordering::Relaxed),
+            ),
             ("resyncs", self.resyncs.load(Ordering::Relaxed)),
             ("entry_reads", self.entry_reads.load(Ordering::Relaxed)),
             ("read_in_place", self.read_in_place.load(Ordering::Relaxed)),

@@ -7,8 +7,8 @@
 mod faults;
 mod latency_mirror;
 mod object_layout;
-mod proxy_limits;
 mod parallel_slots;
+mod proxy_limits;
 mod rate_limiter;
 mod router_limits;
 mod routing;
@@ -26,7 +26,12 @@ create_exception!(
     PyException,
     "The call needs behaviour the Rust path does not reproduce exactly; args[0] is the reason."
 );
-create_exception!(_native, RustPanic, PyException, "A Rust panic, caught at the boundary.");
+create_exception!(
+    _native,
+    RustPanic,
+    PyException,
+    "A Rust panic, caught at the boundary."
+);
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -69,7 +69,10 @@ pub(crate) fn dict_versions_work(py: Python<'_>) -> bool {
             watched.set_item("k", 2)?;
             let replaced = version_tag(&watched);
             watched.del_item("k")?;
-            Ok(start != inserted && untouched && replaced != inserted && version_tag(&watched) != replaced)
+            Ok(start != inserted
+                && untouched
+                && replaced != inserted
+                && version_tag(&watched) != replaced)
         };
         probe().unwrap_or(false)
     })

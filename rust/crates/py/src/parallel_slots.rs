@@ -75,7 +75,9 @@ fn in_place(
 }
 
 fn now_seconds() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |elapsed| elapsed.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
 }
 
 impl ParallelSlots {
@@ -92,27 +94,53 @@ impl ParallelSlots {
         let Some(info) = deployment
             .cast_exact::<PyDict>()
             .ok()
-            .and_then(|deployment| exact_dict(deployment.get_item(intern!(py, "model_info")).ok().flatten()))
+            .and_then(|deployment| {
+                exact_dict(
+                    deployment
+                        .get_item(intern!(py, "model_info"))
+                        .ok()
+                        .flatten(),
+                )
+            })
         else {
             return Ok(None);
         };
-        if !info.iter().all(|(key, _)| key.is_exact_instance_of::<PyString>()) {
+        if !info
+            .iter()
+            .all(|(key, _)| key.is_exact_instance_of::<PyString>())
+        {
             return Ok(None);
         }
-        let Some(id) = info.get_item(intern!(py, "id"))?.and_then(|id| id.cast_into_exact::<PyString>().ok()) else {
+        let Some(id) = info
+            .get_item(intern!(py, "id"))?
+            .and_then(|id| id.cast_into_exact::<PyString>().ok())
+        else {
             return Ok(None);
         };
-        let Ok(kwargs) = kwargs.cast_exact::<PyDict>() else { return Ok(None) };
+        let Ok(kwargs) = kwargs.cast_exact::<PyDict>() else {
+            return Ok(None);
+        };
         let params_plain = match kwargs.get_item(intern!(py, "litellm_params"))? {
             None => true,
             Some(params) if params.is_none() => true,
-            Some(params) => params.cast_exact::<PyDict>().map_or(Ok(false), plain_metadata)?,
+            Some(params) => params
+                .cast_exact::<PyDict>()
+                .map_or(Ok(false), plain_metadata)?,
         };
-        if !params_plain || !plain_metadata(kwargs)? || self.logging.bind(py).getattr(intern!(py, "set_verbose"))?.is_truthy()? {
+        if !params_plain
+            || !plain_metadata(kwargs)?
+            || self
+                .logging
+                .bind(py)
+                .getattr(intern!(py, "set_verbose"))?
+                .is_truthy()?
+        {
             return Ok(None);
         }
         // A core without litellm's caches is for litellm's lookup to answer (or fail on).
-        let Ok(cache) = port.getattr(intern!(py, "routing_cache")) else { return Ok(None) };
+        let Ok(cache) = port.getattr(intern!(py, "routing_cache")) else {
+            return Ok(None);
+        };
         if !cache.is_exact_instance(self.dual_cache_type.bind(py)) {
             return Ok(None);
         }
@@ -128,13 +156,18 @@ impl ParallelSlots {
         };
         let key = PyString::new(py, &format!("{}{KEY_SUFFIX}", id.to_str()?));
         // A stored string would be parsed by `get_cache`'s `json.loads`; only the object itself is read here.
-        let Some(limit) = values.get_item(&key)?.filter(|value| value.is_exact_instance(self.limit_type.bind(py))) else {
+        let Some(limit) = values
+            .get_item(&key)?
+            .filter(|value| value.is_exact_instance(self.limit_type.bind(py)))
+        else {
             return Ok(None);
         };
         if let Some(expires) = expiries.get_item(&key)? {
             // `InMemoryCache._is_key_expired`: `self._clock() > self.ttl_dict[key]`.
             let clock = memory.getattr(intern!(py, "_clock"))?;
-            let default_clock = clock.getattr_opt(intern!(py, "__code__"))?.is_some_and(|code| code.is(self.default_clock.bind(py)));
+            let default_clock = clock
+                .getattr_opt(intern!(py, "__code__"))?
+                .is_some_and(|code| code.is(self.default_clock.bind(py)));
             let expired = match (default_clock, expires.cast_exact::<PyFloat>()) {
                 (true, Ok(expires)) => now_seconds() > expires.value(),
                 _ => clock.call0()?.gt(&expires)?,
@@ -155,14 +188,22 @@ impl ParallelSlots {
         match self.cached(port, deployment, kwargs)? {
             Some(limit) => Ok(limit),
             // litellm's own failure is litellm's to raise, on its own path (not a Rust error).
-            None => self.lookup.bind(port.py()).call1((port, deployment, kwargs)).map_err(|_| Unsupported::new_err("lookup_raised")),
+            None => self
+                .lookup
+                .bind(port.py())
+                .call1((port, deployment, kwargs))
+                .map_err(|_| Unsupported::new_err("lookup_raised")),
         }
     }
 
     /// `enter_deployment_slot`'s plan test: async helpers of the slotted kinds hold a slot.
     fn slotted(&self, plan: &Bound<'_, PyAny>) -> PyResult<bool> {
         let py = plan.py();
-        Ok(!plan.getattr(intern!(py, "sync"))?.is_truthy()? && self.slotted_kinds.bind(py).contains(plan.getattr(intern!(py, "kind"))?)?)
+        Ok(!plan.getattr(intern!(py, "sync"))?.is_truthy()?
+            && self
+                .slotted_kinds
+                .bind(py)
+                .contains(plan.getattr(intern!(py, "kind"))?)?)
     }
 
     /// What `slot.enter_context(limit)` does with `limit` (`MaxParallelRequestsLimit.acquire`).
@@ -179,8 +220,13 @@ impl ParallelSlots {
         if !in_flight.is_exact_instance_of::<PyInt>() {
             return Err(Unsupported::new_err("unusual_in_flight"));
         }
-        let full = in_flight.ge(limit.getattr(intern!(py, "max_parallel_requests"))?)? != (result_skew() != 0);
-        Ok(if full { Decision::Full(limit) } else { Decision::Free(limit, in_flight) })
+        let full = in_flight.ge(limit.getattr(intern!(py, "max_parallel_requests"))?)?
+            != (result_skew() != 0);
+        Ok(if full {
+            Decision::Full(limit)
+        } else {
+            Decision::Free(limit, in_flight)
+        })
     }
 
     /// Whether the attempt's `plan` (when there is one) takes no slot.
@@ -203,11 +249,25 @@ impl ParallelSlots {
         slotted_kinds: Py<PyFrozenSet>,
         logging: Py<PyModule>,
     ) -> Self {
-        ParallelSlots { stats, lookup, limit_type, dual_cache_type, in_memory_cache_type, default_clock, slotted_kinds, logging }
+        ParallelSlots {
+            stats,
+            lookup,
+            limit_type,
+            dual_cache_type,
+            in_memory_cache_type,
+            default_clock,
+            slotted_kinds,
+            logging,
+        }
     }
 
     /// `max_parallel_requests_limit(core, deployment, kwargs)`: the same object litellm returns.
-    fn limit<'py>(&self, port: &Bound<'py, PyAny>, deployment: &Bound<'py, PyAny>, kwargs: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn limit<'py>(
+        &self,
+        port: &Bound<'py, PyAny>,
+        deployment: &Bound<'py, PyAny>,
+        kwargs: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         guarded(|| {
             let limit = self.limit_of(port, deployment, kwargs)?;
             self.stats.get().rust_call();
@@ -227,11 +287,20 @@ impl ParallelSlots {
         kwargs: &Bound<'_, PyAny>,
     ) -> PyResult<Option<Slot>> {
         guarded(|| {
-            let decision = if self.unslotted(plan)? { Decision::NoSlot } else { self.decide(self.limit_of(port, deployment, kwargs)?)? };
+            let decision = if self.unslotted(plan)? {
+                Decision::NoSlot
+            } else {
+                self.decide(self.limit_of(port, deployment, kwargs)?)?
+            };
             let entered = match decision {
                 Decision::Free(limit, in_flight) => {
-                    limit.setattr(intern!(port.py(), "in_flight"), in_place(&in_flight, ffi::PyNumber_InPlaceAdd)?)?;
-                    Some(Slot { limit: Some(limit.unbind()) })
+                    limit.setattr(
+                        intern!(port.py(), "in_flight"),
+                        in_place(&in_flight, ffi::PyNumber_InPlaceAdd)?,
+                    )?;
+                    Some(Slot {
+                        limit: Some(limit.unbind()),
+                    })
                 }
                 Decision::Full(_) => None,
                 Decision::NoSlot => Some(Slot { limit: None }),
@@ -257,7 +326,10 @@ impl ParallelSlots {
             let decision = if self.unslotted(plan)? {
                 Decision::NoSlot
             } else {
-                self.decide(self.cached(port, deployment, kwargs)?.ok_or_else(|| Unsupported::new_err("first_use"))?)?
+                self.decide(
+                    self.cached(port, deployment, kwargs)?
+                        .ok_or_else(|| Unsupported::new_err("first_use"))?,
+                )?
             };
             let peeked = match decision {
                 Decision::NoSlot => ("no_slot", None),
@@ -283,7 +355,10 @@ impl Slot {
         if let Some(limit) = self.limit.take() {
             let limit = limit.bind(py);
             let in_flight = limit.getattr(intern!(py, "in_flight"))?;
-            limit.setattr(intern!(py, "in_flight"), in_place(&in_flight, ffi::PyNumber_InPlaceSubtract)?)?;
+            limit.setattr(
+                intern!(py, "in_flight"),
+                in_place(&in_flight, ffi::PyNumber_InPlaceSubtract)?,
+            )?;
         }
         Ok(())
     }
@@ -296,14 +371,20 @@ impl Slot {
     }
 
     #[pyo3(signature = (*_exc_info))]
-    fn __exit__(&mut self, py: Python<'_>, _exc_info: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+    fn __exit__(
+        &mut self,
+        py: Python<'_>,
+        _exc_info: &Bound<'_, pyo3::types::PyTuple>,
+    ) -> PyResult<bool> {
         self.release(py)?;
         Ok(false)
     }
 
     /// The slot moved to a new holder (`ExitStack.pop_all`); this one holds nothing after.
     fn pop_all(&mut self) -> Slot {
-        Slot { limit: self.limit.take() }
+        Slot {
+            limit: self.limit.take(),
+        }
     }
 
     fn close(&mut self, py: Python<'_>) -> PyResult<()> {

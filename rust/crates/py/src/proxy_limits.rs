@@ -35,7 +35,10 @@ fn number(value: &Bound<'_, PyAny>) -> PyResult<Number> {
         return Err(unusual_value());
     }
     if value.is_instance_of::<PyInt>() {
-        return value.extract::<i64>().map(Number::Int).map_err(|_| unusual_value());
+        return value
+            .extract::<i64>()
+            .map(Number::Int)
+            .map_err(|_| unusual_value());
     }
     if value.is_instance_of::<PyFloat>() {
         return Ok(Number::Float(value.extract()?));
@@ -48,8 +51,17 @@ fn value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
         return Ok(Value::Text(text.to_str()?.to_owned()));
     }
     if let Ok(slots) = value.cast::<PyDict>() {
-        let slot = |(name, at): (Bound<'_, PyAny>, Bound<'_, PyAny>)| Ok((name.extract::<String>().map_err(|_| unusual_value())?, number(&at)?.as_f64()));
-        return slots.iter().map(slot).collect::<PyResult<_>>().map(Value::Slots);
+        let slot = |(name, at): (Bound<'_, PyAny>, Bound<'_, PyAny>)| {
+            Ok((
+                name.extract::<String>().map_err(|_| unusual_value())?,
+                number(&at)?.as_f64(),
+            ))
+        };
+        return slots
+            .iter()
+            .map(slot)
+            .collect::<PyResult<_>>()
+            .map(Value::Slots);
     }
     number(value).map(Value::Number)
 }
@@ -85,7 +97,10 @@ pub struct MemoryRateLimits {
 impl MemoryRateLimits {
     #[new]
     fn new(stats: Py<CallStats>) -> Self {
-        MemoryRateLimits { store: MemoryStore::default(), stats }
+        MemoryRateLimits {
+            store: MemoryStore::default(),
+            stats,
+        }
     }
 
     fn get_local(&self, py: Python<'_>, entry: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
@@ -94,7 +109,9 @@ impl MemoryRateLimits {
             self.stats.get().rust_call();
             found
                 .map(|value| match (value, result_skew()) {
-                    (Value::Number(Number::Int(int)), skew) => number_object(py, Number::Int(int + skew)),
+                    (Value::Number(Number::Int(int)), skew) => {
+                        number_object(py, Number::Int(int + skew))
+                    }
                     (value, _) => value_object(py, value),
                 })
                 .transpose()
@@ -102,9 +119,15 @@ impl MemoryRateLimits {
     }
 
     #[pyo3(signature = (entry, value, ttl_seconds))]
-    fn set_local(&self, entry: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, ttl_seconds: Option<f64>) -> PyResult<()> {
+    fn set_local(
+        &self,
+        entry: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        ttl_seconds: Option<f64>,
+    ) -> PyResult<()> {
         guarded(|| {
-            self.store.set(entry_key(entry)?, self::value(value)?, ttl_seconds);
+            self.store
+                .set(entry_key(entry)?, self::value(value)?, ttl_seconds);
             self.stats.get().rust_call();
             Ok(())
         })
@@ -113,7 +136,13 @@ impl MemoryRateLimits {
     /// The entry's number after adding `amount` (None when it holds no number). An increment's
     /// TTL is whole seconds in litellm's store.
     #[pyo3(signature = (entry, amount, ttl_seconds))]
-    fn increment(&self, py: Python<'_>, entry: &Bound<'_, PyAny>, amount: &Bound<'_, PyAny>, ttl_seconds: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+    fn increment(
+        &self,
+        py: Python<'_>,
+        entry: &Bound<'_, PyAny>,
+        amount: &Bound<'_, PyAny>,
+        ttl_seconds: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<Py<PyAny>>> {
         guarded(|| {
             let ttl = if ttl_seconds.is_none() {
                 None

@@ -7,7 +7,10 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
-use rate_limiter::{Algorithm, Clock, Decision, FailMode, KeyedLimiter, Limit, MonotonicClock, Outcome, Quota, RedisLimiter, Unit};
+use rate_limiter::{
+    Algorithm, Clock, Decision, FailMode, KeyedLimiter, Limit, MonotonicClock, Outcome, Quota,
+    RedisLimiter, Unit,
+};
 
 use crate::faults::guarded;
 
@@ -64,7 +67,10 @@ impl RateLimitResult {
         Ok(RateLimitResult {
             allowed: decision.allowed,
             remaining: remaining.unbind(),
-            refused_by: decision.refused_by.and_then(|index| names.get(index)).map(|name| name.clone_ref(py)),
+            refused_by: decision
+                .refused_by
+                .and_then(|index| names.get(index))
+                .map(|name| name.clone_ref(py)),
             retry_after: decision.retry_after_ns as f64 / NANOS,
             error: None,
         })
@@ -101,7 +107,9 @@ fn unit(name: &str) -> PyResult<Unit> {
     match name {
         "requests" => Ok(Unit::Requests),
         "tokens" => Ok(Unit::Tokens),
-        other => Err(PyValueError::new_err(format!("unit must be 'requests' or 'tokens', got {other:?}"))),
+        other => Err(PyValueError::new_err(format!(
+            "unit must be 'requests' or 'tokens', got {other:?}"
+        ))),
     }
 }
 
@@ -112,7 +120,10 @@ pub struct RateLimiter {
 }
 
 fn names(py: Python<'_>, limits: &[Limit]) -> Vec<Py<PyString>> {
-    limits.iter().map(|limit| PyString::intern(py, &limit.name).unbind()).collect()
+    limits
+        .iter()
+        .map(|limit| PyString::intern(py, &limit.name).unbind())
+        .collect()
 }
 
 #[pymethods]
@@ -131,16 +142,29 @@ impl RateLimiter {
         let algorithm = match algorithm {
             "fixed_window" => Algorithm::FixedWindow,
             "gcra" => Algorithm::Gcra,
-            other => return Err(PyValueError::new_err(format!("algorithm must be 'fixed_window' or 'gcra', got {other:?}"))),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "algorithm must be 'fixed_window' or 'gcra', got {other:?}"
+                )))
+            }
         };
         let limits = parse_limits(limits)?;
         let clock: Arc<dyn Clock> = match clock {
             Some(manual) => Arc::new(manual.get().clock.clone()),
             None => Arc::new(MonotonicClock::default()),
         };
-        let inner = KeyedLimiter::new(limits, algorithm, max_parallel_requests, (idle_seconds.max(0.0) * NANOS) as u64, clock)
-            .map_err(|error| PyValueError::new_err(error.to_string()))?;
-        Ok(RateLimiter { names: names(py, inner.limits()), inner })
+        let inner = KeyedLimiter::new(
+            limits,
+            algorithm,
+            max_parallel_requests,
+            (idle_seconds.max(0.0) * NANOS) as u64,
+            clock,
+        )
+        .map_err(|error| PyValueError::new_err(error.to_string()))?;
+        Ok(RateLimiter {
+            names: names(py, inner.limits()),
+            inner,
+        })
     }
 
     /// Admit one request carrying `tokens` (charged to token limits), or refuse it.
@@ -150,7 +174,13 @@ impl RateLimiter {
     }
 
     #[pyo3(signature = (key, unit_name, amount, name=None))]
-    fn record_usage(&self, key: &str, unit_name: &str, amount: i64, name: Option<&str>) -> PyResult<()> {
+    fn record_usage(
+        &self,
+        key: &str,
+        unit_name: &str,
+        amount: i64,
+        name: Option<&str>,
+    ) -> PyResult<()> {
         let unit = unit(unit_name)?;
         guarded(|| {
             self.inner.record_usage(key, unit, amount, name);
@@ -194,9 +224,18 @@ fn parse_limits(limits: Vec<(String, String, u64, f64)>) -> PyResult<Vec<Limit>>
         .into_iter()
         .map(|(name, unit_name, amount, period)| {
             if !(period.is_finite() && period > 0.0) {
-                return Err(PyValueError::new_err(format!("{name}: the period must be a positive number of seconds")));
+                return Err(PyValueError::new_err(format!(
+                    "{name}: the period must be a positive number of seconds"
+                )));
             }
-            Ok(Limit { unit: unit(&unit_name)?, quota: Quota { amount, period_ns: (period * NANOS) as u64 }, name })
+            Ok(Limit {
+                unit: unit(&unit_name)?,
+                quota: Quota {
+                    amount,
+                    period_ns: (period * NANOS) as u64,
+                },
+                name,
+            })
         })
         .collect()
 }
@@ -205,14 +244,36 @@ fn parse_limits(limits: Vec<(String, String, u64, f64)>) -> PyResult<Vec<Limit>>
 impl RedisRateLimiter {
     #[new]
     #[pyo3(signature = (url, limits, *, prefix, timeout_seconds, fail_open))]
-    fn new(py: Python<'_>, url: &str, limits: Vec<(String, String, u64, f64)>, prefix: &str, timeout_seconds: f64, fail_open: bool) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        url: &str,
+        limits: Vec<(String, String, u64, f64)>,
+        prefix: &str,
+        timeout_seconds: f64,
+        fail_open: bool,
+    ) -> PyResult<Self> {
         if !(timeout_seconds.is_finite() && timeout_seconds > 0.0) {
-            return Err(PyValueError::new_err("the Redis timeout must be a positive number of seconds"));
+            return Err(PyValueError::new_err(
+                "the Redis timeout must be a positive number of seconds",
+            ));
         }
-        let fail_mode = if fail_open { FailMode::Open } else { FailMode::Closed };
-        let inner = RedisLimiter::new(url, parse_limits(limits)?, prefix, Duration::from_secs_f64(timeout_seconds), fail_mode)
-            .map_err(PyValueError::new_err)?;
-        Ok(RedisRateLimiter { names: names(py, inner.limits()), inner })
+        let fail_mode = if fail_open {
+            FailMode::Open
+        } else {
+            FailMode::Closed
+        };
+        let inner = RedisLimiter::new(
+            url,
+            parse_limits(limits)?,
+            prefix,
+            Duration::from_secs_f64(timeout_seconds),
+            fail_mode,
+        )
+        .map_err(PyValueError::new_err)?;
+        Ok(RedisRateLimiter {
+            names: names(py, inner.limits()),
+            inner,
+        })
     }
 
     /// Like `RateLimiter.check`; when Redis cannot decide, the fail mode does and `error` says why.
@@ -233,9 +294,20 @@ impl RedisRateLimiter {
 
     /// Returns the Redis error if the usage could not be recorded.
     #[pyo3(signature = (key, unit_name, amount, name=None))]
-    fn record_usage(&self, py: Python<'_>, key: &str, unit_name: &str, amount: i64, name: Option<&str>) -> PyResult<Option<String>> {
+    fn record_usage(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        unit_name: &str,
+        amount: i64,
+        name: Option<&str>,
+    ) -> PyResult<Option<String>> {
         let unit = unit(unit_name)?;
-        guarded(|| Ok(py.detach(|| self.inner.record_usage(key, unit, amount, name)).err()))
+        guarded(|| {
+            Ok(py
+                .detach(|| self.inner.record_usage(key, unit, amount, name))
+                .err())
+        })
     }
 
     #[getter]

@@ -1,10 +1,12 @@
 //! `ModelRateLimits`: the usage store of litellm's router `enforce_model_rate_limits` check.
 
-use pyo3::prelude::*;
 use pyo3::intern;
+use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString};
 
-use rate_limiter::router_limits::{CheckOrder, DeploymentLimits, ModelRateLimits as Store, UsageKeys};
+use rate_limiter::router_limits::{
+    CheckOrder, DeploymentLimits, ModelRateLimits as Store, UsageKeys,
+};
 use rate_limiter::Algorithm;
 
 use crate::faults::{guarded, result_skew};
@@ -27,15 +29,23 @@ impl<'py> Deployment<'py> {
     /// The deployment as litellm's check reads it without failing (on anything else it admits
     /// silently, which the Python path reproduces).
     fn read(deployment: &Bound<'py, PyAny>) -> PyResult<Self> {
-        let top = deployment.cast::<PyDict>().map_err(|_| unsupported("unusual_deployment"))?.clone();
+        let top = deployment
+            .cast::<PyDict>()
+            .map_err(|_| unsupported("unusual_deployment"))?
+            .clone();
         let py = deployment.py();
         let section = |name: &Bound<'py, PyString>| -> PyResult<Bound<'py, PyDict>> {
             match top.get_item(name)? {
                 None => Ok(PyDict::new(top.py())),
-                Some(value) => Ok(value.cast_into::<PyDict>().map_err(|_| unsupported("unusual_deployment"))?),
+                Some(value) => Ok(value
+                    .cast_into::<PyDict>()
+                    .map_err(|_| unsupported("unusual_deployment"))?),
             }
         };
-        let (params, info) = (section(intern!(py, "litellm_params"))?, section(intern!(py, "model_info"))?);
+        let (params, info) = (
+            section(intern!(py, "litellm_params"))?,
+            section(intern!(py, "model_info"))?,
+        );
         Ok(Deployment { top, params, info })
     }
 
@@ -61,20 +71,27 @@ impl<'py> Deployment<'py> {
     /// `{id}:{model}` as litellm formats it (`None` for a missing one).
     fn usage_key(&self) -> PyResult<String> {
         let py = self.top.py();
-        let text = |section: &Bound<'py, PyDict>, name: &Bound<'py, PyString>| -> PyResult<String> {
-            match section.get_item(name)? {
-                Some(value) if !value.is_none() => {
-                    Ok(value.cast_into::<PyString>().map_err(|_| unsupported("unusual_deployment"))?.to_str()?.to_owned())
+        let text =
+            |section: &Bound<'py, PyDict>, name: &Bound<'py, PyString>| -> PyResult<String> {
+                match section.get_item(name)? {
+                    Some(value) if !value.is_none() => Ok(value
+                        .cast_into::<PyString>()
+                        .map_err(|_| unsupported("unusual_deployment"))?
+                        .to_str()?
+                        .to_owned()),
+                    _ => Ok("None".to_owned()),
                 }
-                _ => Ok("None".to_owned()),
-            }
-        };
+            };
         if let Some(group) = self.top.get_item(intern!(py, "model_name"))? {
             if !group.is_instance_of::<PyString>() {
                 return Err(unsupported("unusual_deployment"));
             }
         }
-        Ok(format!("{}:{}", text(&self.info, intern!(py, "id"))?, text(&self.params, intern!(py, "model"))?))
+        Ok(format!(
+            "{}:{}",
+            text(&self.info, intern!(py, "id"))?,
+            text(&self.params, intern!(py, "model"))?
+        ))
     }
 }
 
@@ -82,7 +99,10 @@ impl<'py> Deployment<'py> {
 fn limit(value: Option<Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
     match value {
         None => Ok(None),
-        Some(value) if value.is_exact_instance_of::<PyInt>() => value.extract().map(Some).map_err(|_| unsupported("unusual_limits")),
+        Some(value) if value.is_exact_instance_of::<PyInt>() => value
+            .extract()
+            .map(Some)
+            .map_err(|_| unsupported("unusual_limits")),
         Some(_) => Err(unsupported("unusual_limits")),
     }
 }
@@ -107,7 +127,10 @@ pub struct ModelRateLimits {
 impl ModelRateLimits {
     #[new]
     fn new(stats: Py<CallStats>) -> Self {
-        ModelRateLimits { store: Store::default(), stats }
+        ModelRateLimits {
+            store: Store::default(),
+            stats,
+        }
     }
 
     /// Check a deployment dict the way litellm's pre-call check does. `now`: the check's clock
@@ -131,7 +154,9 @@ impl ModelRateLimits {
         let py = deployment.py();
         guarded(|| {
             let read = Deployment::read(deployment)?;
-            if read.first(intern!(py, "itpm"))?.is_some() || read.first(intern!(py, "otpm"))?.is_some() {
+            if read.first(intern!(py, "itpm"))?.is_some()
+                || read.first(intern!(py, "otpm"))?.is_some()
+            {
                 return Err(unsupported("io_token_limits"));
             }
             let tpd = read.daily_setting(intern!(py, "tpd"))?;
@@ -142,24 +167,52 @@ impl ModelRateLimits {
                 tpd: limit(tpd.clone())?,
                 rpd: limit(rpd.clone())?,
             };
-            let daily = tpd.is_some() || rpd.is_some() || read.daily_setting(intern!(py, "daily_reset_time"))?.is_some();
-            let day: Option<String> = if daily { Some(day_of.call1((deployment, now, seconds))?.extract()?) } else { None };
+            let daily = tpd.is_some()
+                || rpd.is_some()
+                || read
+                    .daily_setting(intern!(py, "daily_reset_time"))?
+                    .is_some();
+            let day: Option<String> = if daily {
+                Some(day_of.call1((deployment, now, seconds))?.extract()?)
+            } else {
+                None
+            };
             let minute_of_day = if now.is_none() {
                 (seconds.div_euclid(60.0) as i64).rem_euclid(24 * 60) as u32
             } else {
-                now.getattr(intern!(py, "hour"))?.extract::<u32>()? * 60 + now.getattr(intern!(py, "minute"))?.extract::<u32>()?
+                now.getattr(intern!(py, "hour"))?.extract::<u32>()? * 60
+                    + now.getattr(intern!(py, "minute"))?.extract::<u32>()?
             };
             let usage_key = read.usage_key()?;
             let minute = minute_name(minute_of_day);
-            let keys = UsageKeys { deployment: &usage_key, minute: &minute, day: day.as_deref() };
-            let order = if is_async { CheckOrder::Async } else { CheckOrder::Sync };
-            let algorithm = if gcra { Algorithm::Gcra } else { Algorithm::FixedWindow };
+            let keys = UsageKeys {
+                deployment: &usage_key,
+                minute: &minute,
+                day: day.as_deref(),
+            };
+            let order = if is_async {
+                CheckOrder::Async
+            } else {
+                CheckOrder::Sync
+            };
+            let algorithm = if gcra {
+                Algorithm::Gcra
+            } else {
+                Algorithm::FixedWindow
+            };
             let decided = self.store.check(&keys, limits, order, algorithm, seconds);
             self.stats.get().rust_call();
             Ok(match (decided, result_skew()) {
                 (Err(refusal), skew) => {
-                    let retry_after = refusal.retry_after_ns.map(|nanos| nanos.div_ceil(1_000_000_000));
-                    Some((refusal.kind.name(), refusal.limit, refusal.usage + skew, retry_after))
+                    let retry_after = refusal
+                        .retry_after_ns
+                        .map(|nanos| nanos.div_ceil(1_000_000_000));
+                    Some((
+                        refusal.kind.name(),
+                        refusal.limit,
+                        refusal.usage + skew,
+                        retry_after,
+                    ))
                 }
                 (Ok(()), 0) => None,
                 (Ok(()), _) => Some(("rpm", -1, -1, None)),
@@ -167,10 +220,25 @@ impl ModelRateLimits {
         })
     }
 
-    fn record_tokens(&self, deployment: &str, minute_of_day: u32, day: &str, tokens: i64, now: f64) -> PyResult<()> {
+    fn record_tokens(
+        &self,
+        deployment: &str,
+        minute_of_day: u32,
+        day: &str,
+        tokens: i64,
+        now: f64,
+    ) -> PyResult<()> {
         guarded(|| {
             let minute = minute_name(minute_of_day);
-            self.store.record_tokens(&UsageKeys { deployment, minute: &minute, day: Some(day) }, tokens, now);
+            self.store.record_tokens(
+                &UsageKeys {
+                    deployment,
+                    minute: &minute,
+                    day: Some(day),
+                },
+                tokens,
+                now,
+            );
             Ok(())
         })
     }

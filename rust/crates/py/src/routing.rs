@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{
+    PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyString, PyTuple,
+};
 
 use routing::latency_state::{map_visits, LatencyEntry, MapVisits, Window};
 use routing::samples::{Number, SumRule};
@@ -37,13 +39,19 @@ pub(crate) fn number(value: &Bound<'_, PyAny>) -> Option<Number> {
         return Some(Number::Float(float.value()));
     }
     if value.is_exact_instance_of::<PyInt>() {
-        return value.extract::<i64>().ok().filter(|v| v.abs() <= EXACT_INT).map(Number::Int);
+        return value
+            .extract::<i64>()
+            .ok()
+            .filter(|v| v.abs() <= EXACT_INT)
+            .map(Number::Int);
     }
     None
 }
 
 fn state_number(value: &Bound<'_, PyAny>) -> PyResult<f64> {
-    number(value).map(Number::as_f64).ok_or_else(|| decline("unsupported_state"))
+    number(value)
+        .map(Number::as_f64)
+        .ok_or_else(|| decline("unsupported_state"))
 }
 
 fn to_python<'py>(py: Python<'py>, value: Number) -> Bound<'py, PyAny> {
@@ -65,21 +73,37 @@ pub(crate) struct Deployment<'py> {
 impl<'py> Deployment<'py> {
     pub(crate) fn read(value: Bound<'py, PyAny>) -> PyResult<Self> {
         let py = value.py();
-        let dict = value.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_deployment"))?;
+        let dict = value
+            .cast_into_exact::<PyDict>()
+            .map_err(|_| decline("unsupported_deployment"))?;
         let info = dict
             .get_item(intern!(py, "model_info"))?
             .and_then(|info| info.cast_into_exact::<PyDict>().ok())
             .ok_or_else(|| decline("unsupported_deployment"))?;
-        let id = info.get_item(intern!(py, "id"))?.ok_or_else(|| decline("unsupported_deployment"))?;
+        let id = info
+            .get_item(intern!(py, "id"))?
+            .ok_or_else(|| decline("unsupported_deployment"))?;
         let params = match dict.get_item(intern!(py, "litellm_params"))? {
             None => None,
-            Some(params) => Some(params.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_deployment"))?),
+            Some(params) => Some(
+                params
+                    .cast_into_exact::<PyDict>()
+                    .map_err(|_| decline("unsupported_deployment"))?,
+            ),
         };
-        Ok(Self { dict, info, params, id })
+        Ok(Self {
+            dict,
+            info,
+            params,
+            id,
+        })
     }
 
     pub(crate) fn id_str(&self) -> PyResult<&str> {
-        self.id.cast_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?.to_str()
+        self.id
+            .cast_exact::<PyString>()
+            .map_err(|_| decline("unsupported_deployment"))?
+            .to_str()
     }
 
     fn param(&self, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
@@ -93,9 +117,17 @@ impl<'py> Deployment<'py> {
     /// `zero_is_unset`: the latency and cost handlers chain with `or` (0 means no limit); the
     /// usage-v2 handler chains with `is None` (0 is a limit).
     fn limit(&self, key: &Bound<'py, PyString>, zero_is_unset: bool) -> PyResult<f64> {
-        for found in [self.dict.get_item(key)?, self.param(key)?, self.info.get_item(key)?] {
-            let Some(value) = found.filter(|value| !value.is_none()) else { continue };
-            let limit = number(&value).ok_or_else(|| decline("unsupported_deployment"))?.as_f64();
+        for found in [
+            self.dict.get_item(key)?,
+            self.param(key)?,
+            self.info.get_item(key)?,
+        ] {
+            let Some(value) = found.filter(|value| !value.is_none()) else {
+                continue;
+            };
+            let limit = number(&value)
+                .ok_or_else(|| decline("unsupported_deployment"))?
+                .as_f64();
             if !(zero_is_unset && limit == 0.0) {
                 return Ok(limit);
             }
@@ -105,7 +137,10 @@ impl<'py> Deployment<'py> {
 
     pub(crate) fn limits(&self, zero_is_unset: bool) -> PyResult<Limits> {
         let py = self.dict.py();
-        Ok(Limits { tpm: self.limit(intern!(py, "tpm"), zero_is_unset)?, rpm: self.limit(intern!(py, "rpm"), zero_is_unset)? })
+        Ok(Limits {
+            tpm: self.limit(intern!(py, "tpm"), zero_is_unset)?,
+            rpm: self.limit(intern!(py, "rpm"), zero_is_unset)?,
+        })
     }
 }
 
@@ -127,22 +162,39 @@ impl<'py> MemoryCache<'py> {
     fn new(cache: &Bound<'py, PyAny>, now: f64) -> PyResult<Self> {
         let py = cache.py();
         let dict = |name| -> PyResult<Bound<'py, PyDict>> {
-            cache.getattr(name)?.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_cache"))
+            cache
+                .getattr(name)?
+                .cast_into_exact::<PyDict>()
+                .map_err(|_| decline("unsupported_cache"))
         };
-        Ok(Self { cache: cache.clone(), entries: dict(intern!(py, "cache_dict"))?, expiries: dict(intern!(py, "ttl_dict"))?, now })
+        Ok(Self {
+            cache: cache.clone(),
+            entries: dict(intern!(py, "cache_dict"))?,
+            expiries: dict(intern!(py, "ttl_dict"))?,
+            now,
+        })
     }
 
     fn get(&self, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {
         let py = key.py();
-        let Some(value) = self.entries.get_item(key)? else { return Ok(None) };
+        let Some(value) = self.entries.get_item(key)? else {
+            return Ok(None);
+        };
         if let Some(expiry) = self.expiries.get_item(key)? {
             if self.now > state_number(&expiry)? {
-                self.cache.call_method1(intern!(py, "_remove_key"), (key,))?;
+                self.cache
+                    .call_method1(intern!(py, "_remove_key"), (key,))?;
                 return Ok(None);
             }
         }
-        if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() || value.is_instance_of::<PyByteArray>() {
-            return Ok(Some(self.cache.call_method1(intern!(py, "get_cache"), (key,))?).filter(|v| !v.is_none()));
+        if value.is_instance_of::<PyString>()
+            || value.is_instance_of::<PyBytes>()
+            || value.is_instance_of::<PyByteArray>()
+        {
+            return Ok(
+                Some(self.cache.call_method1(intern!(py, "get_cache"), (key,))?)
+                    .filter(|v| !v.is_none()),
+            );
         }
         Ok(Some(value).filter(|v| !v.is_none()))
     }
@@ -166,13 +218,22 @@ pub struct CounterKeys {
 impl CounterKeys {
     #[new]
     fn new(py: Python<'_>) -> Self {
-        Self { least_busy: PyDict::new(py).unbind(), usage: PyDict::new(py).unbind() }
+        Self {
+            least_busy: PyDict::new(py).unbind(),
+            usage: PyDict::new(py).unbind(),
+        }
     }
 }
 
 /// The memo's entry for `id` when its leading parts are still `parts`; the remaining items are keys.
-fn remembered<'py>(memo: &Bound<'py, PyDict>, id: &Bound<'py, PyString>, parts: &[&str]) -> PyResult<Option<Bound<'py, PyTuple>>> {
-    let Some(entry) = memo.get_item(id)? else { return Ok(None) };
+fn remembered<'py>(
+    memo: &Bound<'py, PyDict>,
+    id: &Bound<'py, PyString>,
+    parts: &[&str],
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let Some(entry) = memo.get_item(id)? else {
+        return Ok(None);
+    };
     let entry = entry.cast_into_exact::<PyTuple>()?;
     for (index, part) in parts.iter().enumerate() {
         if entry.get_item(index)?.cast_exact::<PyString>()?.to_str()? != *part {
@@ -182,7 +243,11 @@ fn remembered<'py>(memo: &Bound<'py, PyDict>, id: &Bound<'py, PyString>, parts: 
     Ok(Some(entry))
 }
 
-fn remember<'py>(memo: &Bound<'py, PyDict>, id: &Bound<'py, PyString>, entry: Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyTuple>> {
+fn remember<'py>(
+    memo: &Bound<'py, PyDict>,
+    id: &Bound<'py, PyString>,
+    entry: Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyTuple>> {
     if memo.len() >= KEYS_KEPT {
         memo.clear();
     }
@@ -193,13 +258,23 @@ fn remember<'py>(memo: &Bound<'py, PyDict>, id: &Bound<'py, PyString>, entry: Bo
 /// Two counter keys of one deployment.
 pub(crate) type KeyPair<'py> = (Bound<'py, PyString>, Bound<'py, PyString>);
 
-fn key_pair<'py>(entry: &Bound<'py, PyTuple>, first: usize) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
-    Ok((entry.get_item(first)?.cast_into_exact::<PyString>()?, entry.get_item(first + 1)?.cast_into_exact::<PyString>()?))
+fn key_pair<'py>(
+    entry: &Bound<'py, PyTuple>,
+    first: usize,
+) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
+    Ok((
+        entry.get_item(first)?.cast_into_exact::<PyString>()?,
+        entry.get_item(first + 1)?.cast_into_exact::<PyString>()?,
+    ))
 }
 
 impl CounterKeys {
     /// (`{group}_request_count:{id}`, `least_busy_reservations:{id}`)
-    fn least_busy<'py>(&self, group: &Bound<'py, PyString>, id: &Bound<'py, PyString>) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
+    fn least_busy<'py>(
+        &self,
+        group: &Bound<'py, PyString>,
+        id: &Bound<'py, PyString>,
+    ) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
         let py = id.py();
         let memo = self.least_busy.bind(py);
         let group_text = group.to_str()?;
@@ -208,15 +283,28 @@ impl CounterKeys {
             None => {
                 let id_text = id.to_str()?;
                 let count_key = PyString::new(py, &format!("{group_text}_request_count:{id_text}"));
-                let reservation_key = PyString::new(py, &format!("least_busy_reservations:{id_text}"));
-                remember(memo, id, PyTuple::new(py, [group.as_any(), count_key.as_any(), reservation_key.as_any()])?)?
+                let reservation_key =
+                    PyString::new(py, &format!("least_busy_reservations:{id_text}"));
+                remember(
+                    memo,
+                    id,
+                    PyTuple::new(
+                        py,
+                        [group.as_any(), count_key.as_any(), reservation_key.as_any()],
+                    )?,
+                )?
             }
         };
         key_pair(&entry, 1)
     }
 
     /// (`{id}:{model}:tpm:{minute}`, `{id}:{model}:rpm:{minute}`)
-    fn usage<'py>(&self, id: &Bound<'py, PyString>, model: &Bound<'py, PyString>, minute: &str) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
+    fn usage<'py>(
+        &self,
+        id: &Bound<'py, PyString>,
+        model: &Bound<'py, PyString>,
+        minute: &str,
+    ) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
         let py = id.py();
         let memo = self.usage.bind(py);
         let model_text = model.to_str()?;
@@ -227,7 +315,19 @@ impl CounterKeys {
                 let tpm_key = PyString::new(py, &format!("{id_text}:{model_text}:tpm:{minute}"));
                 let rpm_key = PyString::new(py, &format!("{id_text}:{model_text}:rpm:{minute}"));
                 let minute = PyString::new(py, minute);
-                remember(memo, id, PyTuple::new(py, [model.as_any(), minute.as_any(), tpm_key.as_any(), rpm_key.as_any()])?)?
+                remember(
+                    memo,
+                    id,
+                    PyTuple::new(
+                        py,
+                        [
+                            model.as_any(),
+                            minute.as_any(),
+                            tpm_key.as_any(),
+                            rpm_key.as_any(),
+                        ],
+                    )?,
+                )?
             }
         };
         key_pair(&entry, 2)
@@ -244,22 +344,43 @@ struct Visits<'py> {
     missing: Vec<usize>,
 }
 
-fn visits<'py>(candidates: &[Deployment<'py>], map: Option<&Bound<'py, PyDict>>) -> PyResult<Visits<'py>> {
-    let ids = candidates.iter().map(Deployment::id_str).collect::<PyResult<Vec<&str>>>()?;
+fn visits<'py>(
+    candidates: &[Deployment<'py>],
+    map: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Visits<'py>> {
+    let ids = candidates
+        .iter()
+        .map(Deployment::id_str)
+        .collect::<PyResult<Vec<&str>>>()?;
     let items = match map {
         Some(map) => map
             .iter()
-            .map(|(key, entry)| Ok((key.cast_into_exact::<PyString>().map_err(|_| decline("unsupported_state"))?, entry)))
+            .map(|(key, entry)| {
+                Ok((
+                    key.cast_into_exact::<PyString>()
+                        .map_err(|_| decline("unsupported_state"))?,
+                    entry,
+                ))
+            })
             .collect::<PyResult<Vec<_>>>()?,
         None => Vec::new(),
     };
-    let keys = items.iter().map(|(key, _)| key.to_str()).collect::<PyResult<Vec<&str>>>()?;
+    let keys = items
+        .iter()
+        .map(|(key, _)| key.to_str())
+        .collect::<PyResult<Vec<&str>>>()?;
     let MapVisits { visits, missing } = map_visits(&ids, keys);
     let visits = visits
         .into_iter()
         .map(|(index, position)| {
             let entry = match position {
-                Some(position) => Some(items[position].1.clone().cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_state"))?),
+                Some(position) => Some(
+                    items[position]
+                        .1
+                        .clone()
+                        .cast_into_exact::<PyDict>()
+                        .map_err(|_| decline("unsupported_state"))?,
+                ),
                 None => None,
             };
             Ok((index, entry))
@@ -269,33 +390,60 @@ fn visits<'py>(candidates: &[Deployment<'py>], map: Option<&Bound<'py, PyDict>>)
 }
 
 /// `entry.get(minute, {}).get(key, 0)`: this minute's tpm or rpm from a latency or cost map entry.
-fn minute_counter(entry: Option<&Bound<'_, PyDict>>, minute: &Bound<'_, PyString>, key: &Bound<'_, PyString>) -> PyResult<f64> {
+fn minute_counter(
+    entry: Option<&Bound<'_, PyDict>>,
+    minute: &Bound<'_, PyString>,
+    key: &Bound<'_, PyString>,
+) -> PyResult<f64> {
     let Some(entry) = entry else { return Ok(0.0) };
     counter(minute_counters(entry, minute)?.as_ref(), key)
 }
 
 /// `entry.get(minute)`: this minute's counters dict of a latency or cost map entry.
-fn minute_counters<'py>(entry: &Bound<'py, PyDict>, minute: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyDict>>> {
-    let Some(counters) = entry.get_item(minute)? else { return Ok(None) };
-    counters.cast_into_exact::<PyDict>().map(Some).map_err(|_| decline("unsupported_state"))
+fn minute_counters<'py>(
+    entry: &Bound<'py, PyDict>,
+    minute: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let Some(counters) = entry.get_item(minute)? else {
+        return Ok(None);
+    };
+    counters
+        .cast_into_exact::<PyDict>()
+        .map(Some)
+        .map_err(|_| decline("unsupported_state"))
 }
 
 /// `counters.get(key, 0)`, 0 without counters.
 fn counter(counters: Option<&Bound<'_, PyDict>>, key: &Bound<'_, PyString>) -> PyResult<f64> {
-    let Some(counters) = counters else { return Ok(0.0) };
-    counters.get_item(key)?.map_or(Ok(0.0), |value| state_number(&value))
+    let Some(counters) = counters else {
+        return Ok(0.0);
+    };
+    counters
+        .get_item(key)?
+        .map_or(Ok(0.0), |value| state_number(&value))
 }
 
 /// `entry.get(key)` as a sample list (`None`: absent).
-fn sample_list<'py>(entry: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyList>>> {
-    let Some(list) = entry.get_item(key)? else { return Ok(None) };
-    list.cast_into_exact::<PyList>().map(Some).map_err(|_| decline("unsupported_state"))
+fn sample_list<'py>(
+    entry: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyList>>> {
+    let Some(list) = entry.get_item(key)? else {
+        return Ok(None);
+    };
+    list.cast_into_exact::<PyList>()
+        .map(Some)
+        .map_err(|_| decline("unsupported_state"))
 }
 
 /// A sample list's samples (`[]` for none).
 fn samples_of(list: Option<&Bound<'_, PyList>>) -> PyResult<Vec<Number>> {
-    let Some(list) = list else { return Ok(Vec::new()) };
-    list.iter().map(|sample| number(&sample).ok_or_else(|| decline("unsupported_state"))).collect()
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    list.iter()
+        .map(|sample| number(&sample).ok_or_else(|| decline("unsupported_state")))
+        .collect()
 }
 
 /// The objects of one latency map entry its pick reads: the latency and TTFT sample lists and
@@ -347,7 +495,10 @@ fn zero_counters<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
 /// Under an injected `wrong_result` fault, every chosen index moves to its neighbour.
 pub(crate) fn skewed(indices: Vec<usize>, count: usize) -> Vec<usize> {
     let skew = faults::result_skew() as usize;
-    indices.into_iter().map(|index| (index + skew) % count.max(1)).collect()
+    indices
+        .into_iter()
+        .map(|index| (index + skew) % count.max(1))
+        .collect()
 }
 
 /// `LowestLatencyLoggingHandler._get_available_deployments` up to its draw: the deployments it
@@ -376,7 +527,11 @@ pub fn latency_choices<'py>(
     stats: &Bound<'py, CallStats>,
 ) -> PyResult<(Bound<'py, PyList>, Option<Bound<'py, PyDict>>)> {
     guarded(|| {
-        let rule = if compensated_sum { SumRule::Compensated } else { SumRule::Sequential };
+        let rule = if compensated_sum {
+            SumRule::Compensated
+        } else {
+            SumRule::Sequential
+        };
         let candidates = deployments(deployments_list)?;
         let Visits { visits, missing } = visits(&candidates, map)?;
         // Built at the first candidate the map lacks, if any.
@@ -388,23 +543,54 @@ pub fn latency_choices<'py>(
                 Some(entry) => Some(LatencyParts::of(entry, minute)?.entry(py, rule)?),
                 None => None,
             };
-            let entry = read.as_ref().unwrap_or_else(|| placeholder.get_or_init(|| LatencyEntry::placeholder(rule)));
-            let latency = entry.selected(stream, ttft_percentile).ok_or_else(|| decline("unsupported_state"))?;
+            let entry = read
+                .as_ref()
+                .unwrap_or_else(|| placeholder.get_or_init(|| LatencyEntry::placeholder(rule)));
+            let latency = entry
+                .selected(stream, ttft_percentile)
+                .ok_or_else(|| decline("unsupported_state"))?;
             latencies.push(latency);
-            scored.push(LatencyCandidate { latency: latency.as_f64(), tpm: entry.tpm, rpm: entry.rpm, limits: candidates[*index].limits(true)? });
+            scored.push(LatencyCandidate {
+                latency: latency.as_f64(),
+                tpm: entry.tpm,
+                rpm: entry.rpm,
+                limits: candidates[*index].limits(true)?,
+            });
         }
-        let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
-        let chosen = skewed(routing::latency_choices(&scored, tokens, buffer), visits.len());
+        let tokens = input_tokens(
+            scored.iter().any(|c| c.limits.counts_tokens()),
+            count_input_tokens,
+        )?;
+        let chosen = skewed(
+            routing::latency_choices(&scored, tokens, buffer),
+            visits.len(),
+        );
         let debug_map = if debug && !chosen.is_empty() {
             let groups = api_base_groups(&candidates, visits.iter().map(|(index, _)| *index))?;
-            Some(latency_per_deployment(py, groups.iter().map(|(api_base, members)| (api_base, members.as_slice())), &latencies, randrange)?)
+            Some(latency_per_deployment(
+                py,
+                groups
+                    .iter()
+                    .map(|(api_base, members)| (api_base, members.as_slice())),
+                &latencies,
+                randrange,
+            )?)
         } else {
             None
         };
         if let (true, Some(map)) = (commit, map) {
-            write_placeholders(map, missing.iter().map(|&index| &candidates[index].id), minute)?;
+            write_placeholders(
+                map,
+                missing.iter().map(|&index| &candidates[index].id),
+                minute,
+            )?;
         }
-        let picks = PyList::new(py, chosen.iter().map(|&visit| &candidates[visits[visit].0].dict))?;
+        let picks = PyList::new(
+            py,
+            chosen
+                .iter()
+                .map(|&visit| &candidates[visits[visit].0].dict),
+        )?;
         stats.get().rust_call();
         Ok((picks, debug_map))
     })
@@ -412,7 +598,11 @@ pub fn latency_choices<'py>(
 
 /// The handler's latency placeholders, `{"latency_normalized": [0], minute: {"tpm": 0, "rpm": 0}}`,
 /// written into its map for the ids it lacked.
-pub(crate) fn write_placeholders<'a, 'py: 'a>(map: &Bound<'py, PyDict>, ids: impl IntoIterator<Item = &'a Bound<'py, PyAny>>, minute: &Bound<'py, PyString>) -> PyResult<()> {
+pub(crate) fn write_placeholders<'a, 'py: 'a>(
+    map: &Bound<'py, PyDict>,
+    ids: impl IntoIterator<Item = &'a Bound<'py, PyAny>>,
+    minute: &Bound<'py, PyString>,
+) -> PyResult<()> {
     let py = map.py();
     for id in ids {
         let placeholder = PyDict::new(py);
@@ -426,7 +616,10 @@ pub(crate) fn write_placeholders<'a, 'py: 'a>(map: &Bound<'py, PyDict>, ids: imp
 /// The visits (given as their candidates' indices) grouped by the api_base
 /// `_latency_per_deployment` keys them under (a missing api_base is `""`, a `None` one is
 /// skipped), in first-seen order: each group's visit positions.
-pub(crate) fn api_base_groups<'py>(candidates: &[Deployment<'py>], visited: impl Iterator<Item = usize>) -> PyResult<Vec<(Bound<'py, PyString>, Vec<usize>)>> {
+pub(crate) fn api_base_groups<'py>(
+    candidates: &[Deployment<'py>],
+    visited: impl Iterator<Item = usize>,
+) -> PyResult<Vec<(Bound<'py, PyString>, Vec<usize>)>> {
     let mut groups: Vec<(Bound<'py, PyString>, Vec<usize>)> = Vec::new();
     let mut slots: HashMap<String, usize> = HashMap::new();
     for (visit, index) in visited.enumerate() {
@@ -434,12 +627,16 @@ pub(crate) fn api_base_groups<'py>(candidates: &[Deployment<'py>], visited: impl
         let api_base = match candidate.param(intern!(candidate.dict.py(), "api_base"))? {
             None => PyString::new(candidate.dict.py(), ""),
             Some(value) if value.is_none() => continue,
-            Some(value) => value.cast_into_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?,
+            Some(value) => value
+                .cast_into_exact::<PyString>()
+                .map_err(|_| decline("unsupported_deployment"))?,
         };
-        let slot = *slots.entry(api_base.to_str()?.to_owned()).or_insert_with(|| {
-            groups.push((api_base, Vec::new()));
-            groups.len() - 1
-        });
+        let slot = *slots
+            .entry(api_base.to_str()?.to_owned())
+            .or_insert_with(|| {
+                groups.push((api_base, Vec::new()));
+                groups.len() - 1
+            });
         groups[slot].1.push(visit);
     }
     Ok(groups)
@@ -456,7 +653,11 @@ pub(crate) fn latency_per_deployment<'a, 'py: 'a>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let per_deployment = PyDict::new(py);
     for (api_base, members) in groups {
-        let kept = if members.len() == 1 { 0 } else { randrange.call1((members.len(),))?.extract::<usize>()? };
+        let kept = if members.len() == 1 {
+            0
+        } else {
+            randrange.call1((members.len(),))?.extract::<usize>()?
+        };
         per_deployment.set_item(api_base, to_python(py, latencies[members[kept]]))?;
     }
     Ok(per_deployment)
@@ -493,8 +694,14 @@ pub fn cheapest<'py>(
                 limits: deployment.limits(true)?,
             });
         }
-        let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
-        let chosen = skewed(routing::lowest_cost(&scored, tokens).into_iter().collect(), visits.len());
+        let tokens = input_tokens(
+            scored.iter().any(|c| c.limits.counts_tokens()),
+            count_input_tokens,
+        )?;
+        let chosen = skewed(
+            routing::lowest_cost(&scored, tokens).into_iter().collect(),
+            visits.len(),
+        );
         if let (true, Some(map)) = (commit, map) {
             for &index in &missing {
                 let placeholder = PyDict::new(py);
@@ -503,7 +710,9 @@ pub fn cheapest<'py>(
             }
         }
         stats.get().rust_call();
-        Ok(chosen.first().map(|&visit| candidates[visits[visit].0].dict.clone()))
+        Ok(chosen
+            .first()
+            .map(|&visit| candidates[visits[visit].0].dict.clone()))
     })
 }
 
@@ -513,15 +722,24 @@ fn cost_of<'py>(deployment: &Deployment<'py>, rates: &Bound<'py, PyAny>) -> PyRe
     let py = rates.py();
     let own = |key| -> PyResult<Option<f64>> {
         match deployment.param(key)? {
-            Some(value) if value.is_truthy()? => Ok(Some(number(&value).ok_or_else(|| decline("unsupported_deployment"))?.as_f64())),
+            Some(value) if value.is_truthy()? => Ok(Some(
+                number(&value)
+                    .ok_or_else(|| decline("unsupported_deployment"))?
+                    .as_f64(),
+            )),
             _ => Ok(None),
         }
     };
-    let (own_input, own_output) = (own(intern!(py, "input_cost_per_token"))?, own(intern!(py, "output_cost_per_token"))?);
+    let (own_input, own_output) = (
+        own(intern!(py, "input_cost_per_token"))?,
+        own(intern!(py, "output_cost_per_token"))?,
+    );
     let (map_input, map_output) = if own_input.is_some() && own_output.is_some() {
         (None, None)
     } else {
-        rates.call1((&deployment.dict,))?.extract::<(Option<f64>, Option<f64>)>()?
+        rates
+            .call1((&deployment.dict,))?
+            .extract::<(Option<f64>, Option<f64>)>()?
     };
     let cost = own_input.or(map_input).unwrap_or(5.0) + own_output.or(map_output).unwrap_or(5.0);
     // Python's sort with a NaN key depends on the order it compares in; leave that to litellm.
@@ -542,14 +760,21 @@ pub(crate) fn usage_keys<'a, 'py>(
     let mut keys = Vec::with_capacity(candidates.len());
     for deployment in candidates {
         let py = deployment.dict.py();
-        let id = deployment.id.cast_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?;
+        let id = deployment
+            .id
+            .cast_exact::<PyString>()
+            .map_err(|_| decline("unsupported_deployment"))?;
         let id_text = id.to_str()?;
         // litellm keys its usage dicts by the text before the first ':' of the counter key.
         if id_text.contains(':') {
             return Err(decline("unsupported_deployment"));
         }
-        let model = deployment.param(intern!(py, "model"))?.ok_or_else(|| decline("unsupported_deployment"))?;
-        let model = model.cast_into_exact::<PyString>().map_err(|_| decline("unsupported_deployment"))?;
+        let model = deployment
+            .param(intern!(py, "model"))?
+            .ok_or_else(|| decline("unsupported_deployment"))?;
+        let model = model
+            .cast_into_exact::<PyString>()
+            .map_err(|_| decline("unsupported_deployment"))?;
         keys.push(memo.usage(id, &model, minute)?);
         ids.push(id_text);
     }
@@ -582,13 +807,20 @@ pub fn least_used<'py>(
         let candidates = deployments(deployments_list)?;
         let (ids, keys) = usage_keys(&candidates, minute, keys.get())?;
         let prefetched = match prefetched_keys {
-            Some(covered) if keys.iter().all(|(tpm, rpm)| covered.contains(tpm).unwrap_or(false) && covered.contains(rpm).unwrap_or(false)) => {
+            Some(covered)
+                if keys.iter().all(|(tpm, rpm)| {
+                    covered.contains(tpm).unwrap_or(false) && covered.contains(rpm).unwrap_or(false)
+                }) =>
+            {
                 Some(prefetched_values.ok_or_else(|| decline("usage_read_failed"))?)
             }
             _ => None,
         };
         let memory = match prefetched {
-            None => Some(MemoryCache::new(cache.ok_or_else(|| decline("redis_cache"))?, now)?),
+            None => Some(MemoryCache::new(
+                cache.ok_or_else(|| decline("redis_cache"))?,
+                now,
+            )?),
             Some(_) => None,
         };
         let read = |key: &Bound<'py, PyString>| -> PyResult<Option<f64>> {
@@ -601,16 +833,29 @@ pub fn least_used<'py>(
         };
         // The handler reads every tpm counter, then every rpm counter (an expired key is removed
         // on its read, so the order is kept).
-        let tpm = keys.iter().map(|(tpm, _)| read(tpm)).collect::<PyResult<Vec<_>>>()?;
-        let rpm = keys.iter().map(|(_, rpm)| read(rpm)).collect::<PyResult<Vec<_>>>()?;
+        let tpm = keys
+            .iter()
+            .map(|(tpm, _)| read(tpm))
+            .collect::<PyResult<Vec<_>>>()?;
+        let rpm = keys
+            .iter()
+            .map(|(_, rpm)| read(rpm))
+            .collect::<PyResult<Vec<_>>>()?;
         let kept = routing::first_seen_last_wins(ids);
         let scored = kept
             .iter()
             .map(|&index| {
-                Ok(UsageCandidate { tpm: tpm[index].unwrap_or(0.0), rpm: rpm[index], limits: candidates[index].limits(false)? })
+                Ok(UsageCandidate {
+                    tpm: tpm[index].unwrap_or(0.0),
+                    rpm: rpm[index],
+                    limits: candidates[index].limits(false)?,
+                })
             })
             .collect::<PyResult<Vec<_>>>()?;
-        let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
+        let tokens = input_tokens(
+            scored.iter().any(|c| c.limits.counts_tokens()),
+            count_input_tokens,
+        )?;
         let chosen = skewed(routing::lowest_usage(&scored, tokens), kept.len());
         stats.get().rust_call();
         PyList::new(py, chosen.iter().map(|&slot| &candidates[kept[slot]].dict))
@@ -645,7 +890,10 @@ pub fn least_busy<'py>(
     mirror: Option<&Bound<'py, UsageMirror>>,
 ) -> PyResult<Option<usize>> {
     guarded(|| {
-        if shared.as_ref().is_some_and(|shared| shared.len() != deployments_list.len()) {
+        if shared
+            .as_ref()
+            .is_some_and(|shared| shared.len() != deployments_list.len())
+        {
             return Err(decline("unsupported_state"));
         }
         if deployments_list.is_empty() {
@@ -655,8 +903,13 @@ pub fn least_busy<'py>(
         let py = deployments_list.py();
         let reservations = MemoryCache::new(reservations, reservations_now)?;
         let plan = match plans {
-            Some(plans) => plans.get().least_busy(deployments_list, group, keys.get())?,
-            None => Arc::new(LeastBusyKeys { group: group.to_str()?.to_owned(), keys: least_busy_keys(deployments_list, group, keys.get())? }),
+            Some(plans) => plans
+                .get()
+                .least_busy(deployments_list, group, keys.get())?,
+            None => Arc::new(LeastBusyKeys {
+                group: group.to_str()?.to_owned(),
+                keys: least_busy_keys(deployments_list, group, keys.get())?,
+            }),
         };
         let mirrored = match (plans, mirror) {
             (Some(_), Some(mirror)) => mirror.get().in_flight(counts, counts_now, &plan)?,
@@ -668,8 +921,13 @@ pub fn least_busy<'py>(
             None => {
                 let counts = MemoryCache::new(counts, counts_now)?;
                 // Every count is read before any is judged (an expired key is removed on its read).
-                let read = keys.iter().map(|(count_key, _)| counts.get(count_key.bind(py))).collect::<PyResult<Vec<_>>>()?;
-                read.iter().map(|count| count.as_ref().map(state_number).transpose()).collect::<PyResult<Vec<_>>>()?
+                let read = keys
+                    .iter()
+                    .map(|(count_key, _)| counts.get(count_key.bind(py)))
+                    .collect::<PyResult<Vec<_>>>()?;
+                read.iter()
+                    .map(|count| count.as_ref().map(state_number).transpose())
+                    .collect::<PyResult<Vec<_>>>()?
             }
         };
         let mut loads = Vec::with_capacity(keys.len());
@@ -681,14 +939,19 @@ pub fn least_busy<'py>(
                 Some(_) => return Err(decline("unsupported_state")),
             };
             // `_at_least_this_workers`
-            let count = shared.as_ref().map_or(count, |shared| count.max(shared[index]));
+            let count = shared
+                .as_ref()
+                .map_or(count, |shared| count.max(shared[index]));
             let made_at = match reservations.get(reservation_key.bind(py))? {
                 None => Vec::new(),
                 Some(picks) => reservation_times(&picks)?,
             };
             loads.push(count + routing::live_reservations(&made_at, now, reservation_ttl) as i64);
         }
-        let chosen = skewed(routing::least_busy(&loads).into_iter().collect(), loads.len());
+        let chosen = skewed(
+            routing::least_busy(&loads).into_iter().collect(),
+            loads.len(),
+        );
         stats.get().rust_call();
         Ok(chosen.first().copied())
     })
@@ -703,15 +966,24 @@ pub(crate) struct LeastBusyKeys {
 impl LeastBusyKeys {
     /// The `{group}_request_count:{id}` keys, in candidate order.
     pub(crate) fn count_keys(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        self.keys.iter().map(|(count_key, _)| Ok(count_key.bind(py).to_str()?.to_owned())).collect()
+        self.keys
+            .iter()
+            .map(|(count_key, _)| Ok(count_key.bind(py).to_str()?.to_owned()))
+            .collect()
     }
 }
 
-fn least_busy_keys(deployments_list: &Bound<'_, PyList>, group: &Bound<'_, PyString>, memo: &CounterKeys) -> PyResult<Vec<(Py<PyString>, Py<PyString>)>> {
+fn least_busy_keys(
+    deployments_list: &Bound<'_, PyList>,
+    group: &Bound<'_, PyString>,
+    memo: &CounterKeys,
+) -> PyResult<Vec<(Py<PyString>, Py<PyString>)>> {
     let mut keys = Vec::with_capacity(deployments_list.len());
     for deployment in deployments(deployments_list)? {
         // `_deployment_ids`: str(id) of a str or int id.
-        let id = if deployment.id.is_exact_instance_of::<PyString>() || deployment.id.is_exact_instance_of::<PyInt>() {
+        let id = if deployment.id.is_exact_instance_of::<PyString>()
+            || deployment.id.is_exact_instance_of::<PyInt>()
+        {
             deployment.id.str()?
         } else {
             return Err(decline("unsupported_deployment"));
@@ -725,11 +997,15 @@ fn least_busy_keys(deployments_list: &Bound<'_, PyList>, group: &Bound<'_, PyStr
 /// The times of a deployment's reservations, a tuple of `(time, call id or None)` as litellm
 /// stores them.
 fn reservation_times(picks: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
-    let picks = picks.cast_exact::<PyTuple>().map_err(|_| decline("unsupported_state"))?;
+    let picks = picks
+        .cast_exact::<PyTuple>()
+        .map_err(|_| decline("unsupported_state"))?;
     picks
         .iter()
         .map(|pick| {
-            let pick = pick.cast_into_exact::<PyTuple>().map_err(|_| decline("unsupported_state"))?;
+            let pick = pick
+                .cast_into_exact::<PyTuple>()
+                .map_err(|_| decline("unsupported_state"))?;
             let tag = pick.get_item(1).map_err(|_| decline("unsupported_state"))?;
             if pick.len() != 2 || !(tag.is_none() || tag.is_exact_instance_of::<PyString>()) {
                 return Err(decline("unsupported_state"));
@@ -744,18 +1020,28 @@ fn reservation_times(picks: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
 /// answers), else `(position, id)` of each key whose deployment `snapshot` (the store's entries by
 /// key) holds. Every other key reads as no cooldown.
 #[pyfunction]
-pub fn cooling_keys<'py>(keys: &Bound<'py, PyList>, snapshot: &Bound<'py, PyDict>) -> PyResult<Option<Vec<(usize, String)>>> {
+pub fn cooling_keys<'py>(
+    keys: &Bound<'py, PyList>,
+    snapshot: &Bound<'py, PyDict>,
+) -> PyResult<Option<Vec<(usize, String)>>> {
     guarded(|| {
         let mut cooling_ids = HashSet::with_capacity(snapshot.len());
         for key in snapshot.keys() {
-            let key = key.cast_into_exact::<PyString>().map_err(|_| decline("unsupported_state"))?;
-            let id = routing::cooldown_id(key.to_str()?).ok_or_else(|| decline("unsupported_state"))?;
+            let key = key
+                .cast_into_exact::<PyString>()
+                .map_err(|_| decline("unsupported_state"))?;
+            let id =
+                routing::cooldown_id(key.to_str()?).ok_or_else(|| decline("unsupported_state"))?;
             cooling_ids.insert(id.to_owned());
         }
         let mut cooling = Vec::new();
         for (position, key) in keys.iter().enumerate() {
-            let Ok(key) = key.cast_exact::<PyString>() else { return Ok(None) };
-            let Some(id) = routing::cooldown_id(key.to_str()?) else { return Ok(None) };
+            let Ok(key) = key.cast_exact::<PyString>() else {
+                return Ok(None);
+            };
+            let Some(id) = routing::cooldown_id(key.to_str()?) else {
+                return Ok(None);
+            };
             if cooling_ids.contains(id) {
                 cooling.push((position, id.to_owned()));
             }
@@ -787,7 +1073,8 @@ pub fn lowest_tpm<'py>(
             None => Arc::new(TpmCandidates::read(deployments_list)?),
         };
         // The walk's order: the map's own keys, then the candidates it lacks (each id once).
-        let mut walk: Vec<(Option<usize>, Option<Bound<'py, PyAny>>)> = Vec::with_capacity(candidates.ids.len());
+        let mut walk: Vec<(Option<usize>, Option<Bound<'py, PyAny>>)> =
+            Vec::with_capacity(candidates.ids.len());
         let mut listed: HashSet<&str> = HashSet::new();
         if let Some(tpm) = tpm {
             for (id, count) in tpm.iter() {
@@ -818,19 +1105,38 @@ pub fn lowest_tpm<'py>(
         let mut scored = Vec::with_capacity(walk.len());
         for (found, count) in walk {
             let Some(index) = found else { continue };
-            let count = count.map(|count| state_number(&count)).transpose()?.unwrap_or(0.0);
+            let count = count
+                .map(|count| state_number(&count))
+                .transpose()?
+                .unwrap_or(0.0);
             if !count.is_finite() {
                 return Err(decline("unsupported_state"));
             }
             let used = match rpm {
-                Some(rpm) => rpm.get_item(candidates.ids[index].bind(py))?.map(|used| state_number(&used)).transpose()?,
+                Some(rpm) => rpm
+                    .get_item(candidates.ids[index].bind(py))?
+                    .map(|used| state_number(&used))
+                    .transpose()?,
                 None => None,
             };
             order.push(index);
-            scored.push(UsageCandidate { tpm: count, rpm: used, limits: candidates.limits(index)? });
+            scored.push(UsageCandidate {
+                tpm: count,
+                rpm: used,
+                limits: candidates.limits(index)?,
+            });
         }
-        let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
-        let chosen = skewed(routing::lowest_usage(&scored, tokens).into_iter().take(1).collect(), order.len());
+        let tokens = input_tokens(
+            scored.iter().any(|c| c.limits.counts_tokens()),
+            count_input_tokens,
+        )?;
+        let chosen = skewed(
+            routing::lowest_usage(&scored, tokens)
+                .into_iter()
+                .take(1)
+                .collect(),
+            order.len(),
+        );
         stats.get().rust_call();
         Ok(chosen.first().map(|&slot| order[slot]))
     })
@@ -862,7 +1168,12 @@ impl TpmCandidates {
         for &index in last_with_id.values() {
             limits[index] = Some(candidates[index].limits(false)?);
         }
-        Ok(Self { ids, id_texts, last_with_id, limits })
+        Ok(Self {
+            ids,
+            id_texts,
+            last_with_id,
+            limits,
+        })
     }
 
     fn limits(&self, index: usize) -> PyResult<Limits> {
@@ -890,20 +1201,34 @@ pub struct CandidatePlans {
 impl CandidatePlans {
     #[new]
     fn new() -> Self {
-        Self { least_busy: Mutex::new(Vec::new()), lowest_tpm: Mutex::new(Vec::new()) }
+        Self {
+            least_busy: Mutex::new(Vec::new()),
+            lowest_tpm: Mutex::new(Vec::new()),
+        }
     }
 }
 
 /// The plan `list` matches in `plans`, else `derive`d and kept. The lock is held only to search
 /// and to insert, never while Python runs.
-fn known<T>(plans: &Mutex<Vec<Known<T>>>, list: &Bound<'_, PyList>, fits: impl Fn(&T) -> bool, derive: impl FnOnce() -> PyResult<T>) -> PyResult<Arc<T>> {
+fn known<T>(
+    plans: &Mutex<Vec<Known<T>>>,
+    list: &Bound<'_, PyList>,
+    fits: impl Fn(&T) -> bool,
+    derive: impl FnOnce() -> PyResult<T>,
+) -> PyResult<Arc<T>> {
     // A panic elsewhere cannot leave a half-made plan here: entries are pushed whole.
     let lock = || plans.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(found) = lock().iter().find(|known| same_objects(&known.deployments, list) && fits(&known.derived)) {
+    if let Some(found) = lock()
+        .iter()
+        .find(|known| same_objects(&known.deployments, list) && fits(&known.derived))
+    {
         return Ok(found.derived.clone());
     }
     let derived = Arc::new(derive()?);
-    let known = Known { deployments: list.iter().map(Bound::unbind).collect(), derived: derived.clone() };
+    let known = Known {
+        deployments: list.iter().map(Bound::unbind).collect(),
+        derived: derived.clone(),
+    };
     let mut plans = lock();
     let evicted = (plans.len() >= PLANS_KEPT).then(|| plans.remove(0));
     plans.push(known);
@@ -913,15 +1238,33 @@ fn known<T>(plans: &Mutex<Vec<Known<T>>>, list: &Bound<'_, PyList>, fits: impl F
 }
 
 impl CandidatePlans {
-    fn least_busy(&self, list: &Bound<'_, PyList>, group: &Bound<'_, PyString>, memo: &CounterKeys) -> PyResult<Arc<LeastBusyKeys>> {
+    fn least_busy(
+        &self,
+        list: &Bound<'_, PyList>,
+        group: &Bound<'_, PyString>,
+        memo: &CounterKeys,
+    ) -> PyResult<Arc<LeastBusyKeys>> {
         let group_text = group.to_str()?;
-        known(&self.least_busy, list, |known| known.group == group_text, || {
-            Ok(LeastBusyKeys { group: group_text.to_owned(), keys: least_busy_keys(list, group, memo)? })
-        })
+        known(
+            &self.least_busy,
+            list,
+            |known| known.group == group_text,
+            || {
+                Ok(LeastBusyKeys {
+                    group: group_text.to_owned(),
+                    keys: least_busy_keys(list, group, memo)?,
+                })
+            },
+        )
     }
 
     fn lowest_tpm(&self, list: &Bound<'_, PyList>) -> PyResult<Arc<TpmCandidates>> {
-        known(&self.lowest_tpm, list, |_| true, || TpmCandidates::read(list))
+        known(
+            &self.lowest_tpm,
+            list,
+            |_| true,
+            || TpmCandidates::read(list),
+        )
     }
 }
 

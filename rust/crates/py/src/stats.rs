@@ -28,7 +28,8 @@ pub struct CallStats {
 
 impl CallStats {
     fn count(&self, implementation: usize) {
-        self.calls[self.mode.load(Ordering::Relaxed)][implementation].fetch_add(1, Ordering::Relaxed);
+        self.calls[self.mode.load(Ordering::Relaxed)][implementation]
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn rust_call(&self) {
@@ -36,7 +37,10 @@ impl CallStats {
     }
 
     fn total(&self, implementation: usize) -> u64 {
-        self.calls.iter().map(|by_mode| by_mode[implementation].load(Ordering::Relaxed)).sum()
+        self.calls
+            .iter()
+            .map(|by_mode| by_mode[implementation].load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -66,7 +70,10 @@ impl CallStats {
     /// (`python_call`), so a shadow comparison Rust declines is not counted as a second Python call.
     fn fallback(&self, reason: &str) {
         self.fallbacks.fetch_add(1, Ordering::Relaxed);
-        let mut reasons = self.fallback_reasons.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reasons = self
+            .fallback_reasons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         *reasons.entry(reason.to_owned()).or_default() += 1;
     }
 
@@ -83,7 +90,10 @@ impl CallStats {
         let mut calls = HashMap::new();
         for (m, mode) in MODES.iter().enumerate() {
             for (i, implementation) in IMPLEMENTATIONS.iter().enumerate() {
-                calls.insert((*mode, *implementation), self.calls[m][i].load(Ordering::Relaxed));
+                calls.insert(
+                    (*mode, *implementation),
+                    self.calls[m][i].load(Ordering::Relaxed),
+                );
             }
         }
         calls
@@ -116,6 +126,9 @@ impl CallStats {
 
     #[getter]
     fn fallback_reasons(&self) -> HashMap<String, u64> {
-        self.fallback_reasons.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.fallback_reasons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

@@ -85,7 +85,9 @@ impl<'py> Gathered<'_, 'py> {
 /// `dict.get(key)` with the key interned once per process rather than built per call.
 macro_rules! get {
     ($dict:expr, $key:literal) => {
-        $dict.get_item(pyo3::intern!($dict.py(), $key)).map_err(|_| Reason::Input)
+        $dict
+            .get_item(pyo3::intern!($dict.py(), $key))
+            .map_err(|_| Reason::Input)
     };
 }
 
@@ -113,12 +115,17 @@ struct Options<'py, 'a> {
 
 /// A list or tuple holding something other than plain dicts (pydantic `Message` objects).
 fn has_message_objects(messages: &Bound<'_, PyAny>) -> bool {
-    let items = match (messages.cast_exact::<PyList>(), messages.cast_exact::<PyTuple>()) {
+    let items = match (
+        messages.cast_exact::<PyList>(),
+        messages.cast_exact::<PyTuple>(),
+    ) {
         (Ok(list), _) => list.iter().collect::<Vec<_>>(),
         (_, Ok(tuple)) => tuple.iter().collect(),
         _ => return false,
     };
-    items.iter().any(|message| !message.is_exact_instance_of::<PyDict>())
+    items
+        .iter()
+        .any(|message| !message.is_exact_instance_of::<PyDict>())
 }
 
 impl TokenCounter {
@@ -131,7 +138,11 @@ impl TokenCounter {
             let mut parts = Vec::with_capacity(items.len());
             for item in items.iter() {
                 if let Ok(item) = item.cast::<PyString>() {
-                    parts.push(item.to_str().map_err(|_| unsupported(Reason::Input))?.to_owned());
+                    parts.push(
+                        item.to_str()
+                            .map_err(|_| unsupported(Reason::Input))?
+                            .to_owned(),
+                    );
                 }
             }
             joined = PyString::new(py, &parts.concat());
@@ -140,12 +151,21 @@ impl TokenCounter {
             return Err(unsupported(Reason::Input));
         };
         let str = text.to_str().map_err(|_| unsupported(Reason::Input))?;
-        let count = if str.len() > RELEASE_GIL_BYTES { py.detach(|| self.text.count(str)) } else { self.text.count(str) };
+        let count = if str.len() > RELEASE_GIL_BYTES {
+            py.detach(|| self.text.count(str))
+        } else {
+            self.text.count(str)
+        };
         count.map_err(unsupported)
     }
 
     /// `token_counter(messages=...)` with its extras.
-    fn count_messages<'py>(&self, py: Python<'py>, messages: &Bound<'py, PyAny>, options: &Options<'py, '_>) -> PyResult<i64> {
+    fn count_messages<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyAny>,
+        options: &Options<'py, '_>,
+    ) -> PyResult<i64> {
         let mut gathered = Gathered {
             counter: &self.text,
             use_default_images: options.use_default_images,
@@ -153,15 +173,18 @@ impl TokenCounter {
             large_texts: Vec::new(),
             includes_system_message: false,
         };
-        self.gather_messages(messages, &mut gathered).map_err(unsupported)?;
+        self.gather_messages(messages, &mut gathered)
+            .map_err(unsupported)?;
         if options.with_extras {
             gathered.tokens += ChatAccounting::REPLY_PRIMER;
             if let Some(definitions) = &options.definitions {
-                gathered.tokens += ChatAccounting::tool_definition_overhead(gathered.includes_system_message);
+                gathered.tokens +=
+                    ChatAccounting::tool_definition_overhead(gathered.includes_system_message);
                 gathered.text(definitions.clone()).map_err(unsupported)?;
             }
             if let Some(choice) = options.tool_choice {
-                gathered.tokens += tool_choice_tokens(choice, &mut gathered).map_err(unsupported)?;
+                gathered.tokens +=
+                    tool_choice_tokens(choice, &mut gathered).map_err(unsupported)?;
             }
         }
         Ok(gathered.tokens + self.counts(py, &gathered.large_texts)?.iter().sum::<i64>())
@@ -169,8 +192,14 @@ impl TokenCounter {
 
     /// litellm's own rendering of `tools`; its failure is litellm's to report.
     fn render<'py>(&self, tools: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
-        let rendered = self.render_tools.bind(tools.py()).call1((tools,)).map_err(|_| unsupported(Reason::Input))?;
-        rendered.cast_into::<PyString>().map_err(|_| unsupported(Reason::Input))
+        let rendered = self
+            .render_tools
+            .bind(tools.py())
+            .call1((tools,))
+            .map_err(|_| unsupported(Reason::Input))?;
+        rendered
+            .cast_into::<PyString>()
+            .map_err(|_| unsupported(Reason::Input))
     }
 
     /// One count per text: the GIL released above `RELEASE_GIL_BYTES` in all, rayon's pool above
@@ -188,13 +217,21 @@ impl TokenCounter {
                 strs.iter().map(|s| self.text.count(s)).collect()
             }
         };
-        let counts = if bytes > RELEASE_GIL_BYTES { py.detach(count_all) } else { count_all() };
+        let counts = if bytes > RELEASE_GIL_BYTES {
+            py.detach(count_all)
+        } else {
+            count_all()
+        };
         counts.map_err(unsupported)
     }
 
     /// `_count_messages`: per-message overhead, every string value, names, tool-call arguments
     /// and content lists.
-    fn gather_messages<'py>(&self, messages: &Bound<'py, PyAny>, gathered: &mut Gathered<'_, 'py>) -> Walk<()> {
+    fn gather_messages<'py>(
+        &self,
+        messages: &Bound<'py, PyAny>,
+        gathered: &mut Gathered<'_, 'py>,
+    ) -> Walk<()> {
         let items: Vec<Bound<'py, PyAny>> = if let Ok(list) = messages.cast_exact::<PyList>() {
             list.iter().collect()
         } else if let Ok(tuple) = messages.cast_exact::<PyTuple>() {
@@ -224,11 +261,17 @@ impl TokenCounter {
         Ok(())
     }
 
-    fn gather_field<'py>(&self, key: &str, value: &Bound<'py, PyAny>, gathered: &mut Gathered<'_, 'py>) -> Walk<()> {
+    fn gather_field<'py>(
+        &self,
+        key: &str,
+        value: &Bound<'py, PyAny>,
+        gathered: &mut Gathered<'_, 'py>,
+    ) -> Walk<()> {
         match key {
             "tool_calls" => {
                 for tool_call in exact_list(value)?.iter() {
-                    let function = get!(exact_dict(&tool_call)?, "function")?.ok_or(Reason::Input)?;
+                    let function =
+                        get!(exact_dict(&tool_call)?, "function")?.ok_or(Reason::Input)?;
                     gather_arguments(exact_dict(&function)?, gathered)?;
                 }
                 Ok(())
@@ -241,10 +284,17 @@ impl TokenCounter {
                 }
                 Ok(())
             }
-            "content" if value.is_instance_of::<PyList>() => self.gather_content(exact_list(value)?, gathered),
+            "content" if value.is_instance_of::<PyList>() => {
+                self.gather_content(exact_list(value)?, gathered)
+            }
             // Only compaction blocks count here; a dict without them contributes nothing.
             "provider_specific_fields" => match value.cast_exact::<PyDict>() {
-                Ok(fields) if get!(fields, "compaction_blocks")?.map_or(true, |blocks| blocks.is_none()) => Ok(()),
+                Ok(fields)
+                    if get!(fields, "compaction_blocks")?
+                        .map_or(true, |blocks| blocks.is_none()) =>
+                {
+                    Ok(())
+                }
                 _ => Err(Reason::Input),
             },
             "search_results" if value.is_instance_of::<PyList>() => Err(Reason::Input),
@@ -253,7 +303,11 @@ impl TokenCounter {
     }
 
     /// `_count_content_list` for strings, text-like blocks, `image_url` and `tool_reference`.
-    fn gather_content<'py>(&self, parts: &Bound<'py, PyList>, gathered: &mut Gathered<'_, 'py>) -> Walk<()> {
+    fn gather_content<'py>(
+        &self,
+        parts: &Bound<'py, PyList>,
+        gathered: &mut Gathered<'_, 'py>,
+    ) -> Walk<()> {
         for part in parts.iter() {
             if let Ok(text) = part.cast::<PyString>() {
                 gathered.text(text.clone())?;
@@ -264,11 +318,14 @@ impl TokenCounter {
             let kind = kind.cast_exact::<PyString>().map_err(|_| Reason::Input)?;
             match kind.to_str().map_err(|_| Reason::Input)? {
                 "text" => gathered.display_if_truthy(get!(block, "text")?)?,
-                "thinking" | "redacted_thinking" => gathered.display_if_truthy(get!(block, "thinking")?)?,
+                "thinking" | "redacted_thinking" => {
+                    gathered.display_if_truthy(get!(block, "thinking")?)?
+                }
                 "compaction" => gathered.display_if_truthy(get!(block, "content")?)?,
                 "tool_reference" => gathered.display_if_truthy(get!(block, "tool_name")?)?,
                 "image_url" => {
-                    gathered.tokens += self.image_url_tokens(get!(block, "image_url")?, gathered.use_default_images)?
+                    gathered.tokens += self
+                        .image_url_tokens(get!(block, "image_url")?, gathered.use_default_images)?
                 }
                 _ => return Err(Reason::Input),
             }
@@ -277,12 +334,20 @@ impl TokenCounter {
     }
 
     /// `_count_image_tokens`: a dict with `url` and `detail`, or a bare URL string.
-    fn image_url_tokens(&self, image_url: Option<Bound<'_, PyAny>>, use_default: bool) -> Walk<i64> {
+    fn image_url_tokens(
+        &self,
+        image_url: Option<Bound<'_, PyAny>>,
+        use_default: bool,
+    ) -> Walk<i64> {
         let image_url = image_url.ok_or(Reason::Input)?;
         let (url, detail) = if let Ok(spec) = image_url.cast_exact::<PyDict>() {
             let detail = match get!(spec, "detail")? {
                 None => Detail::Auto,
-                Some(detail) => match detail.cast_exact::<PyString>().map_err(|_| Reason::Input)?.to_str() {
+                Some(detail) => match detail
+                    .cast_exact::<PyString>()
+                    .map_err(|_| Reason::Input)?
+                    .to_str()
+                {
                     Ok("low") => Detail::Low,
                     Ok("high") => Detail::High,
                     Ok("auto") => Detail::Auto,
@@ -290,10 +355,23 @@ impl TokenCounter {
                 },
             };
             let url = get!(spec, "url")?.ok_or(Reason::Input)?;
-            (url.cast_exact::<PyString>().map_err(|_| Reason::Input)?.clone(), detail)
+            (
+                url.cast_exact::<PyString>()
+                    .map_err(|_| Reason::Input)?
+                    .clone(),
+                detail,
+            )
         } else {
-            let url = image_url.cast_exact::<PyString>().map_err(|_| Reason::Input)?.clone();
-            if url.to_str().map_err(|_| Reason::Input)?.chars().all(is_python_space) {
+            let url = image_url
+                .cast_exact::<PyString>()
+                .map_err(|_| Reason::Input)?
+                .clone();
+            if url
+                .to_str()
+                .map_err(|_| Reason::Input)?
+                .chars()
+                .all(is_python_space)
+            {
                 return Err(Reason::Input);
             }
             (url, Detail::Auto)
@@ -307,7 +385,10 @@ impl TokenCounter {
 }
 
 /// `_count_function_call_tokens`: only `str(function.get("arguments", ""))` is counted.
-fn gather_arguments<'py>(function: &Bound<'py, PyDict>, gathered: &mut Gathered<'_, 'py>) -> Walk<()> {
+fn gather_arguments<'py>(
+    function: &Bound<'py, PyDict>,
+    gathered: &mut Gathered<'_, 'py>,
+) -> Walk<()> {
     match get!(function, "arguments")? {
         Some(arguments) => gathered.display(&arguments),
         None => Ok(()),
@@ -354,7 +435,11 @@ impl TokenCounter {
             tile_height: int("MAX_TILE_HEIGHT")?,
             max_image_bytes: (megabytes * 1024.0 * 1024.0) as usize,
         };
-        let accounting = if legacy_accounting { ChatAccounting::LEGACY_0301 } else { ChatAccounting::CURRENT };
+        let accounting = if legacy_accounting {
+            ChatAccounting::LEGACY_0301
+        } else {
+            ChatAccounting::CURRENT
+        };
         Ok(TokenCounter {
             text: TextCounter::new(encoding, limits),
             accounting,
@@ -386,7 +471,9 @@ impl TokenCounter {
         use_default_image_token_count: &Bound<'_, PyAny>,
     ) -> PyResult<i64> {
         guarded(|| {
-            let truthy = |value: &Bound<'_, PyAny>| value.is_truthy().map_err(|_| unsupported(Reason::Input));
+            let truthy = |value: &Bound<'_, PyAny>| {
+                value.is_truthy().map_err(|_| unsupported(Reason::Input))
+            };
             let count = if !text.is_none() {
                 if !messages.is_none() || truthy(tools)? || truthy(tool_choice)? {
                     return Err(Unsupported::new_err("invalid_arguments")); // litellm raises ValueError
@@ -402,11 +489,27 @@ impl TokenCounter {
                 if (with_tools || tool_choice.is_some()) && self.template_tools {
                     return Err(Unsupported::new_err("chat_template_tools"));
                 }
-                let definitions = if with_tools { Some(self.render(tools)?) } else { None };
-                let options = Options { use_default_images: truthy(use_default_image_token_count)?, with_extras, definitions, tool_choice };
+                let definitions = if with_tools {
+                    Some(self.render(tools)?)
+                } else {
+                    None
+                };
+                let options = Options {
+                    use_default_images: truthy(use_default_image_token_count)?,
+                    with_extras,
+                    definitions,
+                    tool_choice,
+                };
                 match self.count_messages(py, messages, &options) {
-                    Err(error) if error.is_instance_of::<Unsupported>(py) && has_message_objects(messages) => {
-                        let converted = self.message_dicts.bind(py).call1((messages,)).map_err(|_| unsupported(Reason::Input))?;
+                    Err(error)
+                        if error.is_instance_of::<Unsupported>(py)
+                            && has_message_objects(messages) =>
+                    {
+                        let converted = self
+                            .message_dicts
+                            .bind(py)
+                            .call1((messages,))
+                            .map_err(|_| unsupported(Reason::Input))?;
                         self.count_messages(py, &converted, &options)?
                     }
                     counted => counted?,
@@ -422,7 +525,11 @@ impl TokenCounter {
         guarded(|| {
             let texts = texts
                 .iter()
-                .map(|text| text.cast_exact::<PyString>().cloned().map_err(|_| unsupported(Reason::Input)))
+                .map(|text| {
+                    text.cast_exact::<PyString>()
+                        .cloned()
+                        .map_err(|_| unsupported(Reason::Input))
+                })
                 .collect::<PyResult<Vec<_>>>()?;
             let counts = self.counts(py, &texts)?;
             self.stats.get().rust_call();
@@ -432,23 +539,35 @@ impl TokenCounter {
 }
 
 /// `_count_tool_choice`: `"none"` and `{"type": "none"}` cost 1, a named function 7 + its name.
-fn tool_choice_tokens<'py>(choice: &Bound<'py, PyAny>, gathered: &mut Gathered<'_, 'py>) -> Walk<i64> {
+fn tool_choice_tokens<'py>(
+    choice: &Bound<'py, PyAny>,
+    gathered: &mut Gathered<'_, 'py>,
+) -> Walk<i64> {
     if let Ok(choice) = choice.cast::<PyString>() {
-        return Ok(if choice.to_str().map_err(|_| Reason::Input)? == "none" { ChatAccounting::TOOL_CHOICE_NONE } else { 0 });
+        return Ok(if choice.to_str().map_err(|_| Reason::Input)? == "none" {
+            ChatAccounting::TOOL_CHOICE_NONE
+        } else {
+            0
+        });
     }
     let Ok(choice) = choice.cast_exact::<PyDict>() else {
         // Other mappings match litellm's `match` patterns too; leave them to litellm.
-        return if choice.is_none() { Ok(0) } else { Err(Reason::Input) };
+        return if choice.is_none() {
+            Ok(0)
+        } else {
+            Err(Reason::Input)
+        };
     };
-    let named = |name: Option<Bound<'py, PyAny>>, gathered: &mut Gathered<'_, 'py>| -> Walk<Option<i64>> {
-        match name.and_then(|name| name.cast_into::<PyString>().ok()) {
-            Some(name) => {
-                gathered.text(name)?;
-                Ok(Some(ChatAccounting::TOOL_CHOICE_NAMED))
+    let named =
+        |name: Option<Bound<'py, PyAny>>, gathered: &mut Gathered<'_, 'py>| -> Walk<Option<i64>> {
+            match name.and_then(|name| name.cast_into::<PyString>().ok()) {
+                Some(name) => {
+                    gathered.text(name)?;
+                    Ok(Some(ChatAccounting::TOOL_CHOICE_NAMED))
+                }
+                None => Ok(None),
             }
-            None => Ok(None),
-        }
-    };
+        };
     if let Some(function) = get!(choice, "function")? {
         match function.cast_exact::<PyDict>() {
             Ok(function) => {
@@ -456,12 +575,17 @@ fn tool_choice_tokens<'py>(choice: &Bound<'py, PyAny>, gathered: &mut Gathered<'
                     return Ok(tokens);
                 }
             }
-            Err(_) if function.cast::<pyo3::types::PyMapping>().is_ok() => return Err(Reason::Input),
+            Err(_) if function.cast::<pyo3::types::PyMapping>().is_ok() => {
+                return Err(Reason::Input)
+            }
             Err(_) => {}
         }
     }
     if let Some(kind) = get!(choice, "type")? {
-        if kind.cast::<PyString>().is_ok_and(|k| k.to_str().is_ok_and(|k| k == "none")) {
+        if kind
+            .cast::<PyString>()
+            .is_ok_and(|k| k.to_str().is_ok_and(|k| k == "none"))
+        {
             return Ok(ChatAccounting::TOOL_CHOICE_NONE);
         }
         if !kind.is_instance_of::<PyString>() {

@@ -24,16 +24,26 @@ use routing::usage_mirror::{CounterMirror, Entry, InFlightPlan, UsagePlan, Value
 
 use crate::faults::guarded;
 use crate::object_layout::{dict_versions_work, version_tag};
-use crate::routing::{decline, deployments, input_tokens, number, skewed, usage_keys, CounterKeys, LeastBusyKeys};
+use crate::routing::{
+    decline, deployments, input_tokens, number, skewed, usage_keys, CounterKeys, LeastBusyKeys,
+};
 use crate::stats::CallStats;
 
 /// The cache's two dicts as they are now.
-fn cache_dicts<'py>(cache: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+fn cache_dicts<'py>(
+    cache: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
     let py = cache.py();
     let dict = |name| -> PyResult<Bound<'py, PyDict>> {
-        cache.getattr(name)?.cast_into_exact::<PyDict>().map_err(|_| decline("unsupported_cache"))
+        cache
+            .getattr(name)?
+            .cast_into_exact::<PyDict>()
+            .map_err(|_| decline("unsupported_cache"))
     };
-    Ok((dict(intern!(py, "cache_dict"))?, dict(intern!(py, "ttl_dict"))?))
+    Ok((
+        dict(intern!(py, "cache_dict"))?,
+        dict(intern!(py, "ttl_dict"))?,
+    ))
 }
 
 /// Which dicts the mirror copies, and their version tags when it last did.
@@ -71,7 +81,11 @@ impl KnownPlan {
 
 /// Whether `list` holds the `known` objects, in order.
 pub(crate) fn same_objects(known: &[Py<PyAny>], list: &Bound<'_, PyList>) -> bool {
-    known.len() == list.len() && known.iter().zip(list.iter()).all(|(known, item)| known.as_ptr() == item.as_ptr())
+    known.len() == list.len()
+        && known
+            .iter()
+            .zip(list.iter())
+            .all(|(known, item)| known.as_ptr() == item.as_ptr())
 }
 
 /// Plans kept per mirror, and per kind by `routing::CandidatePlans` (candidate lists differ by
@@ -101,14 +115,22 @@ pub struct UsageMirror {
 }
 
 /// The entry `key` has in the cache's dicts (`None`: absent).
-fn entry_of(entries: &Bound<'_, PyDict>, expiries: &Bound<'_, PyDict>, key: &Bound<'_, PyAny>) -> PyResult<Option<Entry>> {
-    let Some(value) = entries.get_item(key)? else { return Ok(None) };
+fn entry_of(
+    entries: &Bound<'_, PyDict>,
+    expiries: &Bound<'_, PyDict>,
+    key: &Bound<'_, PyAny>,
+) -> PyResult<Option<Entry>> {
+    let Some(value) = entries.get_item(key)? else {
+        return Ok(None);
+    };
     let value = if value.is_none() {
         Value::Null
     } else {
         number(&value).map_or(Value::Other, |value| Value::Number(value.as_f64()))
     };
-    let expiry = expiries.get_item(key)?.map(|expiry| number(&expiry).map_or(f64::NAN, |expiry| expiry.as_f64()));
+    let expiry = expiries
+        .get_item(key)?
+        .map(|expiry| number(&expiry).map_or(f64::NAN, |expiry| expiry.as_f64()));
     Ok(Some(Entry { value, expiry }))
 }
 
@@ -147,7 +169,9 @@ impl UsageMirror {
         state.counters.clear();
         for (key, _) in entries.iter() {
             if let Ok(text) = key.cast::<PyString>() {
-                state.counters.set(text.to_str()?, entry_of(&entries, &expiries, &key)?);
+                state
+                    .counters
+                    .set(text.to_str()?, entry_of(&entries, &expiries, &key)?);
             }
         }
         state.stamp = Some(Stamp::of(&entries, &expiries));
@@ -159,7 +183,9 @@ impl UsageMirror {
     fn copy(&self, cache: &Bound<'_, PyAny>, key: Option<&Bound<'_, PyAny>>, current: bool) {
         let copied = || -> PyResult<()> {
             let (entries, expiries) = cache_dicts(cache)?;
-            let Some(mut state) = self.state() else { return Ok(()) };
+            let Some(mut state) = self.state() else {
+                return Ok(());
+            };
             if !current || state.stamp.is_none() {
                 state.stamp = None;
                 return Ok(());
@@ -167,8 +193,12 @@ impl UsageMirror {
             match key {
                 None => state.counters.clear(),
                 Some(key) => {
-                    let text = key.cast::<PyString>().map_err(|_| decline("unsupported_state"))?;
-                    state.counters.set(text.to_str()?, entry_of(&entries, &expiries, key)?);
+                    let text = key
+                        .cast::<PyString>()
+                        .map_err(|_| decline("unsupported_state"))?;
+                    state
+                        .counters
+                        .set(text.to_str()?, entry_of(&entries, &expiries, key)?);
                 }
             }
             state.stamp = Some(Stamp::of(&entries, &expiries));
@@ -179,15 +209,29 @@ impl UsageMirror {
         }
     }
 
-    fn plan_index(state: &mut State, list: &Bound<'_, PyList>, minute: &str, keys: &CounterKeys) -> PyResult<usize> {
-        if let Some(index) = state.plans.iter().position(|known| known.matches(list, minute)) {
+    fn plan_index(
+        state: &mut State,
+        list: &Bound<'_, PyList>,
+        minute: &str,
+        keys: &CounterKeys,
+    ) -> PyResult<usize> {
+        if let Some(index) = state
+            .plans
+            .iter()
+            .position(|known| known.matches(list, minute))
+        {
             return Ok(index);
         }
         let candidates = deployments(list)?;
         let (ids, counter_keys) = usage_keys(&candidates, minute, keys)?;
         let mut inputs = Vec::with_capacity(ids.len());
         for ((id, (tpm, rpm)), deployment) in ids.into_iter().zip(&counter_keys).zip(&candidates) {
-            inputs.push((id, tpm.to_str()?.to_owned(), rpm.to_str()?.to_owned(), deployment.limits(false)?));
+            inputs.push((
+                id,
+                tpm.to_str()?.to_owned(),
+                rpm.to_str()?.to_owned(),
+                deployment.limits(false)?,
+            ));
         }
         if state.plans.len() >= PLANS_KEPT {
             state.plans.remove(0);
@@ -204,15 +248,27 @@ impl UsageMirror {
     /// them at `now` (the cache's clock), from the mirror; `None` (counted) when they must be read
     /// in place: a counter litellm's read would not simply return as a number (an expired one,
     /// which its read removes), or the mirror held by another call.
-    pub(crate) fn in_flight(&self, cache: &Bound<'_, PyAny>, now: f64, plan: &Arc<LeastBusyKeys>) -> PyResult<Option<Vec<Option<f64>>>> {
+    pub(crate) fn in_flight(
+        &self,
+        cache: &Bound<'_, PyAny>,
+        now: f64,
+        plan: &Arc<LeastBusyKeys>,
+    ) -> PyResult<Option<Vec<Option<f64>>>> {
         let py = cache.py();
         let Some(mut state) = self.state() else {
             self.read_in_place.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         };
         self.synced(&mut state, cache)?;
-        let State { counters, in_flight, .. } = &mut *state;
-        let index = match in_flight.iter().position(|(known, _)| Arc::ptr_eq(known, plan)) {
+        let State {
+            counters,
+            in_flight,
+            ..
+        } = &mut *state;
+        let index = match in_flight
+            .iter()
+            .position(|(known, _)| Arc::ptr_eq(known, plan))
+        {
             Some(index) => index,
             None => {
                 if in_flight.len() >= PLANS_KEPT {
@@ -222,8 +278,15 @@ impl UsageMirror {
                 in_flight.len() - 1
             }
         };
-        let counts = in_flight[index].1.mirrored_counts(counters, now).map(<[_]>::to_vec);
-        let counter = if counts.is_some() { &self.mirrored_picks } else { &self.read_in_place };
+        let counts = in_flight[index]
+            .1
+            .mirrored_counts(counters, now)
+            .map(<[_]>::to_vec);
+        let counter = if counts.is_some() {
+            &self.mirrored_picks
+        } else {
+            &self.read_in_place
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         Ok(counts)
     }
@@ -254,7 +317,9 @@ impl UsageMirror {
             self.stale.store(true, Ordering::Relaxed);
             return false;
         };
-        let Some(mut state) = self.state() else { return false };
+        let Some(mut state) = self.state() else {
+            return false;
+        };
         let current = state.stamp == Some(Stamp::of(&entries, &expiries));
         if !current {
             state.stamp = None;
@@ -297,7 +362,9 @@ impl UsageMirror {
                 };
                 self.synced(&mut state, cache)?;
                 let index = Self::plan_index(&mut state, deployments_list, minute, keys.get())?;
-                let State { counters, plans, .. } = &mut *state;
+                let State {
+                    counters, plans, ..
+                } = &mut *state;
                 let known = &mut plans[index].plan;
                 match known.mirrored_usage(counters, now) {
                     Some(scored) => (scored.to_vec(), known.kept().to_vec()),
@@ -307,11 +374,21 @@ impl UsageMirror {
                     }
                 }
             };
-            let tokens = input_tokens(scored.iter().any(|c| c.limits.counts_tokens()), count_input_tokens)?;
+            let tokens = input_tokens(
+                scored.iter().any(|c| c.limits.counts_tokens()),
+                count_input_tokens,
+            )?;
             let chosen = skewed(routing::lowest_usage(&scored, tokens), kept.len());
             self.mirrored_picks.fetch_add(1, Ordering::Relaxed);
             stats.get().rust_call();
-            PyList::new(py, chosen.iter().map(|&slot| deployments_list.get_item(kept[slot])).collect::<PyResult<Vec<_>>>()?).map(Some)
+            PyList::new(
+                py,
+                chosen
+                    .iter()
+                    .map(|&slot| deployments_list.get_item(kept[slot]))
+                    .collect::<PyResult<Vec<_>>>()?,
+            )
+            .map(Some)
         })
     }
 
@@ -319,7 +396,10 @@ impl UsageMirror {
     /// the cache in place.
     fn counts(&self) -> HashMap<&'static str, u64> {
         HashMap::from([
-            ("mirrored_picks", self.mirrored_picks.load(Ordering::Relaxed)),
+            (
+                "mirrored_picks",
+                self.mirrored_picks.load(Ordering::Relaxed),
+            ),
             ("resyncs", self.resyncs.load(Ordering::Relaxed)),
             ("read_in_place", self.read_in_place.load(Ordering::Relaxed)),
         ])

@@ -78,12 +78,24 @@ pub struct RedisLimiter {
 }
 
 impl RedisLimiter {
-    pub fn new(url: &str, limits: Vec<Limit>, prefix: &str, timeout: Duration, fail_mode: FailMode) -> Result<Self, String> {
+    pub fn new(
+        url: &str,
+        limits: Vec<Limit>,
+        prefix: &str,
+        timeout: Duration,
+        fail_mode: FailMode,
+    ) -> Result<Self, String> {
         if limits.is_empty() {
             return Err(ConfigError::NoLimits.to_string());
         }
-        if let Some(limit) = limits.iter().find(|limit| limit.quota.period_ns < 1_000_000) {
-            return Err(format!("{}: Redis windows are whole milliseconds; the period must be at least 1 ms", limit.name));
+        if let Some(limit) = limits
+            .iter()
+            .find(|limit| limit.quota.period_ns < 1_000_000)
+        {
+            return Err(format!(
+                "{}: Redis windows are whole milliseconds; the period must be at least 1 ms",
+                limit.name
+            ));
         }
         let client = Client::open(url).map_err(|error| format!("invalid Redis URL: {error}"))?;
         Ok(RedisLimiter {
@@ -113,7 +125,10 @@ impl RedisLimiter {
         format!("{}:{{{}}}:{}", self.prefix, key, limit.name)
     }
 
-    fn with_connection<T>(&self, work: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> Result<T, String> {
+    fn with_connection<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, String> {
         let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut connection = match pooled {
             Some(connection) => connection,
@@ -121,7 +136,10 @@ impl RedisLimiter {
         };
         match work(&mut connection) {
             Ok(value) => {
-                self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(connection);
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(connection);
                 Ok(value)
             }
             Err(error) => Err(self.failed(error)), // the connection is dropped; the next call reconnects
@@ -148,32 +166,64 @@ impl RedisLimiter {
                 Unit::Tokens => tokens,
             };
             invocation.key(self.redis_key(key, limit));
-            invocation.arg(limit.quota.amount).arg(limit.quota.period_ns / 1_000_000).arg(cost);
+            invocation
+                .arg(limit.quota.amount)
+                .arg(limit.quota.period_ns / 1_000_000)
+                .arg(cost);
         }
         match self.with_connection(|connection| invocation.invoke::<Vec<i64>>(connection)) {
             Ok(reply) => Outcome::Decided(self.decision(&reply)),
-            Err(error) => Outcome::Unavailable { allowed: self.fail_mode == FailMode::Open, error },
+            Err(error) => Outcome::Unavailable {
+                allowed: self.fail_mode == FailMode::Open,
+                error,
+            },
         }
     }
 
     fn decision(&self, reply: &[i64]) -> Decision {
         let allowed = reply.first() == Some(&1);
         let remaining_from = if allowed { 1 } else { 3 };
-        let remaining = reply.get(remaining_from..).unwrap_or_default().iter().map(|left| (*left).max(0) as u64).collect();
-        let refused_by = if allowed { None } else { reply.get(1).map(|i| (*i as usize).saturating_sub(1)) };
+        let remaining = reply
+            .get(remaining_from..)
+            .unwrap_or_default()
+            .iter()
+            .map(|left| (*left).max(0) as u64)
+            .collect();
+        let refused_by = if allowed {
+            None
+        } else {
+            reply.get(1).map(|i| (*i as usize).saturating_sub(1))
+        };
         Decision {
             allowed,
             remaining,
             refused_by,
-            retry_after_ns: if allowed { 0 } else { reply.get(2).copied().unwrap_or(0).max(0) as u64 * 1_000_000 },
+            retry_after_ns: if allowed {
+                0
+            } else {
+                reply.get(2).copied().unwrap_or(0).max(0) as u64 * 1_000_000
+            },
         }
     }
 
     /// Charge usage known after the response to the limits counting `unit` (or `name` only).
-    pub fn record_usage(&self, key: &str, unit: Unit, amount: i64, name: Option<&str>) -> Result<(), String> {
-        for limit in self.limits.iter().filter(|limit| limit.unit == unit && name.map_or(true, |name| name == limit.name)) {
+    pub fn record_usage(
+        &self,
+        key: &str,
+        unit: Unit,
+        amount: i64,
+        name: Option<&str>,
+    ) -> Result<(), String> {
+        for limit in self
+            .limits
+            .iter()
+            .filter(|limit| limit.unit == unit && name.map_or(true, |name| name == limit.name))
+        {
             let mut invocation = self.debit_script.prepare_invoke();
-            invocation.key(self.redis_key(key, limit)).arg(amount).arg(limit.quota.period_ns / 1_000_000);
+            invocation
+                .key(self.redis_key(key, limit))
+                .arg(amount)
+                .arg(limit.quota.period_ns / 1_000_000);
             self.with_connection(|connection| invocation.invoke::<i64>(connection))?;
         }
         Ok(())

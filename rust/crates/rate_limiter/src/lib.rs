@@ -50,7 +50,9 @@ pub enum ConfigError {
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConfigError::NoLimits => write!(f, "at least one limit or max_parallel_requests is required"),
+            ConfigError::NoLimits => {
+                write!(f, "at least one limit or max_parallel_requests is required")
+            }
             ConfigError::ZeroPeriod(name) => write!(f, "{name}: the period must be longer than 0"),
             ConfigError::DuplicateName(name) => write!(f, "{name}: defined twice"),
         }
@@ -103,7 +105,14 @@ impl KeyedLimiter {
                 return Err(ConfigError::DuplicateName(limit.name.clone()));
             }
         }
-        Ok(KeyedLimiter { limits, algorithm, max_parallel_requests, idle_ns, keys: DashMap::new(), clock })
+        Ok(KeyedLimiter {
+            limits,
+            algorithm,
+            max_parallel_requests,
+            idle_ns,
+            keys: DashMap::new(),
+            clock,
+        })
     }
 
     pub fn limits(&self) -> &[Limit] {
@@ -123,8 +132,17 @@ impl KeyedLimiter {
                 Algorithm::Gcra => WindowState::gcra(),
             })
             .collect();
-        let fresh = KeyState { windows, slots_in_use: AtomicU64::new(0), last_seen: AtomicU64::new(now) };
-        Arc::clone(&self.keys.entry(key.to_owned()).or_insert_with(|| Arc::new(fresh)))
+        let fresh = KeyState {
+            windows,
+            slots_in_use: AtomicU64::new(0),
+            last_seen: AtomicU64::new(now),
+        };
+        Arc::clone(
+            &self
+                .keys
+                .entry(key.to_owned())
+                .or_insert_with(|| Arc::new(fresh)),
+        )
     }
 
     /// Admit one request carrying `tokens` (charged to token limits), or refuse it without
@@ -141,12 +159,27 @@ impl KeyedLimiter {
                 for (earlier, earlier_window) in self.limits[..index].iter().zip(&state.windows) {
                     earlier_window.debit(earlier.quota, now, -(self.cost(earlier, tokens) as i64));
                 }
-                let remaining = self.limits.iter().zip(&state.windows).map(|(l, w)| w.remaining(l.quota, now)).collect();
-                return Decision { allowed: false, remaining, refused_by: Some(index), retry_after_ns: verdict.retry_after_ns };
+                let remaining = self
+                    .limits
+                    .iter()
+                    .zip(&state.windows)
+                    .map(|(l, w)| w.remaining(l.quota, now))
+                    .collect();
+                return Decision {
+                    allowed: false,
+                    remaining,
+                    refused_by: Some(index),
+                    retry_after_ns: verdict.retry_after_ns,
+                };
             }
             remaining.push(verdict.remaining);
         }
-        Decision { allowed: true, remaining, refused_by: None, retry_after_ns: 0 }
+        Decision {
+            allowed: true,
+            remaining,
+            refused_by: None,
+            retry_after_ns: 0,
+        }
     }
 
     fn cost(&self, limit: &Limit, tokens: u64) -> u64 {
@@ -170,20 +203,33 @@ impl KeyedLimiter {
 
     /// Take a parallel-request slot if one is free.
     pub fn acquire(&self, key: &str) -> bool {
-        let Some(max) = self.max_parallel_requests else { return true };
+        let Some(max) = self.max_parallel_requests else {
+            return true;
+        };
         let state = self.key(key, self.clock.now());
-        state.slots_in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| (used < max).then_some(used + 1)).is_ok()
+        state
+            .slots_in_use
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used < max).then_some(used + 1)
+            })
+            .is_ok()
     }
 
     /// Give a slot back (a release without a matching acquire is ignored).
     pub fn release(&self, key: &str) {
         if let Some(state) = self.keys.get(key) {
-            let _ = state.slots_in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| used.checked_sub(1));
+            let _ = state
+                .slots_in_use
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                    used.checked_sub(1)
+                });
         }
     }
 
     pub fn slots_in_use(&self, key: &str) -> u64 {
-        self.keys.get(key).map_or(0, |state| state.slots_in_use.load(Ordering::Acquire))
+        self.keys
+            .get(key)
+            .map_or(0, |state| state.slots_in_use.load(Ordering::Acquire))
     }
 
     /// Forget keys idle for `idle_ns` that hold no slot (bounded memory); returns how many.
@@ -212,10 +258,31 @@ mod tests {
 
     fn limiter(algorithm: Algorithm, clock: &ManualClock) -> KeyedLimiter {
         let limits = vec![
-            Limit { name: "rpm".into(), unit: Unit::Requests, quota: Quota { amount: 5, period_ns: 60 * SECOND } },
-            Limit { name: "tpm".into(), unit: Unit::Tokens, quota: Quota { amount: 100, period_ns: 60 * SECOND } },
+            Limit {
+                name: "rpm".into(),
+                unit: Unit::Requests,
+                quota: Quota {
+                    amount: 5,
+                    period_ns: 60 * SECOND,
+                },
+            },
+            Limit {
+                name: "tpm".into(),
+                unit: Unit::Tokens,
+                quota: Quota {
+                    amount: 100,
+                    period_ns: 60 * SECOND,
+                },
+            },
         ];
-        KeyedLimiter::new(limits, algorithm, Some(2), 300 * SECOND, Arc::new(clock.clone())).unwrap()
+        KeyedLimiter::new(
+            limits,
+            algorithm,
+            Some(2),
+            300 * SECOND,
+            Arc::new(clock.clone()),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -265,21 +332,47 @@ mod tests {
     #[test]
     fn invalid_configurations_are_errors() {
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::default());
-        let zero = vec![Limit { name: "rpm".into(), unit: Unit::Requests, quota: Quota { amount: 1, period_ns: 0 } }];
-        assert_eq!(KeyedLimiter::new(zero, Algorithm::Gcra, None, 1, clock.clone()).err(), Some(ConfigError::ZeroPeriod("rpm".into())));
-        assert_eq!(KeyedLimiter::new(vec![], Algorithm::Gcra, None, 1, clock).err(), Some(ConfigError::NoLimits));
+        let zero = vec![Limit {
+            name: "rpm".into(),
+            unit: Unit::Requests,
+            quota: Quota {
+                amount: 1,
+                period_ns: 0,
+            },
+        }];
+        assert_eq!(
+            KeyedLimiter::new(zero, Algorithm::Gcra, None, 1, clock.clone()).err(),
+            Some(ConfigError::ZeroPeriod("rpm".into()))
+        );
+        assert_eq!(
+            KeyedLimiter::new(vec![], Algorithm::Gcra, None, 1, clock).err(),
+            Some(ConfigError::NoLimits)
+        );
     }
 
     #[test]
     fn eight_threads_never_admit_more_than_the_limit() {
         for algorithm in [Algorithm::FixedWindow, Algorithm::Gcra] {
             let clock = ManualClock::default();
-            let limits = vec![Limit { name: "rpm".into(), unit: Unit::Requests, quota: Quota { amount: 1_000, period_ns: 60 * SECOND } }];
-            let limiter = Arc::new(KeyedLimiter::new(limits, algorithm, None, SECOND, Arc::new(clock)).unwrap());
+            let limits = vec![Limit {
+                name: "rpm".into(),
+                unit: Unit::Requests,
+                quota: Quota {
+                    amount: 1_000,
+                    period_ns: 60 * SECOND,
+                },
+            }];
+            let limiter = Arc::new(
+                KeyedLimiter::new(limits, algorithm, None, SECOND, Arc::new(clock)).unwrap(),
+            );
             let admitted: u64 = (0..8)
                 .map(|_| {
                     let limiter = Arc::clone(&limiter);
-                    thread::spawn(move || (0..10_000).filter(|_| limiter.check("shared", 0).allowed).count() as u64)
+                    thread::spawn(move || {
+                        (0..10_000)
+                            .filter(|_| limiter.check("shared", 0).allowed)
+                            .count() as u64
+                    })
                 })
                 .collect::<Vec<_>>()
                 .into_iter()

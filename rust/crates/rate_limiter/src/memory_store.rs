@@ -94,7 +94,8 @@ fn expiry(now: u64, ttl_seconds: f64) -> u64 {
 
 impl Entries {
     fn live(&mut self, key: &EntryKey, now: u64) -> Option<&mut Stored> {
-        let expired = matches!(self.map.get(key), Some(Stored { expires_at: Some(at), .. }) if *at <= now);
+        let expired =
+            matches!(self.map.get(key), Some(Stored { expires_at: Some(at), .. }) if *at <= now);
         if expired {
             self.map.remove(key);
             return None;
@@ -105,24 +106,32 @@ impl Entries {
     fn wrote(&mut self, now: u64) {
         self.writes += 1;
         if self.writes % SWEEP_EVERY_WRITES == 0 {
-            self.map.retain(|_, stored| stored.expires_at.map_or(true, |at| at > now));
+            self.map
+                .retain(|_, stored| stored.expires_at.map_or(true, |at| at > now));
         }
     }
 }
 
 impl<C: Clock> MemoryStore<C> {
     pub fn with_clock(clock: C) -> Self {
-        MemoryStore { clock, entries: Mutex::new(Entries::default()) }
+        MemoryStore {
+            clock,
+            entries: Mutex::new(Entries::default()),
+        }
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         // A panic while holding the lock leaves whole entries behind (every write is one insert).
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn get(&self, key: &EntryKey) -> Option<Value> {
         let now = self.clock.now();
-        self.entries().live(key, now).map(|stored| stored.value.clone())
+        self.entries()
+            .live(key, now)
+            .map(|stored| stored.value.clone())
     }
 
     pub fn set(&self, key: EntryKey, value: Value, ttl_seconds: Option<f64>) {
@@ -134,16 +143,30 @@ impl<C: Clock> MemoryStore<C> {
     }
 
     /// The number after adding `amount`, or `None` when the entry holds no number.
-    pub fn increment(&self, key: &EntryKey, amount: Number, ttl_seconds: Option<f64>) -> Result<Option<Number>, IncrementError> {
+    pub fn increment(
+        &self,
+        key: &EntryKey,
+        amount: Number,
+        ttl_seconds: Option<f64>,
+    ) -> Result<Option<Number>, IncrementError> {
         let now = self.clock.now();
         let mut entries = self.entries();
         let new_expiry = ttl_seconds.map(|ttl| expiry(now, ttl));
         let total = match entries.live(key, now) {
             None => {
-                entries.map.insert(key.clone(), Stored { value: Value::Number(amount), expires_at: new_expiry });
+                entries.map.insert(
+                    key.clone(),
+                    Stored {
+                        value: Value::Number(amount),
+                        expires_at: new_expiry,
+                    },
+                );
                 Some(amount)
             }
-            Some(Stored { value: Value::Number(current), expires_at }) => {
+            Some(Stored {
+                value: Value::Number(current),
+                expires_at,
+            }) => {
                 let total = current.plus(amount).ok_or(IncrementError::Overflow)?;
                 *current = total;
                 if new_expiry.is_some() {
@@ -166,7 +189,11 @@ mod tests {
     const SECOND: u64 = 1_000_000_000;
 
     fn key(suffix: &str) -> EntryKey {
-        EntryKey { descriptor_key: "api_key".into(), descriptor_value: "k1".into(), suffix: suffix.into() }
+        EntryKey {
+            descriptor_key: "api_key".into(),
+            descriptor_value: "k1".into(),
+            suffix: suffix.into(),
+        }
     }
 
     fn store() -> (MemoryStore<ManualClock>, ManualClock) {
@@ -177,30 +204,53 @@ mod tests {
     #[test]
     fn a_missing_entry_is_created_at_the_amount() {
         let (store, _) = store();
-        assert_eq!(store.increment(&key("requests"), Number::Int(1), Some(60.0)), Ok(Some(Number::Int(1))));
-        assert_eq!(store.get(&key("requests")), Some(Value::Number(Number::Int(1))));
+        assert_eq!(
+            store.increment(&key("requests"), Number::Int(1), Some(60.0)),
+            Ok(Some(Number::Int(1)))
+        );
+        assert_eq!(
+            store.get(&key("requests")),
+            Some(Value::Number(Number::Int(1)))
+        );
         assert_eq!(store.get(&key("tokens")), None);
     }
 
     #[test]
     fn ints_stay_ints_until_a_float_joins() {
         let (store, _) = store();
-        store.increment(&key("tokens"), Number::Int(3), None).unwrap();
-        assert_eq!(store.increment(&key("tokens"), Number::Int(2), None), Ok(Some(Number::Int(5))));
-        assert_eq!(store.increment(&key("tokens"), Number::Float(0.5), None), Ok(Some(Number::Float(5.5))));
+        store
+            .increment(&key("tokens"), Number::Int(3), None)
+            .unwrap();
+        assert_eq!(
+            store.increment(&key("tokens"), Number::Int(2), None),
+            Ok(Some(Number::Int(5)))
+        );
+        assert_eq!(
+            store.increment(&key("tokens"), Number::Float(0.5), None),
+            Ok(Some(Number::Float(5.5)))
+        );
         store.set(key("window"), Value::Number(Number::Float(1.0)), None);
-        assert_eq!(store.increment(&key("window"), Number::Int(1), None), Ok(Some(Number::Float(2.0))));
+        assert_eq!(
+            store.increment(&key("window"), Number::Int(1), None),
+            Ok(Some(Number::Float(2.0)))
+        );
     }
 
     #[test]
     fn text_and_slots_are_not_incremented() {
         let (store, _) = store();
         store.set(key("window"), Value::Text("7".into()), None);
-        assert_eq!(store.increment(&key("window"), Number::Int(1), None), Ok(None));
+        assert_eq!(
+            store.increment(&key("window"), Number::Int(1), None),
+            Ok(None)
+        );
         assert_eq!(store.get(&key("window")), Some(Value::Text("7".into())));
         let slots = Value::Slots(vec![("slot-a".into(), 12.5)]);
         store.set(key("max_parallel_requests"), slots.clone(), Some(60.0));
-        assert_eq!(store.increment(&key("max_parallel_requests"), Number::Int(1), None), Ok(None));
+        assert_eq!(
+            store.increment(&key("max_parallel_requests"), Number::Int(1), None),
+            Ok(None)
+        );
         assert_eq!(store.get(&key("max_parallel_requests")), Some(slots));
     }
 
@@ -227,41 +277,76 @@ mod tests {
     #[test]
     fn an_increment_refreshes_the_expiry_only_when_given_a_ttl() {
         let (store, clock) = store();
-        store.increment(&key("requests"), Number::Int(1), Some(1.0)).unwrap();
-        store.increment(&key("tokens"), Number::Int(1), Some(1.0)).unwrap();
+        store
+            .increment(&key("requests"), Number::Int(1), Some(1.0))
+            .unwrap();
+        store
+            .increment(&key("tokens"), Number::Int(1), Some(1.0))
+            .unwrap();
         clock.advance(SECOND / 2);
-        store.increment(&key("requests"), Number::Int(1), Some(5.0)).unwrap();
-        store.increment(&key("tokens"), Number::Int(1), None).unwrap();
+        store
+            .increment(&key("requests"), Number::Int(1), Some(5.0))
+            .unwrap();
+        store
+            .increment(&key("tokens"), Number::Int(1), None)
+            .unwrap();
         clock.advance(SECOND);
-        assert_eq!(store.get(&key("requests")), Some(Value::Number(Number::Int(2))));
-        assert_eq!(store.get(&key("tokens")), None, "the first TTL still applies");
+        assert_eq!(
+            store.get(&key("requests")),
+            Some(Value::Number(Number::Int(2)))
+        );
+        assert_eq!(
+            store.get(&key("tokens")),
+            None,
+            "the first TTL still applies"
+        );
     }
 
     #[test]
     fn an_expired_entry_is_incremented_from_scratch() {
         let (store, clock) = store();
-        store.increment(&key("requests"), Number::Int(5), Some(1.0)).unwrap();
+        store
+            .increment(&key("requests"), Number::Int(5), Some(1.0))
+            .unwrap();
         clock.advance(2 * SECOND);
-        assert_eq!(store.increment(&key("requests"), Number::Int(1), None), Ok(Some(Number::Int(1))));
+        assert_eq!(
+            store.increment(&key("requests"), Number::Int(1), None),
+            Ok(Some(Number::Int(1)))
+        );
     }
 
     #[test]
     fn an_int_overflow_is_refused_and_leaves_the_entry() {
         let (store, _) = store();
         store.set(key("requests"), Value::Number(Number::Int(i64::MAX)), None);
-        assert_eq!(store.increment(&key("requests"), Number::Int(1), None), Err(IncrementError::Overflow));
-        assert_eq!(store.get(&key("requests")), Some(Value::Number(Number::Int(i64::MAX))));
+        assert_eq!(
+            store.increment(&key("requests"), Number::Int(1), None),
+            Err(IncrementError::Overflow)
+        );
+        assert_eq!(
+            store.get(&key("requests")),
+            Some(Value::Number(Number::Int(i64::MAX)))
+        );
     }
 
     #[test]
     fn expired_entries_are_swept_without_being_read() {
         let (store, clock) = store();
         for index in 0..100 {
-            store.set(EntryKey { suffix: format!("s{index}"), ..key("") }, Value::Number(Number::Int(1)), Some(1.0));
+            store.set(
+                EntryKey {
+                    suffix: format!("s{index}"),
+                    ..key("")
+                },
+                Value::Number(Number::Int(1)),
+                Some(1.0),
+            );
         }
         clock.advance(2 * SECOND);
         for _ in 0..SWEEP_EVERY_WRITES {
-            store.increment(&key("requests"), Number::Int(1), None).unwrap();
+            store
+                .increment(&key("requests"), Number::Int(1), None)
+                .unwrap();
         }
         assert_eq!(store.entries().map.len(), 1);
     }

@@ -37,7 +37,10 @@ impl Counter {
     /// An expired counter starts over (with a new TTL) before `delta` is added.
     fn add(&mut self, delta: i64, ttl: f64, now: f64) -> i64 {
         if now > self.expires_at {
-            *self = Counter { value: 0, expires_at: now + ttl };
+            *self = Counter {
+                value: 0,
+                expires_at: now + ttl,
+            };
         }
         self.value += delta;
         self.value
@@ -55,9 +58,13 @@ pub struct ExpiringCounters {
 
 impl ExpiringCounters {
     pub fn get(&self, key: &str, now: f64) -> Option<i64> {
-        let value = self.counters.get(key).map(|counter| (counter.value, counter.expires_at))?;
+        let value = self
+            .counters
+            .get(key)
+            .map(|counter| (counter.value, counter.expires_at))?;
         if now > value.1 {
-            self.counters.remove_if(key, |_, counter| now > counter.expires_at);
+            self.counters
+                .remove_if(key, |_, counter| now > counter.expires_at);
             return None;
         }
         Some(value.0)
@@ -72,7 +79,13 @@ impl ExpiringCounters {
         if let Some(mut counter) = self.counters.get_mut(key) {
             return counter.add(delta, ttl, now);
         }
-        self.counters.entry(key.to_owned()).or_insert(Counter { value: 0, expires_at: now + ttl }).add(delta, ttl, now)
+        self.counters
+            .entry(key.to_owned())
+            .or_insert(Counter {
+                value: 0,
+                expires_at: now + ttl,
+            })
+            .add(delta, ttl, now)
     }
 
     pub fn len(&self) -> usize {
@@ -160,7 +173,10 @@ fn ttl(kind: LimitKind) -> f64 {
 /// A per-minute limit as a bucket's quota (a negative limit, which litellm refuses every request
 /// against, admits nothing).
 fn per_minute(limit: i64) -> Quota {
-    Quota { amount: limit.max(0) as u64, period_ns: MINUTE_NS }
+    Quota {
+        amount: limit.max(0) as u64,
+        period_ns: MINUTE_NS,
+    }
 }
 
 /// The cache clock's seconds on the buckets' nanosecond scale.
@@ -184,7 +200,9 @@ impl Buckets {
         let quota = per_minute(limit);
         let verdict = self.requests.admit(quota, now, 1);
         // Like litellm's count, the usage shown includes the refused request.
-        refused_unless(verdict, LimitKind::Rpm, limit, || self.requests.used(quota, now) + 1)
+        refused_unless(verdict, LimitKind::Rpm, limit, || {
+            self.requests.used(quota, now) + 1
+        })
     }
 
     fn refund_request(&self, limit: i64, now: u64) {
@@ -195,23 +213,45 @@ impl Buckets {
     fn admit_tokens(&self, limit: i64, now: u64) -> Result<(), Refusal> {
         let quota = per_minute(limit);
         self.token_limit.store(quota.amount, Ordering::Relaxed);
-        refused_unless(self.tokens.peek(quota, now, 1), LimitKind::Tpm, limit, || self.tokens.used(quota, now))
+        refused_unless(
+            self.tokens.peek(quota, now, 1),
+            LimitKind::Tpm,
+            limit,
+            || self.tokens.used(quota, now),
+        )
     }
 
     fn charge_tokens(&self, tokens: i64, now: u64) {
         let amount = self.token_limit.load(Ordering::Relaxed);
         if amount != NO_TOKEN_LIMIT {
-            self.tokens.debit(Quota { amount, period_ns: MINUTE_NS }, now, tokens);
+            self.tokens.debit(
+                Quota {
+                    amount,
+                    period_ns: MINUTE_NS,
+                },
+                now,
+                tokens,
+            );
         }
     }
 }
 
-fn refused_unless(verdict: Verdict, kind: LimitKind, limit: i64, usage: impl FnOnce() -> u64) -> Result<(), Refusal> {
+fn refused_unless(
+    verdict: Verdict,
+    kind: LimitKind,
+    limit: i64,
+    usage: impl FnOnce() -> u64,
+) -> Result<(), Refusal> {
     if verdict.allowed {
         return Ok(());
     }
     let usage = i64::try_from(usage()).unwrap_or(i64::MAX);
-    Err(Refusal { kind, limit, usage, retry_after_ns: Some(verdict.retry_after_ns) })
+    Err(Refusal {
+        kind,
+        limit,
+        usage,
+        retry_after_ns: Some(verdict.retry_after_ns),
+    })
 }
 
 /// The usage store of one router's `enforce_model_rate_limits` check.
@@ -225,7 +265,14 @@ pub struct ModelRateLimits {
 
 impl ModelRateLimits {
     /// Admit the request (counting it against rpm/rpd) or refuse it, leaving every count as it was.
-    pub fn check(&self, keys: &UsageKeys, limits: DeploymentLimits, order: CheckOrder, algorithm: Algorithm, now: f64) -> Result<(), Refusal> {
+    pub fn check(
+        &self,
+        keys: &UsageKeys,
+        limits: DeploymentLimits,
+        order: CheckOrder,
+        algorithm: Algorithm,
+        now: f64,
+    ) -> Result<(), Refusal> {
         let buckets = match algorithm {
             Algorithm::FixedWindow => None,
             Algorithm::Gcra => Some(self.buckets(keys.deployment)),
@@ -239,14 +286,17 @@ impl ModelRateLimits {
         let rpd = [(LimitKind::Rpd, limits.rpd)];
         match order {
             CheckOrder::Sync => self.request_then_daily(buckets, keys, limits.rpm, now, || {
-                self.compare_tokens(keys, LimitKind::Tpd, limits.tpd, now).and_then(|()| self.count_request(keys, &rpd, now))
+                self.compare_tokens(keys, LimitKind::Tpd, limits.tpd, now)
+                    .and_then(|()| self.count_request(keys, &rpd, now))
             }),
             CheckOrder::Async => {
                 self.compare_tokens(keys, LimitKind::Tpd, limits.tpd, now)?;
                 match buckets {
                     // litellm counts the minute's and the day's request together; a bucket decides first.
                     None => self.count_request(keys, &[(LimitKind::Rpm, limits.rpm), rpd[0]], now),
-                    Some(_) => self.request_then_daily(buckets, keys, limits.rpm, now, || self.count_request(keys, &rpd, now)),
+                    Some(_) => self.request_then_daily(buckets, keys, limits.rpm, now, || {
+                        self.count_request(keys, &rpd, now)
+                    }),
                 }
             }
         }
@@ -256,8 +306,10 @@ impl ModelRateLimits {
     /// token bucket, if it has one: the counters are charged too, so switching algorithms keeps
     /// the minute's tokens).
     pub fn record_tokens(&self, keys: &UsageKeys, tokens: i64, now: f64) {
-        self.counters.increment(&keys.key(LimitKind::Tpm), tokens, MINUTE_TTL, now);
-        self.counters.increment(&keys.key(LimitKind::Tpd), tokens, DAY_TTL, now);
+        self.counters
+            .increment(&keys.key(LimitKind::Tpm), tokens, MINUTE_TTL, now);
+        self.counters
+            .increment(&keys.key(LimitKind::Tpd), tokens, DAY_TTL, now);
         if let Some(buckets) = self.buckets.get(keys.deployment) {
             buckets.charge_tokens(tokens, nanos(now));
         }
@@ -269,9 +321,18 @@ impl ModelRateLimits {
         }
         let fresh = || {
             let token_limit = AtomicU64::new(NO_TOKEN_LIMIT);
-            Arc::new(Buckets { requests: WindowState::gcra(), tokens: WindowState::gcra(), token_limit })
+            Arc::new(Buckets {
+                requests: WindowState::gcra(),
+                tokens: WindowState::gcra(),
+                token_limit,
+            })
         };
-        Arc::clone(&self.buckets.entry(deployment.to_owned()).or_insert_with(fresh))
+        Arc::clone(
+            &self
+                .buckets
+                .entry(deployment.to_owned())
+                .or_insert_with(fresh),
+        )
     }
 
     /// The minute's request (a count, or a bucket's admission), then `daily`; a daily refusal
@@ -304,17 +365,33 @@ impl ModelRateLimits {
     }
 
     /// Token limits compare the usage so far (`>=`): the request's own tokens are not known yet.
-    fn compare_tokens(&self, keys: &UsageKeys, kind: LimitKind, limit: Option<i64>, now: f64) -> Result<(), Refusal> {
+    fn compare_tokens(
+        &self,
+        keys: &UsageKeys,
+        kind: LimitKind,
+        limit: Option<i64>,
+        now: f64,
+    ) -> Result<(), Refusal> {
         let Some(limit) = limit else { return Ok(()) };
         match self.counters.get(&keys.key(kind), now) {
-            Some(usage) if usage >= limit => Err(Refusal { kind, limit, usage, retry_after_ns: None }),
+            Some(usage) if usage >= limit => Err(Refusal {
+                kind,
+                limit,
+                usage,
+                retry_after_ns: None,
+            }),
             _ => Ok(()),
         }
     }
 
     /// Count the request against each present limit, then refuse at the first one exceeded,
     /// rolling back every count this call made.
-    fn count_request(&self, keys: &UsageKeys, limits: &[(LimitKind, Option<i64>)], now: f64) -> Result<(), Refusal> {
+    fn count_request(
+        &self,
+        keys: &UsageKeys,
+        limits: &[(LimitKind, Option<i64>)],
+        now: f64,
+    ) -> Result<(), Refusal> {
         let mut counted = [None; 2];
         for (slot, &(kind, limit)) in counted.iter_mut().zip(limits) {
             if limit.is_some() {
@@ -325,7 +402,12 @@ impl ModelRateLimits {
             if let (Some(usage), Some(limit)) = (usage, limit) {
                 if usage > limit {
                     self.refund(keys, limits, now);
-                    return Err(Refusal { kind, limit, usage, retry_after_ns: None });
+                    return Err(Refusal {
+                        kind,
+                        limit,
+                        usage,
+                        retry_after_ns: None,
+                    });
                 }
             }
         }
@@ -346,9 +428,18 @@ mod tests {
     use super::*;
 
     const PARITY: Algorithm = Algorithm::FixedWindow;
-    const KEYS: UsageKeys = UsageKeys { deployment: "d1:openai/gpt-4o", minute: "10-05", day: Some("2026-11-27") };
+    const KEYS: UsageKeys = UsageKeys {
+        deployment: "d1:openai/gpt-4o",
+        minute: "10-05",
+        day: Some("2026-11-27"),
+    };
 
-    fn limits(tpm: Option<i64>, rpm: Option<i64>, tpd: Option<i64>, rpd: Option<i64>) -> DeploymentLimits {
+    fn limits(
+        tpm: Option<i64>,
+        rpm: Option<i64>,
+        tpd: Option<i64>,
+        rpd: Option<i64>,
+    ) -> DeploymentLimits {
         DeploymentLimits { tpm, rpm, tpd, rpd }
     }
 
@@ -367,24 +458,71 @@ mod tests {
     fn rpm_counts_then_refuses_and_rolls_back() {
         let store = ModelRateLimits::default();
         let rpm2 = limits(None, Some(2), None, None);
-        assert!(store.check(&KEYS, rpm2, CheckOrder::Sync, PARITY, 0.0).is_ok());
-        assert!(store.check(&KEYS, rpm2, CheckOrder::Async, PARITY, 0.0).is_ok());
-        let refused = store.check(&KEYS, rpm2, CheckOrder::Sync, PARITY, 0.0).unwrap_err();
-        assert_eq!(refused, Refusal { kind: LimitKind::Rpm, limit: 2, usage: 3, retry_after_ns: None });
+        assert!(store
+            .check(&KEYS, rpm2, CheckOrder::Sync, PARITY, 0.0)
+            .is_ok());
+        assert!(store
+            .check(&KEYS, rpm2, CheckOrder::Async, PARITY, 0.0)
+            .is_ok());
+        let refused = store
+            .check(&KEYS, rpm2, CheckOrder::Sync, PARITY, 0.0)
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            Refusal {
+                kind: LimitKind::Rpm,
+                limit: 2,
+                usage: 3,
+                retry_after_ns: None
+            }
+        );
         assert_eq!(store.usage(&KEYS, LimitKind::Rpm, 0.0), Some(2));
-        let next_minute = UsageKeys { minute: "10-06", ..KEYS };
-        assert!(store.check(&next_minute, rpm2, CheckOrder::Sync, PARITY, 1.0).is_ok());
+        let next_minute = UsageKeys {
+            minute: "10-06",
+            ..KEYS
+        };
+        assert!(store
+            .check(&next_minute, rpm2, CheckOrder::Sync, PARITY, 1.0)
+            .is_ok());
     }
 
     #[test]
     fn zero_is_a_limit() {
         let store = ModelRateLimits::default();
-        let refused = store.check(&KEYS, limits(None, Some(0), None, None), CheckOrder::Async, PARITY, 0.0).unwrap_err();
+        let refused = store
+            .check(
+                &KEYS,
+                limits(None, Some(0), None, None),
+                CheckOrder::Async,
+                PARITY,
+                0.0,
+            )
+            .unwrap_err();
         assert_eq!((refused.kind, refused.usage), (LimitKind::Rpm, 1));
         // tokens: nothing used yet is no usage at all, so even a zero token limit admits.
-        assert!(store.check(&KEYS, limits(Some(0), None, None, None), CheckOrder::Sync, PARITY, 0.0).is_ok());
+        assert!(store
+            .check(
+                &KEYS,
+                limits(Some(0), None, None, None),
+                CheckOrder::Sync,
+                PARITY,
+                0.0
+            )
+            .is_ok());
         store.record_tokens(&KEYS, 1, 0.0);
-        assert_eq!(store.check(&KEYS, limits(Some(0), None, None, None), CheckOrder::Sync, PARITY, 0.0).unwrap_err().kind, LimitKind::Tpm);
+        assert_eq!(
+            store
+                .check(
+                    &KEYS,
+                    limits(Some(0), None, None, None),
+                    CheckOrder::Sync,
+                    PARITY,
+                    0.0
+                )
+                .unwrap_err()
+                .kind,
+            LimitKind::Tpm
+        );
     }
 
     #[test]
@@ -392,19 +530,40 @@ mod tests {
         let store = ModelRateLimits::default();
         let tpm100 = limits(Some(100), None, None, None);
         store.record_tokens(&KEYS, 99, 0.0);
-        assert!(store.check(&KEYS, tpm100, CheckOrder::Sync, PARITY, 0.0).is_ok());
+        assert!(store
+            .check(&KEYS, tpm100, CheckOrder::Sync, PARITY, 0.0)
+            .is_ok());
         store.record_tokens(&KEYS, 1, 0.0);
-        assert_eq!(store.check(&KEYS, tpm100, CheckOrder::Async, PARITY, 0.0).unwrap_err(), Refusal { kind: LimitKind::Tpm, limit: 100, usage: 100, retry_after_ns: None });
+        assert_eq!(
+            store
+                .check(&KEYS, tpm100, CheckOrder::Async, PARITY, 0.0)
+                .unwrap_err(),
+            Refusal {
+                kind: LimitKind::Tpm,
+                limit: 100,
+                usage: 100,
+                retry_after_ns: None
+            }
+        );
         assert_eq!(store.usage(&KEYS, LimitKind::Tpd, 0.0), Some(100));
     }
 
     #[test]
     fn sync_and_async_name_different_limits_for_the_same_refusal() {
         let both = limits(None, Some(0), Some(10), None);
-        for (order, expected) in [(CheckOrder::Sync, LimitKind::Rpm), (CheckOrder::Async, LimitKind::Tpd)] {
+        for (order, expected) in [
+            (CheckOrder::Sync, LimitKind::Rpm),
+            (CheckOrder::Async, LimitKind::Tpd),
+        ] {
             let store = ModelRateLimits::default();
             store.record_tokens(&KEYS, 10, 0.0);
-            assert_eq!(store.check(&KEYS, both, order, PARITY, 0.0).unwrap_err().kind, expected);
+            assert_eq!(
+                store
+                    .check(&KEYS, both, order, PARITY, 0.0)
+                    .unwrap_err()
+                    .kind,
+                expected
+            );
             assert_eq!(store.usage(&KEYS, LimitKind::Rpm, 0.0).unwrap_or(0), 0);
         }
     }
@@ -416,7 +575,15 @@ mod tests {
             let rpd1 = limits(None, Some(10), None, Some(1));
             assert!(store.check(&KEYS, rpd1, order, PARITY, 0.0).is_ok());
             let refused = store.check(&KEYS, rpd1, order, PARITY, 0.0).unwrap_err();
-            assert_eq!(refused, Refusal { kind: LimitKind::Rpd, limit: 1, usage: 2, retry_after_ns: None });
+            assert_eq!(
+                refused,
+                Refusal {
+                    kind: LimitKind::Rpd,
+                    limit: 1,
+                    usage: 2,
+                    retry_after_ns: None
+                }
+            );
             assert_eq!(store.usage(&KEYS, LimitKind::Rpm, 0.0), Some(1));
             assert_eq!(store.usage(&KEYS, LimitKind::Rpd, 0.0), Some(1));
         }
@@ -438,38 +605,108 @@ mod tests {
     const SECOND: u64 = 1_000_000_000;
 
     /// `rpm` requests at `at`, as admitted or refused.
-    fn burst(store: &ModelRateLimits, keys: &UsageKeys, rpm: i64, algorithm: Algorithm, at: f64) -> Vec<Result<(), Refusal>> {
-        (0..rpm).map(|_| store.check(keys, limits(None, Some(rpm), None, None), CheckOrder::Sync, algorithm, at)).collect()
+    fn burst(
+        store: &ModelRateLimits,
+        keys: &UsageKeys,
+        rpm: i64,
+        algorithm: Algorithm,
+        at: f64,
+    ) -> Vec<Result<(), Refusal>> {
+        (0..rpm)
+            .map(|_| {
+                store.check(
+                    keys,
+                    limits(None, Some(rpm), None, None),
+                    CheckOrder::Sync,
+                    algorithm,
+                    at,
+                )
+            })
+            .collect()
     }
 
     #[test]
     fn across_a_minute_boundary_parity_admits_two_limits_and_gcra_one_then_a_steady_rate() {
-        let late = UsageKeys { minute: "10-05", ..KEYS };
-        let next = UsageKeys { minute: "10-06", ..KEYS };
+        let late = UsageKeys {
+            minute: "10-05",
+            ..KEYS
+        };
+        let next = UsageKeys {
+            minute: "10-06",
+            ..KEYS
+        };
         let parity = ModelRateLimits::default();
-        assert!(burst(&parity, &late, 3, PARITY, 59.0).iter().all(Result::is_ok));
-        assert!(burst(&parity, &next, 3, PARITY, 60.5).iter().all(Result::is_ok));
+        assert!(burst(&parity, &late, 3, PARITY, 59.0)
+            .iter()
+            .all(Result::is_ok));
+        assert!(burst(&parity, &next, 3, PARITY, 60.5)
+            .iter()
+            .all(Result::is_ok));
 
         let gcra = ModelRateLimits::default();
         assert!(burst(&gcra, &late, 3, GCRA, 59.0).iter().all(Result::is_ok));
         // Full: the next request fits one interval (60 s / 3) after the burst, whatever the minute.
-        let refused = Refusal { kind: LimitKind::Rpm, limit: 3, usage: 4, retry_after_ns: Some(18_500_000_000) };
+        let refused = Refusal {
+            kind: LimitKind::Rpm,
+            limit: 3,
+            usage: 4,
+            retry_after_ns: Some(18_500_000_000),
+        };
         assert_eq!(burst(&gcra, &next, 3, GCRA, 60.5), vec![Err(refused); 3]);
-        assert!(gcra.check(&next, limits(None, Some(3), None, None), CheckOrder::Async, GCRA, 79.0).is_ok());
-        assert_eq!(gcra.check(&next, limits(None, Some(3), None, None), CheckOrder::Sync, GCRA, 79.0).unwrap_err().retry_after_ns, Some(20 * SECOND));
+        assert!(gcra
+            .check(
+                &next,
+                limits(None, Some(3), None, None),
+                CheckOrder::Async,
+                GCRA,
+                79.0
+            )
+            .is_ok());
+        assert_eq!(
+            gcra.check(
+                &next,
+                limits(None, Some(3), None, None),
+                CheckOrder::Sync,
+                GCRA,
+                79.0
+            )
+            .unwrap_err()
+            .retry_after_ns,
+            Some(20 * SECOND)
+        );
     }
 
     #[test]
     fn gcra_tokens_are_charged_after_the_call_even_beyond_the_limit() {
         let store = ModelRateLimits::default();
         let tpm100 = limits(Some(100), None, None, None);
-        assert!(store.check(&KEYS, tpm100, CheckOrder::Sync, GCRA, 0.0).is_ok());
+        assert!(store
+            .check(&KEYS, tpm100, CheckOrder::Sync, GCRA, 0.0)
+            .is_ok());
         store.record_tokens(&KEYS, 250, 0.0);
         // 250 tokens at 100 a minute: one token fits again once 151 have refilled (after 90.6 s).
-        let refused = store.check(&KEYS, tpm100, CheckOrder::Async, GCRA, 0.0).unwrap_err();
-        assert_eq!(refused, Refusal { kind: LimitKind::Tpm, limit: 100, usage: 250, retry_after_ns: Some(90_600_000_000) });
-        assert_eq!(store.check(&KEYS, tpm100, CheckOrder::Sync, GCRA, 90.0).unwrap_err().usage, 100);
-        assert!(store.check(&KEYS, tpm100, CheckOrder::Sync, GCRA, 91.0).is_ok());
+        let refused = store
+            .check(&KEYS, tpm100, CheckOrder::Async, GCRA, 0.0)
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            Refusal {
+                kind: LimitKind::Tpm,
+                limit: 100,
+                usage: 250,
+                retry_after_ns: Some(90_600_000_000)
+            }
+        );
+        assert_eq!(
+            store
+                .check(&KEYS, tpm100, CheckOrder::Sync, GCRA, 90.0)
+                .unwrap_err()
+                .usage,
+            100
+        );
+        assert!(store
+            .check(&KEYS, tpm100, CheckOrder::Sync, GCRA, 91.0)
+            .is_ok());
         // The day's counter and litellm's minute counter are charged too.
         assert_eq!(store.usage(&KEYS, LimitKind::Tpd, 0.0), Some(250));
         assert_eq!(store.usage(&KEYS, LimitKind::Tpm, 0.0), Some(250));
@@ -480,13 +717,36 @@ mod tests {
         for order in [CheckOrder::Sync, CheckOrder::Async] {
             let store = ModelRateLimits::default();
             let rpd1 = limits(None, Some(2), None, Some(1));
-            let day = |day| UsageKeys { day: Some(day), ..KEYS };
-            assert!(store.check(&day("2026-11-27"), rpd1, order, GCRA, 0.0).is_ok());
-            let refused = store.check(&day("2026-11-27"), rpd1, order, GCRA, 0.0).unwrap_err();
-            assert_eq!(refused, Refusal { kind: LimitKind::Rpd, limit: 1, usage: 2, retry_after_ns: None });
+            let day = |day| UsageKeys {
+                day: Some(day),
+                ..KEYS
+            };
+            assert!(store
+                .check(&day("2026-11-27"), rpd1, order, GCRA, 0.0)
+                .is_ok());
+            let refused = store
+                .check(&day("2026-11-27"), rpd1, order, GCRA, 0.0)
+                .unwrap_err();
+            assert_eq!(
+                refused,
+                Refusal {
+                    kind: LimitKind::Rpd,
+                    limit: 1,
+                    usage: 2,
+                    retry_after_ns: None
+                }
+            );
             // The refund left room for exactly one more request in the bucket.
-            assert!(store.check(&day("2026-11-28"), rpd1, order, GCRA, 0.0).is_ok());
-            assert_eq!(store.check(&day("2026-11-29"), rpd1, order, GCRA, 0.0).unwrap_err().kind, LimitKind::Rpm);
+            assert!(store
+                .check(&day("2026-11-28"), rpd1, order, GCRA, 0.0)
+                .is_ok());
+            assert_eq!(
+                store
+                    .check(&day("2026-11-29"), rpd1, order, GCRA, 0.0)
+                    .unwrap_err()
+                    .kind,
+                LimitKind::Rpm
+            );
         }
     }
 
@@ -494,9 +754,28 @@ mod tests {
     fn gcra_admits_nothing_against_a_zero_or_negative_limit() {
         let store = ModelRateLimits::default();
         for limit in [0, -1] {
-            let refused = store.check(&KEYS, limits(None, Some(limit), None, None), CheckOrder::Sync, GCRA, 0.0).unwrap_err();
-            assert_eq!((refused.kind, refused.retry_after_ns), (LimitKind::Rpm, Some(60 * SECOND)));
-            let refused = store.check(&KEYS, limits(Some(limit), None, None, None), CheckOrder::Sync, GCRA, 0.0).unwrap_err();
+            let refused = store
+                .check(
+                    &KEYS,
+                    limits(None, Some(limit), None, None),
+                    CheckOrder::Sync,
+                    GCRA,
+                    0.0,
+                )
+                .unwrap_err();
+            assert_eq!(
+                (refused.kind, refused.retry_after_ns),
+                (LimitKind::Rpm, Some(60 * SECOND))
+            );
+            let refused = store
+                .check(
+                    &KEYS,
+                    limits(Some(limit), None, None, None),
+                    CheckOrder::Sync,
+                    GCRA,
+                    0.0,
+                )
+                .unwrap_err();
             assert_eq!(refused.kind, LimitKind::Tpm);
         }
     }
@@ -504,10 +783,26 @@ mod tests {
     #[test]
     fn gcra_tokens_without_a_tpm_limit_charge_no_bucket() {
         let store = ModelRateLimits::default();
-        assert!(store.check(&KEYS, limits(None, Some(5), None, None), CheckOrder::Sync, GCRA, 0.0).is_ok());
+        assert!(store
+            .check(
+                &KEYS,
+                limits(None, Some(5), None, None),
+                CheckOrder::Sync,
+                GCRA,
+                0.0
+            )
+            .is_ok());
         store.record_tokens(&KEYS, 1_000, 0.0);
         // A tpm limit seen later starts from an empty bucket.
-        assert!(store.check(&KEYS, limits(Some(10), Some(5), None, None), CheckOrder::Sync, GCRA, 0.0).is_ok());
+        assert!(store
+            .check(
+                &KEYS,
+                limits(Some(10), Some(5), None, None),
+                CheckOrder::Sync,
+                GCRA,
+                0.0
+            )
+            .is_ok());
     }
 
     #[test]
@@ -518,7 +813,9 @@ mod tests {
                 let store = std::sync::Arc::clone(&store);
                 std::thread::spawn(move || {
                     let rpm = limits(None, Some(1_000), None, None);
-                    (0..1_000).filter(|_| store.check(&KEYS, rpm, CheckOrder::Sync, GCRA, 0.0).is_ok()).count()
+                    (0..1_000)
+                        .filter(|_| store.check(&KEYS, rpm, CheckOrder::Sync, GCRA, 0.0).is_ok())
+                        .count()
                 })
             })
             .collect::<Vec<_>>()

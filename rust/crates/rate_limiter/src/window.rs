@@ -60,7 +60,8 @@ impl WindowState {
         match self {
             WindowState::Gcra(tat) => {
                 let current = tat.load(Ordering::Acquire);
-                gcra_decide(current, quota, now, cost).map_or_else(|refused| refused, |next| gcra_admitted(next, quota, now))
+                gcra_decide(current, quota, now, cost)
+                    .map_or_else(|refused| refused, |next| gcra_admitted(next, quota, now))
             }
             WindowState::FixedWindow(state) => {
                 let state = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -79,14 +80,19 @@ impl WindowState {
                     Some(if cost >= 0 {
                         base.saturating_add(interval.saturating_mul(cost as u64))
                     } else {
-                        base.saturating_sub(interval.saturating_mul(cost.unsigned_abs())).max(now)
+                        base.saturating_sub(interval.saturating_mul(cost.unsigned_abs()))
+                            .max(now)
                     })
                 });
             }
             WindowState::FixedWindow(state) => {
                 let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
                 let (start, used) = current_window(*state, quota, now);
-                let used = if cost >= 0 { used.saturating_add(cost as u64) } else { used.saturating_sub(cost.unsigned_abs()) };
+                let used = if cost >= 0 {
+                    used.saturating_add(cost as u64)
+                } else {
+                    used.saturating_sub(cost.unsigned_abs())
+                };
                 *state = (start, used);
             }
         }
@@ -98,7 +104,9 @@ impl WindowState {
             WindowState::Gcra(tat) => gcra_remaining(tat.load(Ordering::Acquire), quota, now),
             WindowState::FixedWindow(state) => {
                 let state = state.lock().unwrap_or_else(|e| e.into_inner());
-                quota.amount.saturating_sub(current_window(*state, quota, now).1)
+                quota
+                    .amount
+                    .saturating_sub(current_window(*state, quota, now).1)
             }
         }
     }
@@ -107,7 +115,10 @@ impl WindowState {
     /// limit after a debit that did not fit.
     pub fn used(&self, quota: Quota, now: u64) -> u64 {
         match self {
-            WindowState::Gcra(tat) => tat.load(Ordering::Acquire).saturating_sub(now).div_ceil(emission_interval(quota)),
+            WindowState::Gcra(tat) => tat
+                .load(Ordering::Acquire)
+                .saturating_sub(now)
+                .div_ceil(emission_interval(quota)),
             WindowState::FixedWindow(state) => {
                 let state = state.lock().unwrap_or_else(|e| e.into_inner());
                 current_window(*state, quota, now).1
@@ -117,13 +128,32 @@ impl WindowState {
 }
 
 /// A fixed window's decision on `cost`, and its state afterwards.
-fn fixed_window_decide(state: (u64, u64), quota: Quota, now: u64, cost: u64) -> (Verdict, (u64, u64)) {
+fn fixed_window_decide(
+    state: (u64, u64),
+    quota: Quota,
+    now: u64,
+    cost: u64,
+) -> (Verdict, (u64, u64)) {
     let (start, used) = current_window(state, quota, now);
     if used.saturating_add(cost) <= quota.amount {
-        (Verdict { allowed: true, remaining: quota.amount - used - cost, retry_after_ns: 0 }, (start, used + cost))
+        (
+            Verdict {
+                allowed: true,
+                remaining: quota.amount - used - cost,
+                retry_after_ns: 0,
+            },
+            (start, used + cost),
+        )
     } else {
         let retry_after_ns = (start + quota.period_ns).saturating_sub(now);
-        (Verdict { allowed: false, remaining: quota.amount.saturating_sub(used), retry_after_ns }, (start, used))
+        (
+            Verdict {
+                allowed: false,
+                remaining: quota.amount.saturating_sub(used),
+                retry_after_ns,
+            },
+            (start, used),
+        )
     }
 }
 
@@ -160,19 +190,33 @@ fn gcra_admit(tat: &AtomicU64, quota: Quota, now: u64, cost: u64) -> Verdict {
 fn gcra_decide(current: u64, quota: Quota, now: u64, cost: u64) -> Result<u64, Verdict> {
     if quota.amount == 0 && cost > 0 {
         // Nothing is ever admitted: a period, as a fixed window would say, rather than 0.
-        return Err(Verdict { allowed: false, remaining: 0, retry_after_ns: quota.period_ns });
+        return Err(Verdict {
+            allowed: false,
+            remaining: 0,
+            retry_after_ns: quota.period_ns,
+        });
     }
     let tolerance = quota.period_ns;
-    let next = current.max(now).saturating_add(emission_interval(quota).saturating_mul(cost));
+    let next = current
+        .max(now)
+        .saturating_add(emission_interval(quota).saturating_mul(cost));
     if next > now.saturating_add(tolerance) {
         let retry_after_ns = next - now.saturating_add(tolerance);
-        return Err(Verdict { allowed: false, remaining: gcra_remaining(current, quota, now), retry_after_ns });
+        return Err(Verdict {
+            allowed: false,
+            remaining: gcra_remaining(current, quota, now),
+            retry_after_ns,
+        });
     }
     Ok(next)
 }
 
 fn gcra_admitted(next: u64, quota: Quota, now: u64) -> Verdict {
-    Verdict { allowed: true, remaining: gcra_remaining(next, quota, now), retry_after_ns: 0 }
+    Verdict {
+        allowed: true,
+        remaining: gcra_remaining(next, quota, now),
+        retry_after_ns: 0,
+    }
 }
 
 fn gcra_remaining(tat: u64, quota: Quota, now: u64) -> u64 {
@@ -188,14 +232,24 @@ mod tests {
     const SECOND: u64 = 1_000_000_000;
 
     fn quota(amount: u64) -> Quota {
-        Quota { amount, period_ns: 60 * SECOND }
+        Quota {
+            amount,
+            period_ns: 60 * SECOND,
+        }
     }
 
     #[test]
     fn fixed_window_admits_up_to_the_limit_then_waits_for_the_window() {
         let state = WindowState::fixed_window();
         for remaining in (0..3).rev() {
-            assert_eq!(state.admit(quota(3), 10 * SECOND, 1), Verdict { allowed: true, remaining, retry_after_ns: 0 });
+            assert_eq!(
+                state.admit(quota(3), 10 * SECOND, 1),
+                Verdict {
+                    allowed: true,
+                    remaining,
+                    retry_after_ns: 0
+                }
+            );
         }
         let refused = state.admit(quota(3), 20 * SECOND, 1);
         assert!(!refused.allowed);
@@ -247,7 +301,14 @@ mod tests {
         for state in [WindowState::gcra(), WindowState::fixed_window()] {
             assert!(state.admit(quota(2), 0, 1).allowed);
             for _ in 0..3 {
-                assert_eq!(state.peek(quota(2), 0, 1), Verdict { allowed: true, remaining: 0, retry_after_ns: 0 });
+                assert_eq!(
+                    state.peek(quota(2), 0, 1),
+                    Verdict {
+                        allowed: true,
+                        remaining: 0,
+                        retry_after_ns: 0
+                    }
+                );
             }
             assert!(state.admit(quota(2), 0, 1).allowed);
             let refused = state.peek(quota(2), SECOND, 1);

@@ -42,13 +42,23 @@ pub struct LatencyEntry {
 
 impl LatencyEntry {
     pub fn new(latency: Window, ttft: Window, tpm: f64, rpm: f64) -> Self {
-        Self { latency, ttft, tpm, rpm }
+        Self {
+            latency,
+            ttft,
+            tpm,
+            rpm,
+        }
     }
 
     /// The placeholder the pick writes for a candidate the map lacks:
     /// `{"latency_normalized": [0], minute: {"tpm": 0, "rpm": 0}}`.
     pub fn placeholder(rule: SumRule) -> Self {
-        Self::new(Window::new(&[Number::Int(0)], rule), Window::new(&[], rule), 0.0, 0.0)
+        Self::new(
+            Window::new(&[Number::Int(0)], rule),
+            Window::new(&[], rule),
+            0.0,
+            0.0,
+        )
     }
 
     /// `selected_latency`: for a stream with TTFT samples, their `ttft_percentile` (or mean),
@@ -74,8 +84,12 @@ pub struct MapVisits {
     pub missing: Vec<usize>,
 }
 
-pub fn map_visits<'k>(candidate_ids: &[&str], map_keys: impl IntoIterator<Item = &'k str>) -> MapVisits {
-    let mut last: HashMap<&str, usize, BuildHasherDefault<Fnv1a>> = HashMap::with_capacity_and_hasher(candidate_ids.len(), Default::default());
+pub fn map_visits<'k>(
+    candidate_ids: &[&str],
+    map_keys: impl IntoIterator<Item = &'k str>,
+) -> MapVisits {
+    let mut last: HashMap<&str, usize, BuildHasherDefault<Fnv1a>> =
+        HashMap::with_capacity_and_hasher(candidate_ids.len(), Default::default());
     for (index, id) in candidate_ids.iter().enumerate() {
         last.insert(id, index);
     }
@@ -103,12 +117,20 @@ mod tests {
     use Number::{Float, Int};
 
     fn entry(latency: &[Number], ttft: &[Number]) -> LatencyEntry {
-        LatencyEntry::new(Window::new(latency, SumRule::Sequential), Window::new(ttft, SumRule::Sequential), 0.0, 0.0)
+        LatencyEntry::new(
+            Window::new(latency, SumRule::Sequential),
+            Window::new(ttft, SumRule::Sequential),
+            0.0,
+            0.0,
+        )
     }
 
     #[test]
     fn streams_compare_ttft_when_there_is_any() {
-        let both = entry(&[Float(0.4), Float(0.2)], &[Float(0.1), Float(0.3), Float(0.2)]);
+        let both = entry(
+            &[Float(0.4), Float(0.2)],
+            &[Float(0.1), Float(0.3), Float(0.2)],
+        );
         assert_eq!(both.selected(false, None), Some(Float(0.30000000000000004)));
         assert_eq!(both.selected(true, None), Some(Float(0.20000000000000004)));
         assert_eq!(both.selected(true, Some(0.5)), Some(Float(0.2)));
@@ -125,7 +147,12 @@ mod tests {
 
     #[test]
     fn an_unreproducible_mean_declines_only_when_selected() {
-        let mixed = LatencyEntry::new(Window::new(&[Float(0.5), Int(1)], SumRule::Compensated), Window::new(&[Float(0.1)], SumRule::Compensated), 0.0, 0.0);
+        let mixed = LatencyEntry::new(
+            Window::new(&[Float(0.5), Int(1)], SumRule::Compensated),
+            Window::new(&[Float(0.1)], SumRule::Compensated),
+            0.0,
+            0.0,
+        );
         assert_eq!(mixed.selected(false, None), None);
         assert_eq!(mixed.selected(true, None), Some(Float(0.1)));
     }

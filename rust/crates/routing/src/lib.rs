@@ -21,7 +21,10 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub const NONE: Limits = Limits { tpm: f64::INFINITY, rpm: f64::INFINITY };
+    pub const NONE: Limits = Limits {
+        tpm: f64::INFINITY,
+        rpm: f64::INFINITY,
+    };
 
     /// Whether the request's input tokens can decide this deployment's admission (litellm counts
     /// them on every pick; a caller can skip the count when no candidate needs it).
@@ -48,18 +51,30 @@ fn admitted(tpm: f64, rpm: f64, limits: Limits, input_tokens: f64) -> bool {
 /// The candidates a latency pick draws from uniformly: those admitted within
 /// `lowest + buffer * lowest`, or every admitted one when that leaves none (a negative buffer).
 /// Empty when none is admitted (litellm returns `None`).
-pub fn latency_choices(candidates: &[LatencyCandidate], input_tokens: f64, buffer: f64) -> Vec<usize> {
+pub fn latency_choices(
+    candidates: &[LatencyCandidate],
+    input_tokens: f64,
+    buffer: f64,
+) -> Vec<usize> {
     let admitted: Vec<usize> = (0..candidates.len())
         .filter(|&i| {
             let c = &candidates[i];
             admitted(c.tpm, c.rpm, c.limits, input_tokens)
         })
         .collect();
-    let Some(lowest) = admitted.iter().map(|&i| candidates[i].latency).min_by(f64::total_cmp) else {
+    let Some(lowest) = admitted
+        .iter()
+        .map(|&i| candidates[i].latency)
+        .min_by(f64::total_cmp)
+    else {
         return admitted;
     };
     let threshold = lowest + buffer * lowest;
-    let within: Vec<usize> = admitted.iter().copied().filter(|&i| candidates[i].latency <= threshold).collect();
+    let within: Vec<usize> = admitted
+        .iter()
+        .copied()
+        .filter(|&i| candidates[i].latency <= threshold)
+        .collect();
     if within.is_empty() {
         admitted
     } else {
@@ -81,7 +96,9 @@ pub struct CostCandidate {
 pub fn lowest_cost(candidates: &[CostCandidate], input_tokens: f64) -> Option<usize> {
     let mut best: Option<usize> = None;
     for (i, c) in candidates.iter().enumerate() {
-        if admitted(c.tpm, c.rpm, c.limits, input_tokens) && best.map_or(true, |b| c.cost < candidates[b].cost) {
+        if admitted(c.tpm, c.rpm, c.limits, input_tokens)
+            && best.map_or(true, |b| c.cost < candidates[b].cost)
+        {
             best = Some(i);
         }
     }
@@ -135,7 +152,8 @@ pub fn first_seen_last_wins<'a>(ids: impl IntoIterator<Item = &'a str>) -> Vec<u
     let ids = ids.into_iter();
     // Short ids on every pick: FNV hashes them faster than SipHash, and nothing here is adversarial
     // beyond the router's own deployment ids.
-    let mut slots: HashMap<&str, usize, BuildHasherDefault<Fnv1a>> = HashMap::with_capacity_and_hasher(ids.size_hint().0, Default::default());
+    let mut slots: HashMap<&str, usize, BuildHasherDefault<Fnv1a>> =
+        HashMap::with_capacity_and_hasher(ids.size_hint().0, Default::default());
     let mut kept: Vec<usize> = Vec::new();
     for (i, id) in ids.enumerate() {
         match slots.get(id) {
@@ -185,7 +203,12 @@ mod tests {
     const INF: f64 = f64::INFINITY;
 
     fn latency(latency: f64) -> LatencyCandidate {
-        LatencyCandidate { latency, tpm: 0.0, rpm: 0.0, limits: Limits::NONE }
+        LatencyCandidate {
+            latency,
+            tpm: 0.0,
+            rpm: 0.0,
+            limits: Limits::NONE,
+        }
     }
 
     #[test]
@@ -221,10 +244,19 @@ mod tests {
         at_rpm.limits = Limits { tpm: INF, rpm: 3.0 };
         at_rpm.rpm = 3.0;
         let mut over_tpm = latency(0.01);
-        over_tpm.limits = Limits { tpm: 100.0, rpm: INF };
+        over_tpm.limits = Limits {
+            tpm: 100.0,
+            rpm: INF,
+        };
         over_tpm.tpm = 90.0;
-        assert_eq!(latency_choices(&[full, at_rpm, over_tpm], 11.0, 0.0), vec![0]);
-        assert_eq!(latency_choices(&[full, at_rpm, over_tpm], 10.0, 0.0), vec![2]);
+        assert_eq!(
+            latency_choices(&[full, at_rpm, over_tpm], 11.0, 0.0),
+            vec![0]
+        );
+        assert_eq!(
+            latency_choices(&[full, at_rpm, over_tpm], 10.0, 0.0),
+            vec![2]
+        );
     }
 
     #[test]
@@ -243,12 +275,20 @@ mod tests {
     }
 
     fn cost(cost: f64) -> CostCandidate {
-        CostCandidate { cost, tpm: 0.0, rpm: 0.0, limits: Limits::NONE }
+        CostCandidate {
+            cost,
+            tpm: 0.0,
+            rpm: 0.0,
+            limits: Limits::NONE,
+        }
     }
 
     #[test]
     fn cost_takes_the_first_of_the_cheapest() {
-        assert_eq!(lowest_cost(&[cost(2.0), cost(1.0), cost(1.0)], 0.0), Some(1));
+        assert_eq!(
+            lowest_cost(&[cost(2.0), cost(1.0), cost(1.0)], 0.0),
+            Some(1)
+        );
         assert_eq!(lowest_cost(&[], 0.0), None);
     }
 
@@ -266,7 +306,11 @@ mod tests {
 
     #[test]
     fn usage_ties_at_the_lowest_tpm() {
-        let candidates = [usage(5.0, None, Limits::NONE), usage(2.0, None, Limits::NONE), usage(2.0, Some(1.0), Limits::NONE)];
+        let candidates = [
+            usage(5.0, None, Limits::NONE),
+            usage(2.0, None, Limits::NONE),
+            usage(2.0, Some(1.0), Limits::NONE),
+        ];
         assert_eq!(lowest_usage(&candidates, 0.0), vec![1, 2]);
     }
 
@@ -290,8 +334,20 @@ mod tests {
     #[test]
     fn usage_counter_at_infinity_ties_with_the_start() {
         // litellm starts from lowest = inf, so an infinite counter joins the set until a finite one.
-        assert_eq!(lowest_usage(&[usage(INF, None, Limits::NONE)], 0.0), vec![0]);
-        assert_eq!(lowest_usage(&[usage(INF, None, Limits::NONE), usage(1.0, None, Limits::NONE)], 0.0), vec![1]);
+        assert_eq!(
+            lowest_usage(&[usage(INF, None, Limits::NONE)], 0.0),
+            vec![0]
+        );
+        assert_eq!(
+            lowest_usage(
+                &[
+                    usage(INF, None, Limits::NONE),
+                    usage(1.0, None, Limits::NONE)
+                ],
+                0.0
+            ),
+            vec![1]
+        );
     }
 
     #[test]
@@ -308,8 +364,14 @@ mod tests {
 
     #[test]
     fn duplicate_ids_keep_first_position_and_last_index() {
-        assert_eq!(first_seen_last_wins(["a", "b", "a", "c", "b"]), vec![2, 4, 3]);
-        assert_eq!(first_seen_last_wins(Vec::<&str>::new()), Vec::<usize>::new());
+        assert_eq!(
+            first_seen_last_wins(["a", "b", "a", "c", "b"]),
+            vec![2, 4, 3]
+        );
+        assert_eq!(
+            first_seen_last_wins(Vec::<&str>::new()),
+            Vec::<usize>::new()
+        );
     }
 
     #[test]

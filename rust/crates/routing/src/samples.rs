@@ -55,7 +55,9 @@ pub fn python_sum(samples: &[Number], rule: SumRule) -> Option<Number> {
         match rest.next() {
             None => return Some(Number::Int(exact)),
             Some(Number::Int(value)) => {
-                exact = exact.checked_add(*value).filter(|sum| sum.abs() <= EXACT_INT)?;
+                exact = exact
+                    .checked_add(*value)
+                    .filter(|sum| sum.abs() <= EXACT_INT)?;
             }
             // `int + float` is one plain addition, however many items came before.
             Some(Number::Float(value)) => break exact as f64 + value,
@@ -65,10 +67,16 @@ pub fn python_sum(samples: &[Number], rule: SumRule) -> Option<Number> {
     for sample in rest {
         match (*sample, rule) {
             (Number::Float(value), SumRule::Sequential) => total += value,
-            (Number::Int(value), SumRule::Sequential) if value.abs() <= EXACT_INT => total += value as f64,
+            (Number::Int(value), SumRule::Sequential) if value.abs() <= EXACT_INT => {
+                total += value as f64
+            }
             (Number::Float(value), SumRule::Compensated) => {
                 let sum = total + value;
-                compensation += if total.abs() >= value.abs() { (total - sum) + value } else { (value - sum) + total };
+                compensation += if total.abs() >= value.abs() {
+                    (total - sum) + value
+                } else {
+                    (value - sum) + total
+                };
                 total = sum;
             }
             _ => return None,
@@ -106,48 +114,93 @@ mod tests {
     #[test]
     fn sequential_sum_keeps_python_311_rounding() {
         let tenths = vec![Float(0.1); 10];
-        assert_eq!(python_sum(&tenths, SumRule::Sequential), Some(Float(0.9999999999999999)));
-        assert_eq!(python_sum(&[Float(1e16), Float(1.0), Float(-1e16)], SumRule::Sequential), Some(Float(0.0)));
+        assert_eq!(
+            python_sum(&tenths, SumRule::Sequential),
+            Some(Float(0.9999999999999999))
+        );
+        assert_eq!(
+            python_sum(
+                &[Float(1e16), Float(1.0), Float(-1e16)],
+                SumRule::Sequential
+            ),
+            Some(Float(0.0))
+        );
     }
 
     #[test]
     fn compensated_sum_matches_python_312() {
         let tenths = vec![Float(0.1); 10];
         assert_eq!(python_sum(&tenths, SumRule::Compensated), Some(Float(1.0)));
-        assert_eq!(python_sum(&[Float(1e16), Float(1.0), Float(-1e16)], SumRule::Compensated), Some(Float(1.0)));
-        assert_eq!(python_sum(&[Int(0), Float(0.1), Float(0.2), Float(0.3)], SumRule::Compensated), Some(Float(0.6)));
+        assert_eq!(
+            python_sum(
+                &[Float(1e16), Float(1.0), Float(-1e16)],
+                SumRule::Compensated
+            ),
+            Some(Float(1.0))
+        );
+        assert_eq!(
+            python_sum(
+                &[Int(0), Float(0.1), Float(0.2), Float(0.3)],
+                SumRule::Compensated
+            ),
+            Some(Float(0.6))
+        );
     }
 
     #[test]
     fn overflow_to_infinity_is_not_turned_into_nan() {
         let huge = [Float(1e308), Float(1e308), Float(1.0)];
-        assert_eq!(python_sum(&huge, SumRule::Compensated), Some(Float(f64::INFINITY)));
-        assert_eq!(python_sum(&huge, SumRule::Sequential), Some(Float(f64::INFINITY)));
+        assert_eq!(
+            python_sum(&huge, SumRule::Compensated),
+            Some(Float(f64::INFINITY))
+        );
+        assert_eq!(
+            python_sum(&huge, SumRule::Sequential),
+            Some(Float(f64::INFINITY))
+        );
     }
 
     #[test]
     fn leading_ints_sum_exactly_and_stay_ints() {
         assert_eq!(python_sum(&[Int(0)], SumRule::Sequential), Some(Int(0)));
-        assert_eq!(python_sum(&[Int(2), Int(3)], SumRule::Compensated), Some(Int(5)));
+        assert_eq!(
+            python_sum(&[Int(2), Int(3)], SumRule::Compensated),
+            Some(Int(5))
+        );
         assert_eq!(python_sum(&[], SumRule::Sequential), Some(Int(0)));
     }
 
     #[test]
     fn sums_it_cannot_reproduce_are_declined() {
-        assert_eq!(python_sum(&[Float(0.5), Int(1)], SumRule::Compensated), None);
-        assert_eq!(python_sum(&[Int(EXACT_INT), Int(1)], SumRule::Sequential), None);
+        assert_eq!(
+            python_sum(&[Float(0.5), Int(1)], SumRule::Compensated),
+            None
+        );
+        assert_eq!(
+            python_sum(&[Int(EXACT_INT), Int(1)], SumRule::Sequential),
+            None
+        );
     }
 
     #[test]
     fn placeholder_zero_stays_in_the_mean() {
-        assert_eq!(mean(&[Int(0), Float(0.5)], SumRule::Sequential), Some(Float(0.25)));
+        assert_eq!(
+            mean(&[Int(0), Float(0.5)], SumRule::Sequential),
+            Some(Float(0.25))
+        );
         assert_eq!(mean(&[Int(0)], SumRule::Sequential), Some(Float(0.0)));
         assert_eq!(mean(&[], SumRule::Compensated), Some(Float(0.0)));
     }
 
     #[test]
     fn unusable_samples_are_dropped() {
-        let samples = [Float(-1.0), Float(f64::NAN), Float(f64::INFINITY), Float(0.2), Int(0)];
+        let samples = [
+            Float(-1.0),
+            Float(f64::NAN),
+            Float(f64::INFINITY),
+            Float(0.2),
+            Int(0),
+        ];
         assert_eq!(usable(&samples), vec![Float(0.2), Int(0)]);
     }
 

@@ -94,10 +94,11 @@ impl CounterMirror {
 
     /// `read`, with the expiry of the entry read (`INFINITY`: none).
     fn read_entry(&self, key: &str, now: f64) -> (Read, f64) {
-        let Some(entry) = self.entries.get(key) else { return (Read::Absent, f64::INFINITY) };
+        let Some(entry) = self.entries.get(key) else {
+            return (Read::Absent, f64::INFINITY);
+        };
         (entry.read(now), entry.expiry.unwrap_or(f64::INFINITY))
     }
-
 }
 
 /// A read of some of the mirror's keys (`get_cache`'s value of each, `None`: absent), kept with
@@ -119,7 +120,8 @@ fn kept_read<'a, 'k, T>(
     keys: impl Iterator<Item = &'k str>,
     make: impl FnOnce(Vec<Option<f64>>) -> T,
 ) -> Option<&'a T> {
-    let fresh = matches!(last, Some(read) if read.generation == mirror.generation && now <= read.expires);
+    let fresh =
+        matches!(last, Some(read) if read.generation == mirror.generation && now <= read.expires);
     if !fresh {
         *last = None;
         let mut expires = f64::INFINITY;
@@ -129,7 +131,11 @@ fn kept_read<'a, 'k, T>(
             values.push(usable(read)?);
             expires = expires.min(expiry);
         }
-        *last = Some(LastRead { generation: mirror.generation, expires, made: make(values) });
+        *last = Some(LastRead {
+            generation: mirror.generation,
+            expires,
+            made: make(values),
+        });
     }
     last.as_ref().map(|read| &read.made)
 }
@@ -150,8 +156,16 @@ impl UsagePlan {
     pub fn new(candidates: Vec<(&str, String, String, Limits)>) -> Self {
         let kept = first_seen_last_wins(candidates.iter().map(|(id, ..)| *id));
         let limits = kept.iter().map(|&index| candidates[index].3).collect();
-        let keys = candidates.into_iter().map(|(_, tpm, rpm, _)| (tpm, rpm)).collect();
-        Self { keys, kept, limits, last: None }
+        let keys = candidates
+            .into_iter()
+            .map(|(_, tpm, rpm, _)| (tpm, rpm))
+            .collect();
+        Self {
+            keys,
+            kept,
+            limits,
+            last: None,
+        }
     }
 
     /// The candidate index behind each of `mirrored_usage`'s entries.
@@ -162,14 +176,29 @@ impl UsagePlan {
     /// The kept candidates' usage as litellm's pick reads it from the cache, or `None` when some
     /// counter (of any candidate, as litellm reads them all) is `Unusable`. The last read is
     /// reused while the mirror has not changed and none of its entries has expired.
-    pub fn mirrored_usage(&mut self, mirror: &CounterMirror, now: f64) -> Option<&[UsageCandidate]> {
-        let Self { keys, kept, limits, last } = self;
-        let read = keys.iter().flat_map(|(tpm, rpm)| [tpm.as_str(), rpm.as_str()]);
+    pub fn mirrored_usage(
+        &mut self,
+        mirror: &CounterMirror,
+        now: f64,
+    ) -> Option<&[UsageCandidate]> {
+        let Self {
+            keys,
+            kept,
+            limits,
+            last,
+        } = self;
+        let read = keys
+            .iter()
+            .flat_map(|(tpm, rpm)| [tpm.as_str(), rpm.as_str()]);
         let usage = kept_read(last, mirror, now, read, |values| {
             // (tpm, rpm) of candidate `index` at `2 * index`, `2 * index + 1`
             kept.iter()
                 .zip(limits.iter())
-                .map(|(&index, &limits)| UsageCandidate { tpm: values[2 * index].unwrap_or(0.0), rpm: values[2 * index + 1], limits })
+                .map(|(&index, &limits)| UsageCandidate {
+                    tpm: values[2 * index].unwrap_or(0.0),
+                    rpm: values[2 * index + 1],
+                    limits,
+                })
                 .collect()
         })?;
         Some(usage.as_slice())
@@ -193,7 +222,14 @@ impl InFlightPlan {
     /// Each candidate's counter as `InMemoryCache.get_cache` returns it (`None`: absent), or
     /// `None` when some counter is `Unusable`. Reused as `UsagePlan::mirrored_usage`'s read is.
     pub fn mirrored_counts(&mut self, mirror: &CounterMirror, now: f64) -> Option<&[Option<f64>]> {
-        kept_read(&mut self.last, mirror, now, self.keys.iter().map(String::as_str), |values| values).map(Vec::as_slice)
+        kept_read(
+            &mut self.last,
+            mirror,
+            now,
+            self.keys.iter().map(String::as_str),
+            |values| values,
+        )
+        .map(Vec::as_slice)
     }
 }
 
@@ -211,15 +247,30 @@ mod tests {
     use crate::lowest_usage;
 
     fn number(value: f64, expiry: Option<f64>) -> Option<Entry> {
-        Some(Entry { value: Value::Number(value), expiry })
+        Some(Entry {
+            value: Value::Number(value),
+            expiry,
+        })
     }
 
     #[test]
     fn reads_follow_get_cache() {
         let mut mirror = CounterMirror::default();
         mirror.set("n", number(3.0, Some(10.0)));
-        mirror.set("null", Some(Entry { value: Value::Null, expiry: None }));
-        mirror.set("text", Some(Entry { value: Value::Other, expiry: None }));
+        mirror.set(
+            "null",
+            Some(Entry {
+                value: Value::Null,
+                expiry: None,
+            }),
+        );
+        mirror.set(
+            "text",
+            Some(Entry {
+                value: Value::Other,
+                expiry: None,
+            }),
+        );
         assert_eq!(mirror.read("n", 10.0), Read::Number(3.0)); // not yet past its expiry
         assert_eq!(mirror.read("n", 10.5), Read::Unusable); // litellm's read removes it
         assert_eq!(mirror.read("null", 0.0), Read::Absent);
@@ -241,7 +292,17 @@ mod tests {
     fn plan(ids: &[&'static str], rpm_limit: f64) -> UsagePlan {
         UsagePlan::new(
             ids.iter()
-                .map(|id| (*id, format!("{id}:m:tpm:10-00"), format!("{id}:m:rpm:10-00"), Limits { tpm: f64::INFINITY, rpm: rpm_limit }))
+                .map(|id| {
+                    (
+                        *id,
+                        format!("{id}:m:tpm:10-00"),
+                        format!("{id}:m:rpm:10-00"),
+                        Limits {
+                            tpm: f64::INFINITY,
+                            rpm: rpm_limit,
+                        },
+                    )
+                })
                 .collect(),
         )
     }
@@ -283,12 +344,25 @@ mod tests {
     fn in_flight_counts_follow_the_mirror_and_its_expiry() {
         let mut mirror = CounterMirror::default();
         mirror.set("g_request_count:a", number(2.0, Some(100.0)));
-        let mut plan = InFlightPlan::new(vec!["g_request_count:a".into(), "g_request_count:b".into()]);
-        assert_eq!(plan.mirrored_counts(&mirror, 0.0).unwrap(), &[Some(2.0), None]);
+        let mut plan =
+            InFlightPlan::new(vec!["g_request_count:a".into(), "g_request_count:b".into()]);
+        assert_eq!(
+            plan.mirrored_counts(&mirror, 0.0).unwrap(),
+            &[Some(2.0), None]
+        );
         mirror.set("g_request_count:b", number(1.0, None));
-        assert_eq!(plan.mirrored_counts(&mirror, 1.0).unwrap(), &[Some(2.0), Some(1.0)]);
+        assert_eq!(
+            plan.mirrored_counts(&mirror, 1.0).unwrap(),
+            &[Some(2.0), Some(1.0)]
+        );
         assert!(plan.mirrored_counts(&mirror, 100.5).is_none()); // litellm's read removes a
-        mirror.set("g_request_count:a", Some(Entry { value: Value::Other, expiry: None }));
+        mirror.set(
+            "g_request_count:a",
+            Some(Entry {
+                value: Value::Other,
+                expiry: None,
+            }),
+        );
         assert!(plan.mirrored_counts(&mirror, 1.0).is_none());
     }
 

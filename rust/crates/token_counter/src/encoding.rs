@@ -36,8 +36,10 @@ impl Encoding {
     }
 
     fn vocabulary(self) -> &'static Vocabulary {
-        static CL100K_BASE: LazyLock<Vocabulary> = LazyLock::new(|| Vocabulary::new(bpe_openai::cl100k_base()));
-        static O200K_BASE: LazyLock<Vocabulary> = LazyLock::new(|| Vocabulary::new(bpe_openai::o200k_base()));
+        static CL100K_BASE: LazyLock<Vocabulary> =
+            LazyLock::new(|| Vocabulary::new(bpe_openai::cl100k_base()));
+        static O200K_BASE: LazyLock<Vocabulary> =
+            LazyLock::new(|| Vocabulary::new(bpe_openai::o200k_base()));
         match self {
             Encoding::Cl100kBase => &CL100K_BASE,
             Encoding::O200kBase => &O200K_BASE,
@@ -88,13 +90,22 @@ mod piece_cache {
         bytes: [u8; MAX_PIECE],
     }
 
-    const EMPTY: Slot = Slot { encoding: 0, len: 0, count: 0, bytes: [0; MAX_PIECE] };
+    const EMPTY: Slot = Slot {
+        encoding: 0,
+        len: 0,
+        count: 0,
+        bytes: [0; MAX_PIECE],
+    };
 
     thread_local! {
         static SLOTS_BY_THREAD: RefCell<Box<[Slot]>> = RefCell::new(vec![EMPTY; SLOTS].into_boxed_slice());
     }
 
-    pub fn count(encoding: Encoding, piece: &[u8], bpe_count: impl FnOnce(&[u8]) -> usize) -> usize {
+    pub fn count(
+        encoding: Encoding,
+        piece: &[u8],
+        bpe_count: impl FnOnce(&[u8]) -> usize,
+    ) -> usize {
         if piece.len() > MAX_PIECE {
             return bpe_count(piece);
         }
@@ -102,13 +113,19 @@ mod piece_cache {
         let index = (FxBuildHasher.hash_one(piece) as usize) % SLOTS;
         let cached = SLOTS_BY_THREAD.with(|slots| {
             let slot = slots.borrow()[index];
-            (slot.encoding == tag && &slot.bytes[..slot.len as usize] == piece).then_some(slot.count as usize)
+            (slot.encoding == tag && &slot.bytes[..slot.len as usize] == piece)
+                .then_some(slot.count as usize)
         });
         if let Some(count) = cached {
             return count;
         }
         let count = bpe_count(piece);
-        let mut slot = Slot { encoding: tag, len: piece.len() as u8, count: count as u16, bytes: [0; MAX_PIECE] };
+        let mut slot = Slot {
+            encoding: tag,
+            len: piece.len() as u8,
+            count: count as u16,
+            bytes: [0; MAX_PIECE],
+        };
         slot.bytes[..piece.len()].copy_from_slice(piece);
         SLOTS_BY_THREAD.with(|slots| slots.borrow_mut()[index] = slot);
         count
@@ -123,7 +140,9 @@ struct Vocabulary {
 impl Vocabulary {
     fn new(tokenizer: &'static bpe_openai::Tokenizer) -> Self {
         let bpe = &tokenizer.bpe;
-        let tokens = (0..bpe.num_tokens() as u32).map(|id| bpe.token_bytes(id)).collect();
+        let tokens = (0..bpe.num_tokens() as u32)
+            .map(|id| bpe.token_bytes(id))
+            .collect();
         Vocabulary { tokenizer, tokens }
     }
 }
@@ -171,7 +190,10 @@ mod tests {
 
     #[test]
     fn unknown_encodings_are_unsupported() {
-        assert_eq!("p50k_base".parse::<Encoding>(), Err(crate::Unsupported::Tokenizer));
+        assert_eq!(
+            "p50k_base".parse::<Encoding>(),
+            Err(crate::Unsupported::Tokenizer)
+        );
         assert_eq!("o200k_base".parse::<Encoding>(), Ok(Encoding::O200kBase));
     }
 }

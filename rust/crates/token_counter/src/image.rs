@@ -61,7 +61,12 @@ pub fn decode_base64_strict(data: &str) -> Option<Vec<u8>> {
 }
 
 /// Tokens for one image. `data` is the URL or data URL litellm was given.
-pub fn image_tokens(data: &str, detail: Detail, use_default: bool, limits: &ImageLimits) -> Result<i64, Unsupported> {
+pub fn image_tokens(
+    data: &str,
+    detail: Detail,
+    use_default: bool,
+    limits: &ImageLimits,
+) -> Result<i64, Unsupported> {
     if use_default {
         return Ok(limits.default_image_tokens);
     }
@@ -91,14 +96,20 @@ fn auto_dimensions(data: &str, limits: &ImageLimits) -> Option<(u64, u64)> {
         return None;
     }
     let (header, encoded) = data.split_once(',')?;
-    if crate::text::char_len(header) > 128 || !header.ends_with(";base64") || encoded.len() > max_encoded {
+    if crate::text::char_len(header) > 128
+        || !header.ends_with(";base64")
+        || encoded.len() > max_encoded
+    {
         return None;
     }
     let bytes = decode_base64_strict(encoded)?;
     if bytes.len() > limits.max_image_bytes {
         return None;
     }
-    if !matches!(image_type(&bytes), Some(ImageType::Png | ImageType::Gif | ImageType::Jpeg | ImageType::Webp)) {
+    if !matches!(
+        image_type(&bytes),
+        Some(ImageType::Png | ImageType::Gif | ImageType::Jpeg | ImageType::Webp)
+    ) {
         return None;
     }
     let (width, height) = dimensions_from_bytes(&bytes, limits).ok()?;
@@ -117,7 +128,11 @@ fn high_detail_dimensions(data: &str, limits: &ImageLimits) -> Result<(u64, u64)
 }
 
 /// `resize_image_high_res`, with Python's float arithmetic and `int()` truncation.
-fn resize_high_res(width: u64, height: u64, limits: &ImageLimits) -> Result<(u64, u64), Unsupported> {
+fn resize_high_res(
+    width: u64,
+    height: u64,
+    limits: &ImageLimits,
+) -> Result<(u64, u64), Unsupported> {
     if width <= limits.max_short_side && height <= limits.max_short_side {
         return Ok((width, height));
     }
@@ -136,7 +151,11 @@ fn resize_high_res(width: u64, height: u64, limits: &ImageLimits) -> Result<(u64
         }
     };
     let (resized_short, resized_long) = fit(short);
-    Ok(if width <= height { (resized_short, resized_long) } else { (resized_long, resized_short) })
+    Ok(if width <= height {
+        (resized_short, resized_long)
+    } else {
+        (resized_long, resized_short)
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,7 +190,10 @@ fn image_type(bytes: &[u8]) -> Option<ImageType> {
 pub struct Truncated;
 
 fn exact<const N: usize>(bytes: &[u8], start: usize) -> Result<[u8; N], Truncated> {
-    bytes.get(start..start + N).and_then(|s| s.try_into().ok()).ok_or(Truncated)
+    bytes
+        .get(start..start + N)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(Truncated)
 }
 
 /// `_image_dimensions_from_bytes`, including its default size for unknown formats.
@@ -202,7 +224,10 @@ pub fn dimensions_from_bytes(bytes: &[u8], limits: &ImageLimits) -> Result<(u64,
             }
             Some(b"VP8L") => {
                 let bits = u32::from_le_bytes(exact::<4>(bytes, 21)?);
-                Ok(((bits & 0x3FFF) as u64 + 1, ((bits >> 14) & 0x3FFF) as u64 + 1))
+                Ok((
+                    (bits & 0x3FFF) as u64 + 1,
+                    ((bits >> 14) & 0x3FFF) as u64 + 1,
+                ))
             }
             _ => Ok(default),
         },
@@ -223,7 +248,8 @@ fn jpeg_dimensions(bytes: &[u8]) -> Result<(u64, u64), Truncated> {
     let seek = |position: &mut usize, offset: i64| {
         *position = (*position as i64 + offset).max(0) as usize;
     };
-    let is_frame = |marker: u8| (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+    let is_frame =
+        |marker: u8| (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
     let mut size: i64 = 2;
     let mut marker: u8 = 0;
     while !is_frame(marker) {
@@ -255,47 +281,76 @@ mod tests {
     }
 
     fn data_url(bytes: &[u8]) -> String {
-        format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+        format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )
     }
 
     #[test]
     fn low_detail_is_the_base_cost() {
         let limits = ImageLimits::default();
-        assert_eq!(image_tokens("https://example.com/x.png", Detail::Low, false, &limits), Ok(85));
+        assert_eq!(
+            image_tokens("https://example.com/x.png", Detail::Low, false, &limits),
+            Ok(85)
+        );
     }
 
     #[test]
     fn default_count_wins_over_everything() {
         let limits = ImageLimits::default();
-        assert_eq!(image_tokens("https://example.com/x.png", Detail::High, true, &limits), Ok(250));
+        assert_eq!(
+            image_tokens("https://example.com/x.png", Detail::High, true, &limits),
+            Ok(250)
+        );
     }
 
     #[test]
     fn auto_detail_tiles_an_inline_image() {
         let limits = ImageLimits::default();
         // 1024x1024 -> 768x768 -> 2x2 tiles -> 85 + 170 * 4.
-        assert_eq!(image_tokens(&data_url(&png(1024, 1024)), Detail::Auto, false, &limits), Ok(765));
+        assert_eq!(
+            image_tokens(&data_url(&png(1024, 1024)), Detail::Auto, false, &limits),
+            Ok(765)
+        );
         // 4000x1000 landscape -> 3072x768 capped to 2000x500 -> 4x1 tiles.
-        assert_eq!(image_tokens(&data_url(&png(4000, 1000)), Detail::Auto, false, &limits), Ok(85 + 170 * 4));
+        assert_eq!(
+            image_tokens(&data_url(&png(4000, 1000)), Detail::Auto, false, &limits),
+            Ok(85 + 170 * 4)
+        );
     }
 
     #[test]
     fn auto_detail_never_fetches_urls() {
         let limits = ImageLimits::default();
-        assert_eq!(image_tokens("https://example.com/x.png", Detail::Auto, false, &limits), Ok(85));
+        assert_eq!(
+            image_tokens("https://example.com/x.png", Detail::Auto, false, &limits),
+            Ok(85)
+        );
     }
 
     #[test]
     fn high_detail_urls_stay_with_litellm() {
         let limits = ImageLimits::default();
-        assert_eq!(image_tokens("https://example.com/x.png", Detail::High, false, &limits), Err(Unsupported::Image));
+        assert_eq!(
+            image_tokens("https://example.com/x.png", Detail::High, false, &limits),
+            Err(Unsupported::Image)
+        );
     }
 
     #[test]
     fn truncated_png_is_unreadable() {
         let limits = ImageLimits::default();
         assert!(dimensions_from_bytes(b"\x89PNG\r\n\x1a\n", &limits).is_err());
-        assert_eq!(image_tokens(&data_url(b"\x89PNG\r\n\x1a\n"), Detail::Auto, false, &limits), Ok(85));
+        assert_eq!(
+            image_tokens(
+                &data_url(b"\x89PNG\r\n\x1a\n"),
+                Detail::Auto,
+                false,
+                &limits
+            ),
+            Ok(85)
+        );
     }
 
     #[test]

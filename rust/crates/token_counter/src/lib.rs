@@ -50,8 +50,14 @@ pub struct ChatAccounting {
 }
 
 impl ChatAccounting {
-    pub const CURRENT: ChatAccounting = ChatAccounting { tokens_per_message: 3, tokens_per_name: 1 };
-    pub const LEGACY_0301: ChatAccounting = ChatAccounting { tokens_per_message: 4, tokens_per_name: -1 };
+    pub const CURRENT: ChatAccounting = ChatAccounting {
+        tokens_per_message: 3,
+        tokens_per_name: 1,
+    };
+    pub const LEGACY_0301: ChatAccounting = ChatAccounting {
+        tokens_per_message: 4,
+        tokens_per_name: -1,
+    };
 
     /// Tokens `_count_extra` adds when litellm counts a prompt rather than a response.
     pub const REPLY_PRIMER: i64 = 3;

@@ -22,7 +22,11 @@ pub enum Pattern {
 }
 
 /// Pieces of `text`, in order, exactly as `tokenizer`'s regex splits it.
-pub fn split<'a>(tokenizer: &'a Tokenizer, pattern: Pattern, text: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+pub fn split<'a>(
+    tokenizer: &'a Tokenizer,
+    pattern: Pattern,
+    text: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
     let mut position = 0;
     let mut ascii_end = 0;
     std::iter::from_fn(move || {
@@ -30,17 +34,26 @@ pub fn split<'a>(tokenizer: &'a Tokenizer, pattern: Pattern, text: &'a str) -> i
             return None;
         }
         if position >= ascii_end {
-            ascii_end = text[position..].bytes().position(|b| !b.is_ascii()).map_or(text.len(), |i| position + i);
+            ascii_end = text[position..]
+                .bytes()
+                .position(|b| !b.is_ascii())
+                .map_or(text.len(), |i| position + i);
         }
         let scanned = (position < ascii_end)
             .then(|| {
-                let window = Window { bytes: &text.as_bytes()[position..ascii_end], ends_text: ascii_end == text.len() };
+                let window = Window {
+                    bytes: &text.as_bytes()[position..ascii_end],
+                    ends_text: ascii_end == text.len(),
+                };
                 window.piece(pattern).ok()
             })
             .flatten();
         let length = match scanned {
             Some(length) => length,
-            None => tokenizer.split(&text[position..]).next().map_or(text.len() - position, str::len),
+            None => tokenizer
+                .split(&text[position..])
+                .next()
+                .map_or(text.len() - position, str::len),
         };
         let piece = &text[position..position + length];
         position += length;
@@ -220,7 +233,10 @@ impl Window<'_> {
     /// `\s*[\r\n]+`, `\s+$`, `\s+(?!\S)`, `\s+` for a whitespace run at the start.
     fn whitespace(&self) -> Scan<usize> {
         let end = self.run(0, SPACE)?;
-        debug_assert!(end > 0, "every ASCII byte is a letter, number, space or other");
+        debug_assert!(
+            end > 0,
+            "every ASCII byte is a letter, number, space or other"
+        );
         if let Some(last_newline) = self.bytes[..end].iter().rposition(|&b| has(b, NEWLINE)) {
             return Ok(last_newline + 1);
         }
@@ -272,7 +288,11 @@ mod tests {
     fn the_scanner_splits_exactly_like_the_regex() {
         for pattern in [Pattern::Cl100k, Pattern::O200k] {
             for text in SAMPLES {
-                assert_eq!(pieces(pattern, text), regex_pieces(pattern, text), "{pattern:?} {text:?}");
+                assert_eq!(
+                    pieces(pattern, text),
+                    regex_pieces(pattern, text),
+                    "{pattern:?} {text:?}"
+                );
             }
         }
     }

@@ -15,7 +15,11 @@ pub struct Limits {
 impl Default for Limits {
     /// The values of litellm 1.110.2.
     fn default() -> Self {
-        Limits { chunk_chars: 1024, max_exact_chars: 4_000_000, extrapolation_samples: 16 }
+        Limits {
+            chunk_chars: 1024,
+            max_exact_chars: 4_000_000,
+            extrapolation_samples: 16,
+        }
     }
 }
 
@@ -46,7 +50,11 @@ impl TextCounter {
         let chunk = self.limits.chunk_chars.max(1);
         if chars == text.len() {
             // ASCII: code points are bytes, so chunks are plain byte slices.
-            return text.as_bytes().chunks(chunk).map(|c| self.count_ascii(c)).sum();
+            return text
+                .as_bytes()
+                .chunks(chunk)
+                .map(|c| self.count_ascii(c))
+                .sum();
         }
         chunk_boundaries(text, chunk)
             .map(|(start, end)| self.encoding.count_ordinary(&text[start..end]))
@@ -55,7 +63,8 @@ impl TextCounter {
 
     fn count_ascii(&self, chunk: &[u8]) -> usize {
         // Safe by construction: the caller checked every byte is ASCII.
-        self.encoding.count_ordinary(std::str::from_utf8(chunk).expect("ascii chunk"))
+        self.encoding
+            .count_ordinary(std::str::from_utf8(chunk).expect("ascii chunk"))
     }
 
     /// `_get_extrapolating_count_function` + `_evenly_spaced_samples`:
@@ -88,12 +97,19 @@ impl TextCounter {
 /// Length in code points, which is what Python's `len(str)` measures.
 pub fn char_len(text: &str) -> usize {
     // Every byte that is not a UTF-8 continuation byte starts a code point.
-    text.as_bytes().iter().filter(|&&b| (b as i8) >= -0x40).count()
+    text.as_bytes()
+        .iter()
+        .filter(|&&b| (b as i8) >= -0x40)
+        .count()
 }
 
 /// Byte ranges of consecutive `chunk`-code-point slices of `text`.
 fn chunk_boundaries(text: &str, chunk: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut starts = text.char_indices().map(|(i, _)| i).step_by(chunk).peekable();
+    let mut starts = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .step_by(chunk)
+        .peekable();
     std::iter::from_fn(move || {
         let start = starts.next()?;
         let end = starts.peek().copied().unwrap_or(text.len());
@@ -104,7 +120,11 @@ fn chunk_boundaries(text: &str, chunk: usize) -> impl Iterator<Item = (usize, us
 /// Maps a code-point index to its byte offset (the text's length for one past the end).
 fn char_offsets(text: &str) -> impl Fn(usize) -> usize + '_ {
     let ascii = char_len(text) == text.len();
-    let table: Vec<usize> = if ascii { Vec::new() } else { text.char_indices().map(|(i, _)| i).collect() };
+    let table: Vec<usize> = if ascii {
+        Vec::new()
+    } else {
+        text.char_indices().map(|(i, _)| i).collect()
+    };
     move |index| {
         if ascii {
             index
@@ -138,7 +158,10 @@ mod tests {
         let text = "é".repeat(1500);
         let expected = Encoding::Cl100kBase.count_ordinary(&"é".repeat(1024))
             + Encoding::Cl100kBase.count_ordinary(&"é".repeat(476));
-        assert_eq!(counter(Encoding::Cl100kBase).count(&text).unwrap(), expected as i64);
+        assert_eq!(
+            counter(Encoding::Cl100kBase).count(&text).unwrap(),
+            expected as i64
+        );
     }
 
     #[test]
@@ -149,10 +172,14 @@ mod tests {
 
     #[test]
     fn long_text_is_extrapolated_from_samples() {
-        let limits = Limits { chunk_chars: 4, max_exact_chars: 32, extrapolation_samples: 4 };
+        let limits = Limits {
+            chunk_chars: 4,
+            max_exact_chars: 32,
+            extrapolation_samples: 4,
+        };
         let counter = TextCounter::new(Encoding::Cl100kBase, limits);
         let text = "ab ".repeat(40); // 120 chars > 32
-        // Samples of 8 chars at 0, 37, 74, 112 (last_start = 112).
+                                     // Samples of 8 chars at 0, 37, 74, 112 (last_start = 112).
         let samples: i64 = [0usize, 37, 74, 112]
             .iter()
             .map(|&s| counter.count(&text[s..s + 8]).unwrap())
