@@ -11,8 +11,8 @@ import litellm
 from litellm_rust import status
 
 litellm.token_counter(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])
-served_by = litellm.utils.token_counter.__code__.co_filename
-print(json.dumps({"accelerated": served_by.endswith("litellm_rust/components/token_counter.py"), "status": status()}))
+# A replacement stands in for litellm's function and names it as `__wrapped__`.
+print(json.dumps({"accelerated": hasattr(litellm.utils.token_counter, "__wrapped__"), "status": status()}))
 """
 
 

@@ -192,5 +192,5 @@ def test_messages_reach_token_count_decides_like_litellm(
     component = components()["token_counter"]
     expected = component.reach_reference(model, messages, threshold, tools, use_default_image_token_count)
     before = component.stats.rust_calls
-    assert component.reaches(model, messages, threshold, tools, use_default_image_token_count) is expected
+    assert component.rust_reaches(model, messages, threshold, tools, use_default_image_token_count) is expected
     assert component.stats.rust_calls == before + 1  # served by Rust, not a fallback

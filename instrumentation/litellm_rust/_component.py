@@ -1,17 +1,21 @@
 """The shape every accelerated litellm hot path takes.
 
-A component names the litellm functions it replaces (its binding sites) and builds a plain
-function for each; says how to compare a Rust result with Python's and how to describe a call's
-inputs for a mismatch record; and keeps its call accounting in native atomics. Routing, shadow
-comparison, fallback, timing and the breaker are the generic `Control`'s. The instrumentor and the
+A component declares the litellm functions it serves (`sites()`: the original, the Rust answer,
+how to key and describe a call), says how to compare a Rust result with Python's, and keeps its call
+accounting in native atomics. The functions that replace litellm's, and their routing, shadow
+comparison, fallback, timing and breaker, are the generic `Control`'s. The instrumentor and the
 control plane walk the components and know nothing about any one of them.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from litellm_rust import _native
 from litellm_rust.config import ComponentSettings
+
+if TYPE_CHECKING:
+    from litellm_rust._control import Site
 
 
 class Component(ABC):
@@ -28,10 +32,24 @@ class Component(ABC):
         self.instrumented = False
         self.stats = _native.CallStats()
         self.control = Control(self)
+        self._replacements: Mapping[object, object] | None = None
 
     @abstractmethod
+    def sites(self) -> Iterable["Site"]:
+        """The litellm functions this component serves."""
+
+    def wrappers(self) -> Mapping[object, object]:
+        """litellm functions wrapped without being served (bookkeeping around litellm's own call,
+        built with `standing_in_for`), mapped from the original."""
+        return {}
+
     def replacements(self) -> Mapping[object, object]:
-        """litellm's original function objects mapped to the plain functions that replace them."""
+        """litellm's original function objects mapped to the functions that replace them (built
+        once: `uninstrument()` finds a replacement by identity)."""
+        if self._replacements is None:
+            replacement = self.control.replacement
+            self._replacements = {site.original: replacement(site) for site in self.sites()} | dict(self.wrappers())
+        return self._replacements
 
     def check_settings(self, settings: ComponentSettings) -> None:
         """Raise `ConfigError` for a combination of settings this component cannot honour (checked

@@ -1,11 +1,14 @@
 """The run-time side of a component: which implementation serves a call, shadow comparison,
 fallback, timing samples and the circuit breaker.
 
-A component's replacement function takes the fast path itself (mode `rust`, full rollout, breaker
-closed, not a timing sample: call Rust, fall back on error) and hands every other call to
-`Control.serve` with two thunks, one per implementation.
+Components declare the litellm functions they serve as `Site`s; `Control.replacement(site)` builds
+the function that stands in for litellm's, so the fast path (mode `rust`, full rollout, breaker
+closed, not a timing sample: call Rust, fall back on error) is written once, here. Every other
+call goes through `Control.serve` with two thunks, one per implementation.
 """
 
+import functools
+import inspect
 import itertools
 import logging
 import random
@@ -13,7 +16,8 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
 
 from litellm_rust import _native
 from litellm_rust.breaker import CLOSED, HALF_OPEN, CircuitBreaker, Transition, percentile
@@ -36,8 +40,53 @@ def rollout_bucket(request_key: str) -> int:
     return zlib.crc32(request_key.encode("utf-8", "surrogatepass")) % _ROLLOUT_BUCKETS
 
 
-# `_serve_rust`'s answer when Rust declined or failed the call.
-_FELL_BACK = object()
+class _LitellmServes:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "LITELLM_SERVES"
+
+
+# A Rust function's answer meaning "litellm's own function answers this call" without a fallback
+# being counted: the call is litellm's by design (its own error to raise, a case it owns).
+LITELLM_SERVES = _LitellmServes()
+
+
+def decline(reason: str) -> NoReturn:
+    """Hand this call to litellm, counted under `reason` (a name in `litellm_rust.reasons`)."""
+    raise _native.Unsupported(reason)
+
+
+def standing_in_for(original: Callable, replacement: Callable) -> Callable:
+    """`replacement` made to look like `original` (name, qualified name, module, docstring,
+    `__wrapped__`): tracebacks and `inspect` show litellm's function, and `uninstrument()` finds the
+    class a replaced method belongs to from its qualified name."""
+    return functools.update_wrapper(replacement, original)
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """One litellm function a component serves, and how.
+
+    Every callable takes the original's arguments (`self` first for a method)."""
+
+    original: Callable
+    """litellm's function, as found at its binding sites (for a method: the class attribute)."""
+    rust: Callable
+    """Rust's answer; raises (`decline`, or an error) or returns `LITELLM_SERVES` to hand the call
+    to Python. Synchronous, also for an async original."""
+    python: Callable | None = None
+    """What serves the call on Python (default: `original`)."""
+    request_key: Callable | None = None
+    """The rollout key: a call with the same key is served by the same implementation."""
+    describe: Callable | None = None
+    """`describe(capture_content, *args, **kwargs)`: the call's inputs for a mismatch record."""
+    answers: tuple[type[BaseException], ...] = ()
+    """Exceptions that are an answer, not a failure: litellm raises them, Rust returns them (so
+    shadow mode compares them), and the replacement raises them."""
+    shadow: Callable | None = None
+    """In shadow mode, Rust's answer taken without side effects before litellm's call runs (which
+    changes the state Rust reads); default: `rust`, run after litellm's."""
 
 
 class _Failed:
@@ -101,6 +150,33 @@ class Control:
             },
         )
 
+    # -- replacements -------------------------------------------------------------------------
+
+    def replacement(self, site: Site) -> Callable:
+        """The function that stands in for `site.original` wherever litellm binds it."""
+        return standing_in_for(site.original, _build_replacement(self, site))
+
+    def _routed(self, site: Site, args: tuple, kwargs: dict) -> dict:
+        """`serve`'s routing arguments for one call of `site`."""
+        request_key = site.request_key(*args, **kwargs) if site.request_key is not None else None
+        describe = site.describe
+        return {
+            "request_key": request_key,
+            "describe": None
+            if describe is None
+            else (lambda capture_content: describe(capture_content, *args, **kwargs)),
+        }
+
+    def _shadow_first(self, site: Site, args: tuple, kwargs: dict) -> Callable[[], object] | None:
+        """In shadow mode, Rust's side-effect-free answer taken now, before litellm's call."""
+        if site.shadow is None or self.settings.mode != "shadow":
+            return None
+        try:
+            answer = site.shadow(*args, **kwargs)
+        except Exception as error:
+            return functools.partial(_reraise, error)
+        return lambda: answer
+
     # -- serving ------------------------------------------------------------------------------
 
     def serve(
@@ -118,7 +194,7 @@ class Control:
         route = self._route(request_key)
         if route == "rust":
             result = self._serve_rust(run_rust, timed)
-            return run_python() if result is _FELL_BACK else result
+            return run_python() if result is LITELLM_SERVES else result
         try:
             python = self._run("python", run_python, timed)
         except Exception as error:
@@ -139,7 +215,7 @@ class Control:
         route = self._route(request_key)
         if route == "rust":
             result = self._serve_rust(run_rust, timed)
-            return await run_python() if result is _FELL_BACK else result
+            return await run_python() if result is LITELLM_SERVES else result
         start = time.perf_counter() if timed else 0.0
         try:
             python = await run_python()
@@ -167,13 +243,13 @@ class Control:
         return "python"
 
     def _serve_rust(self, run_rust: Callable[[], object], timed: bool) -> object:
-        """Rust's result, or `_FELL_BACK` when Python must serve the call instead."""
+        """Rust's result, or `LITELLM_SERVES` when Python must serve the call instead."""
         probing = self.breaker.state == HALF_OPEN
         try:
             result = self._run("rust", run_rust, timed)
         except Exception as error:
             self.rust_failed(error)
-            return _FELL_BACK
+            return LITELLM_SERVES
         if probing:
             self.breaker.probe_succeeded()
         return result
@@ -234,6 +310,8 @@ class Control:
             rust = self._run("rust", run_rust, timed)
         except Exception as error:  # declined (nothing to compare) or failed
             self.rust_failed(error, python_serves=False)
+            return
+        if rust is LITELLM_SERVES:  # litellm's by design: nothing to compare
             return
         matched = not isinstance(python, _Failed) and self.component.compare(python, rust)
         self.record_comparison(python, rust, matched, describe)
@@ -316,3 +394,131 @@ class Control:
             "mismatch_details": list(self.mismatch_details),
             "breaker": self.breaker.status(),
         }
+
+
+def _reraise(error: BaseException) -> NoReturn:
+    raise error
+
+
+# The replacement's fast path, generated with the original's own parameters: a call binds its
+# arguments once, as litellm's function would, with no `*args, **kwargs` packing on the hot path.
+_REPLACEMENT = """
+{async_}def {name}({parameters}):
+    _fast = _control.rust_fast
+    if _fast and next(_ticks) % _control.timing_every:
+        try:
+            _answer = _rust({arguments})
+        except Exception as _error:
+            _control.rust_failed(_error)
+            return {await_}_python({arguments})
+        if _answer is _LITELLM_SERVES:
+            return {await_}_python({arguments})
+        return _answered(_answer)
+    return {await_}_routed(_fast, {arguments})
+"""
+# The names the generated function uses besides its parameters (an original with a parameter of
+# one of these names gets the `*args, **kwargs` form).
+_RESERVED = frozenset(
+    {"_fast", "_control", "_ticks", "_answer", "_rust", "_error", "_python", "_LITELLM_SERVES", "_answered", "_routed"}
+)
+
+
+def _parameters(original: Callable) -> tuple[str, str, dict[str, object]] | None:
+    """`original`'s parameter list and the matching call's argument list as source text, with the
+    defaults they refer to; None when its signature cannot be read."""
+    try:
+        signature = inspect.signature(original, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return None
+    parameters, arguments, defaults = [], [], {}
+    slash = star = False
+    if _RESERVED.intersection(signature.parameters):
+        return None
+    for parameter in signature.parameters.values():
+        name, kind = parameter.name, parameter.kind
+        if slash and kind is not parameter.POSITIONAL_ONLY:
+            parameters.append("/")
+            slash = False
+        if kind is parameter.KEYWORD_ONLY and not star:
+            parameters.append("*")
+            star = True
+        text = {parameter.VAR_POSITIONAL: f"*{name}", parameter.VAR_KEYWORD: f"**{name}"}.get(kind, name)
+        if parameter.default is not parameter.empty:
+            defaults[f"_default_{name}"] = parameter.default
+            text += f"=_default_{name}"
+        parameters.append(text)
+        star = star or kind is parameter.VAR_POSITIONAL
+        slash = kind is parameter.POSITIONAL_ONLY
+        arguments.append(f"{name}={name}" if kind is parameter.KEYWORD_ONLY else text.partition("=")[0])
+    if slash:
+        parameters.append("/")
+    return ", ".join(parameters), ", ".join(arguments), defaults
+
+
+def _build_replacement(control: Control, site: Site) -> Callable:
+    is_async = inspect.iscoroutinefunction(site.original)
+    python = site.python or site.original
+    answers = site.answers
+
+    def answered(answer):
+        if answers and isinstance(answer, answers):
+            raise answer
+        return answer
+
+    def python_answer(*args, **kwargs):
+        try:
+            return python(*args, **kwargs)
+        except answers as error:
+            return error
+
+    async def python_answer_async(*args, **kwargs):
+        try:
+            return await python(*args, **kwargs)
+        except answers as error:
+            return error
+
+    serve = control.serve_async if is_async else control.serve
+    run_python = python if not answers else python_answer_async if is_async else python_answer
+
+    def routed(fast: bool, *args, **kwargs):
+        """Every call the fast path does not finish: `serve` decides (a rust-mode call here is a
+        timing sample)."""
+        run_rust = control._shadow_first(site, args, kwargs) or (lambda: site.rust(*args, **kwargs))
+        return serve(
+            run_rust,
+            lambda: run_python(*args, **kwargs),
+            timed=True if fast else None,
+            **control._routed(site, args, kwargs),
+        )
+
+    async def routed_async(fast: bool, *args, **kwargs):
+        return answered(await routed(fast, *args, **kwargs))
+
+    def routed_sync(fast: bool, *args, **kwargs):
+        return answered(routed(fast, *args, **kwargs))
+
+    parameters, arguments, defaults = _parameters(site.original) or ("*args, **kwargs", "*args, **kwargs", {})
+    namespace = {
+        "_control": control,
+        "_ticks": control.ticks,
+        "_rust": site.rust,
+        "_python": python,
+        "_answered": answered if answers else _same,
+        "_routed": routed_async if is_async else (routed_sync if answers else routed),
+        "_LITELLM_SERVES": LITELLM_SERVES,
+        **defaults,
+    }
+    name = site.original.__name__
+    source = _REPLACEMENT.format(
+        async_="async " if is_async else "",
+        await_="await " if is_async else "",
+        name=name,
+        parameters=parameters,
+        arguments=arguments,
+    )
+    exec(compile(source, f"<litellm_rust replacement of {site.original.__qualname__}>", "exec"), namespace)
+    return namespace[name]
+
+
+def _same(answer):
+    return answer

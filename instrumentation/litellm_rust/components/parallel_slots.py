@@ -28,12 +28,10 @@ path raises the error), and in shadow mode a limit litellm has not built yet (`f
 compares, it builds nothing).
 """
 
-from functools import partial
-
 from litellm_rust import _native
 from litellm_rust._component import Component
-from litellm_rust.components.rate_limits import _deployment_id, _refused
-from litellm_rust.components.routing import _reraise
+from litellm_rust._control import LITELLM_SERVES, Site
+from litellm_rust._litellm import PARALLEL_SLOTS, deployment_id
 
 _REPLACED = ("max_parallel_requests_limit", "enter_deployment_slot", "deployment_slot")
 
@@ -43,33 +41,47 @@ class ParallelSlotsComponent(Component):
 
     def __init__(self) -> None:
         super().__init__()
-        import litellm
-        import litellm._logging
-        from litellm.caching.dual_cache import DualCache
-        from litellm.caching.in_memory_cache import InMemoryCache
-        from litellm.router_rust.invoke import slots
-        from litellm.router_utils.client_initalization_utils import MaxParallelRequestsLimit
-
-        self.error = litellm.RateLimitError
-        self.references = {name: getattr(slots, name) for name in _REPLACED}
+        surface = PARALLEL_SLOTS
+        self.error = surface.litellm.RateLimitError
+        self.references = {name: getattr(surface.slots, name) for name in _REPLACED}
+        in_memory_cache = surface.in_memory_cache
         self.slots = _native.ParallelSlots(
             self.stats,
             self.references["max_parallel_requests_limit"],
-            MaxParallelRequestsLimit,
-            DualCache,
-            InMemoryCache,
-            InMemoryCache()._clock.__code__,  # the default clock, `time.time()`
-            slots._SLOTTED_KINDS,
-            litellm._logging,
+            surface.max_parallel_requests_limit,
+            surface.dual_cache,
+            in_memory_cache,
+            in_memory_cache()._clock.__code__,  # the default clock, `time.time()`
+            surface.slotted_kinds,
+            surface.logging,
         )
-        self._replacements = {
-            self.references["max_parallel_requests_limit"]: _accelerated_limit(self),
-            self.references["enter_deployment_slot"]: _accelerated_enter_deployment_slot(self),
-            self.references["deployment_slot"]: _accelerated_deployment_slot(self),
-        }
 
-    def replacements(self):
-        return self._replacements
+    def sites(self):
+        slots = self.slots
+        refusal = (self.error,)
+        yield Site(
+            self.references["max_parallel_requests_limit"],
+            slots.limit,
+            request_key=lambda core, deployment, kwargs: deployment_id(deployment),
+            describe=lambda capture_content, core, deployment, kwargs: _description(None, deployment),
+        )
+        yield Site(
+            self.references["enter_deployment_slot"],
+            lambda core, plan, deployment, kwargs: _slot_or_litellm(slots.enter(core, plan, deployment, kwargs)),
+            request_key=lambda core, plan, deployment, kwargs: deployment_id(deployment),
+            describe=lambda capture_content, core, plan, deployment, kwargs: _description(plan, deployment),
+            answers=refusal,
+            # Compared on the slots as they are before litellm's enter takes one.
+            shadow=slots.peek,
+        )
+        yield Site(
+            self.references["deployment_slot"],
+            lambda core, deployment, kwargs: _slot_or_litellm(slots.enter(core, None, deployment, kwargs)),
+            request_key=lambda core, deployment, kwargs: deployment_id(deployment),
+            describe=lambda capture_content, core, deployment, kwargs: _description(None, deployment),
+            answers=refusal,
+            shadow=lambda core, deployment, kwargs: slots.peek(core, None, deployment, kwargs),
+        )
 
     def compare(self, python_result: object, rust_result: object) -> bool:
         """A lookup: the very object. A slot: litellm's stack holds the limit Rust would take (or
@@ -83,99 +95,16 @@ class ParallelSlotsComponent(Component):
         return (decision, limit) == ("no_slot", None) if held is None else decision == "admit" and held is limit
 
 
+def _slot_or_litellm(slot):
+    """No slot: every slot is taken, and litellm's own path raises its 429."""
+    return LITELLM_SERVES if slot is None else slot
+
+
 def _held(stack) -> object:
     """The limit whose slot litellm's `ExitStack` holds: `enter_context` pushes its bound `__exit__`."""
     callbacks = stack._exit_callbacks
     return getattr(callbacks[-1][1], "__self__", None) if callbacks else None
 
 
-def _standing_in_for(original, replacement):
-    replacement.__doc__ = original.__doc__
-    replacement.__wrapped__ = original
-    return replacement
-
-
-def _describe(plan, deployment: object):
-    return lambda capture_content: {"plan": getattr(plan, "endpoint", None), "id": _deployment_id(deployment)}
-
-
-def _accelerated_limit(component: ParallelSlotsComponent):
-    original = component.references["max_parallel_requests_limit"]
-    control = component.control
-    ticks = control.ticks
-    limit = component.slots.limit
-
-    def max_parallel_requests_limit(core, deployment, kwargs):
-        if control.rust_fast and next(ticks) % control.timing_every:
-            try:
-                return limit(core, deployment, kwargs)
-            except Exception as failure:
-                control.rust_failed(failure)
-                return original(core, deployment, kwargs)
-        return control.serve(
-            lambda: limit(core, deployment, kwargs),
-            lambda: original(core, deployment, kwargs),
-            request_key=_deployment_id(deployment),
-            describe=_describe(None, deployment),
-        )
-
-    return _standing_in_for(original, max_parallel_requests_limit)
-
-
-def _slot_taker(component: ParallelSlotsComponent):
-    """Both slot functions' body: `python()` is litellm's own call with the same arguments."""
-    control = component.control
-    ticks = control.ticks
-    enter = component.slots.enter
-    peek = component.slots.peek
-    error = component.error
-
-    def take(core, plan, deployment, kwargs, python):
-        if control.rust_fast and next(ticks) % control.timing_every:
-            try:
-                slot = enter(core, plan, deployment, kwargs)
-            except Exception as failure:
-                control.rust_failed(failure)
-                return python()
-            # None: every slot is taken, and litellm's own path raises its 429.
-            return python() if slot is None else slot
-        if control.settings.mode == "shadow":
-            # Compared on the slots as they are before litellm's enter takes one.
-            try:
-                peeked = peek(core, plan, deployment, kwargs)
-                run_rust = lambda: peeked  # noqa: E731
-            except Exception as failure:
-                run_rust = partial(_reraise, failure)
-        else:
-            run_rust = lambda: enter(core, plan, deployment, kwargs)  # noqa: E731
-        decided = control.serve(
-            run_rust,
-            _refused(python, error),
-            request_key=_deployment_id(deployment),
-            describe=_describe(plan, deployment),
-        )
-        if isinstance(decided, error):
-            raise decided
-        return python() if decided is None else decided
-
-    return take
-
-
-def _accelerated_enter_deployment_slot(component: ParallelSlotsComponent):
-    original = component.references["enter_deployment_slot"]
-    take = _slot_taker(component)
-
-    def enter_deployment_slot(core, plan, deployment, kwargs):
-        return take(core, plan, deployment, kwargs, lambda: original(core, plan, deployment, kwargs))
-
-    return _standing_in_for(original, enter_deployment_slot)
-
-
-def _accelerated_deployment_slot(component: ParallelSlotsComponent):
-    original = component.references["deployment_slot"]
-    take = _slot_taker(component)
-
-    def deployment_slot(core, deployment, kwargs):
-        return take(core, None, deployment, kwargs, lambda: original(core, deployment, kwargs))
-
-    return _standing_in_for(original, deployment_slot)
+def _description(plan, deployment: object) -> dict:
+    return {"plan": getattr(plan, "endpoint", None), "id": deployment_id(deployment)}

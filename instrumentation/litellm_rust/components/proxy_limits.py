@@ -26,6 +26,8 @@ import weakref
 
 from litellm_rust import _native
 from litellm_rust._component import Component
+from litellm_rust._control import Site, decline, standing_in_for
+from litellm_rust._litellm import PROXY_LIMITS
 
 _SYNC_METHODS = ("local", "set_local")
 _ASYNC_METHODS = ("get", "increment", "increment_many", "increment_many_post_call")
@@ -76,22 +78,24 @@ class ProxyLimitsComponent(Component):
 
     def __init__(self) -> None:
         super().__init__()
-        from litellm.litellm_core_utils import token_counter
-        from litellm.redis.stores.rate_limits import RateLimitStore
-
-        namespace = vars(RateLimitStore)
+        namespace = vars(PROXY_LIMITS.rate_limit_store)
         self.references = {name: namespace[name] for name in (*_SYNC_METHODS, *_ASYNC_METHODS)}
-        self.references["offload_token_count"] = token_counter.offload_token_count
+        self.references["offload_token_count"] = PROXY_LIMITS.offload_token_count
         # One native store per RateLimitStore (by id, dropped with it); None for one with Redis.
         self._natives: dict[int, _native.MemoryRateLimits | None] = {}
-        self._replacements = {
-            **{self.references[name]: _served(self, name, is_async=False) for name in _SYNC_METHODS},
-            **{self.references[name]: _served(self, name, is_async=True) for name in _ASYNC_METHODS},
-            self.references["offload_token_count"]: _inline_small_estimates(self),
-        }
 
-    def replacements(self):
-        return self._replacements
+    def sites(self):
+        native = self.native
+        for name in (*_SYNC_METHODS, *_ASYNC_METHODS):
+            operation = _RUST_OPERATIONS[name]
+            yield Site(
+                self.references[name],
+                lambda store, *args, operation=operation, **kwargs: operation(native(store), *args, **kwargs),
+                describe=_describe(name),
+            )
+
+    def wrappers(self):
+        return {self.references["offload_token_count"]: _inline_small_estimates(self)}
 
     def native(self, store) -> _native.MemoryRateLimits:
         """The native entries standing in for `store`'s litellm handle."""
@@ -101,7 +105,7 @@ class ProxyLimitsComponent(Component):
             native = self._natives[id(store)] = None if store.has_redis else _native.MemoryRateLimits(self.stats)
             weakref.finalize(store, self._natives.pop, id(store), None)
         if native is None:
-            raise _native.Unsupported("redis")
+            decline("redis")
         return native
 
     def compare(self, python_result: object, rust_result: object) -> bool:
@@ -111,44 +115,11 @@ class ProxyLimitsComponent(Component):
         return type(python_result) is type(rust_result) and python_result == rust_result
 
 
-def _describe(name: str, args: tuple):
-    def describe(capture_content: bool) -> dict:
+def _describe(name: str):
+    def describe(capture_content: bool, *args, **kwargs) -> dict:
         return {"operation": name, "arguments": repr(args)[:200] if capture_content else len(args)}
 
     return describe
-
-
-async def _ready(value):
-    return value
-
-
-def _served(component: ProxyLimitsComponent, name: str, is_async: bool):
-    """A store method: the native entries on the fast path, else `Control.serve(_async)`. An async
-    method's replacement returns an awaitable; on the fast path one that is done already, so the
-    caller's `await` does not wait on litellm's runtime thread."""
-    original = component.references[name]
-    operation = _RUST_OPERATIONS[name]
-    control = component.control
-    ticks = control.ticks
-    native = component.native
-    serve = control.serve_async if is_async else control.serve
-
-    def method(self, *args, **kwargs):
-        if control.rust_fast and next(ticks) % control.timing_every:
-            try:
-                result = operation(native(self), *args, **kwargs)
-                return _ready(result) if is_async else result
-            except Exception as failure:
-                control.rust_failed(failure)
-                return original(self, *args, **kwargs)
-        return serve(
-            lambda: operation(native(self), *args, **kwargs),
-            lambda: original(self, *args, **kwargs),
-            describe=_describe(name, args),
-        )
-
-    method.__doc__, method.__wrapped__ = original.__doc__, original
-    return method
 
 
 def _inline_small_estimates(component: ProxyLimitsComponent):
@@ -164,17 +135,16 @@ def _inline_small_estimates(component: ProxyLimitsComponent):
 
         def inline(args, kwargs):
             if not _native.text_within((args, kwargs), _INLINE_TEXT_CHARS):
-                raise _native.Unsupported("large_request")
+                decline("large_request")
             return contextvars.copy_context().run(function, *args, **kwargs)
 
         async def estimate(*args, **kwargs):
             return await control.serve_async(
                 lambda: inline(args, kwargs),
                 lambda: original(function)(*args, **kwargs),  # litellm's hop, built only when it serves
-                describe=_describe(function.__name__, args),
+                describe=lambda capture_content: _describe(function.__name__)(capture_content, *args),
             )
 
         return estimate
 
-    offload_token_count.__doc__, offload_token_count.__wrapped__ = original.__doc__, original
-    return offload_token_count
+    return standing_in_for(original, offload_token_count)

@@ -29,6 +29,8 @@ from datetime import UTC
 
 from litellm_rust import _native
 from litellm_rust._component import Component
+from litellm_rust._control import Site, decline, standing_in_for
+from litellm_rust._litellm import RATE_LIMITS, deployment_id
 from litellm_rust.config import ComponentSettings, ConfigError
 
 _CHECK_METHODS = ("pre_call_check", "async_pre_call_check")
@@ -41,16 +43,8 @@ class RateLimitsComponent(Component):
 
     def __init__(self) -> None:
         super().__init__()
-        import litellm
-        from litellm.router_strategy.lowest_tpm_rpm_v2 import LowestTPMLoggingHandler_v2
-        from litellm.router_utils.pre_call_checks import model_rate_limit_check
-        from litellm.types.router import RouterErrors
-
-        self._litellm = litellm
-        self._checks = model_rate_limit_check
-        self._usage_routing = LowestTPMLoggingHandler_v2
-        self._limit_error_prefix = RouterErrors.user_defined_ratelimit_error.value
-        self._utc_now = model_rate_limit_check.get_utc_datetime
+        litellm = self._litellm = RATE_LIMITS.litellm
+        self._limit_error_prefix = RATE_LIMITS.router_errors.user_defined_ratelimit_error.value
         # One store per router cache (by id, dropped with the cache: a dict lookup per call).
         self._stores: dict[int, _native.ModelRateLimits] = {}
         # The callbacks list last scanned for a usage-routing strategy (rescanned when it is
@@ -58,18 +52,32 @@ class RateLimitsComponent(Component):
         self._scanned_callbacks: list | None = None
         self._scanned_length = -1
         self._usage_routed_caches: frozenset[int] = frozenset()
-        check_class = model_rate_limit_check.ModelRateLimitingCheck
-        namespace = vars(check_class)
+        namespace = vars(RATE_LIMITS.check_class)
         self.references = {name: namespace[name] for name in (*_CHECK_METHODS, *_SUCCESS_METHODS)}
-        self._replacements = {
-            self.references["pre_call_check"]: _accelerated_pre_call_check(self),
-            self.references["async_pre_call_check"]: _accelerated_async_pre_call_check(self),
+        self._refusal = litellm.RateLimitError
+
+    def sites(self):
+        refusal = (self._refusal,)
+        yield Site(
+            self.references["pre_call_check"],
+            lambda check, deployment: self.rust_check(check, deployment, False),
+            request_key=_deployment_key,
+            describe=self.describe,
+            answers=refusal,
+        )
+        yield Site(
+            self.references["async_pre_call_check"],
+            lambda check, deployment, parent_otel_span=None: self.rust_check(check, deployment, True),
+            request_key=_deployment_key,
+            describe=self.describe,
+            answers=refusal,
+        )
+
+    def wrappers(self):
+        return {
             self.references["log_success_event"]: _charging_success_event(self),
             self.references["async_log_success_event"]: _charging_async_success_event(self),
         }
-
-    def replacements(self):
-        return self._replacements
 
     def check_settings(self, settings: ComponentSettings) -> None:
         if settings.mode == "shadow" and settings.rate_limit_algorithm == "gcra":
@@ -84,9 +92,9 @@ class RateLimitsComponent(Component):
         """The native counters standing in for `cache`'s (one router's), refusing what they do not
         reproduce."""
         if cache.redis_cache is not None:
-            raise _native.Unsupported("redis_cache")
+            decline("redis_cache")
         if id(cache) in self._usage_routed():
-            raise _native.Unsupported("shared_with_usage_routing")
+            decline("shared_with_usage_routing")
         try:
             return self._stores[id(cache)]
         except KeyError:
@@ -99,7 +107,9 @@ class RateLimitsComponent(Component):
         callbacks = self._litellm.callbacks
         if callbacks is not self._scanned_callbacks or len(callbacks) != self._scanned_length:
             self._usage_routed_caches = frozenset(
-                id(callback.router_cache) for callback in callbacks if isinstance(callback, self._usage_routing)
+                id(callback.router_cache)
+                for callback in callbacks
+                if isinstance(callback, RATE_LIMITS.usage_routing_handler)
             )
             self._scanned_callbacks, self._scanned_length = callbacks, len(callbacks)
         return self._usage_routed_caches
@@ -113,7 +123,7 @@ class RateLimitsComponent(Component):
         store = self.store(cache)
         seconds = cache.in_memory_cache._clock()
         # litellm's own clock is UTC now: read once, from the cache's clock, instead of twice.
-        now = None if check.clock is self._utc_now else check.clock()
+        now = None if check.clock is RATE_LIMITS.utc_now else check.clock()
         gcra = self.control.settings.rate_limit_algorithm == "gcra"
         refused = store.check(deployment, now, is_async, seconds, self._day, gcra)
         if refused is None:
@@ -121,7 +131,7 @@ class RateLimitsComponent(Component):
         kind, limit, usage, retry_after = refused
         if kind in ("tpd", "rpd"):
             now = now or self._utc_at(seconds)
-            return self._checks._DailyLimitDeployment.model_validate(deployment).limit_error(kind, limit, usage, now)
+            return RATE_LIMITS.daily_limit_deployment.model_validate(deployment).limit_error(kind, limit, usage, now)
         return self._minute_limit_error(
             kind, limit, usage, deployment, is_async, 60 if retry_after is None else retry_after
         )
@@ -129,10 +139,10 @@ class RateLimitsComponent(Component):
     def _day(self, deployment: dict, now, seconds: float) -> str:
         """litellm's name for the deployment's current day (shifted by its daily reset time)."""
         try:
-            daily = self._checks._DailyLimitDeployment.model_validate(deployment)
-            return self._checks.daily_window_day(now or self._utc_at(seconds), daily.reset_offset())
+            daily = RATE_LIMITS.daily_limit_deployment.model_validate(deployment)
+            return RATE_LIMITS.daily_window_day(now or self._utc_at(seconds), daily.reset_offset())
         except Exception:  # litellm admits a deployment whose daily settings it cannot read
-            raise _native.Unsupported("unusual_deployment") from None
+            decline("unusual_deployment")
 
     @staticmethod
     def _utc_at(seconds: float):
@@ -185,7 +195,7 @@ class RateLimitsComponent(Component):
         except _native.Unsupported:  # its pre-call checks fell back (and were counted) already
             return
         now = check.clock()
-        day = self._checks.daily_window_day(now, self._checks._reset_offset_from_kwargs(kwargs))
+        day = RATE_LIMITS.daily_window_day(now, RATE_LIMITS.reset_offset_from_kwargs(kwargs))
         store.record_tokens(
             f"{logged['model_id']}:{model}",
             now.hour * 60 + now.minute,
@@ -204,94 +214,11 @@ class RateLimitsComponent(Component):
         except Exception as error:
             self.control.rust_failed(error, python_serves=False)
 
-    def describe(self, deployment: object, capture_content: bool) -> dict:
+    @staticmethod
+    def describe(capture_content: bool, check, deployment: object, *_) -> dict:
         if not isinstance(deployment, dict):
             return {"deployment": type(deployment).__name__}
         return {"model_group": deployment.get("model_name"), "id": (deployment.get("model_info") or {}).get("id")}
-
-
-def _refused(python_check, refusal: type[Exception]):
-    """litellm's check, with its refusal returned instead of raised (see `rust_check`)."""
-
-    def run():
-        try:
-            return python_check()
-        except refusal as error:
-            return error
-
-    return run
-
-
-def _accelerated_pre_call_check(component: RateLimitsComponent):
-    original = component.references["pre_call_check"]
-    control = component.control
-    ticks = control.ticks
-    serve = control.serve
-    rust_check = component.rust_check
-    error = component._litellm.RateLimitError
-
-    def pre_call_check(self, deployment: dict) -> dict | None:
-        # The fast path, inlined as in token counting (see `Control`).
-        if control.rust_fast and next(ticks) % control.timing_every:
-            try:
-                decided = rust_check(self, deployment, False)
-            except Exception as failure:
-                control.rust_failed(failure)
-                return original(self, deployment)
-        else:
-            decided = serve(
-                lambda: rust_check(self, deployment, False),
-                _refused(lambda: original(self, deployment), error),
-                request_key=_deployment_id(deployment),
-                describe=lambda capture: component.describe(deployment, capture),
-            )
-        if isinstance(decided, error):
-            raise decided
-        return decided
-
-    pre_call_check.__doc__ = original.__doc__
-    pre_call_check.__wrapped__ = original
-    return pre_call_check
-
-
-def _accelerated_async_pre_call_check(component: RateLimitsComponent):
-    original = component.references["async_pre_call_check"]
-    control = component.control
-    ticks = control.ticks
-    serve_async = control.serve_async
-    rust_check = component.rust_check
-    error = component._litellm.RateLimitError
-
-    async def async_pre_call_check(self, deployment: dict, parent_otel_span=None) -> dict | None:
-        if control.rust_fast and next(ticks) % control.timing_every:
-            try:
-                decided = rust_check(self, deployment, True)
-            except Exception as failure:
-                control.rust_failed(failure)
-                return await original(self, deployment, parent_otel_span)
-            if isinstance(decided, error):
-                raise decided
-            return decided
-
-        async def python():
-            try:
-                return await original(self, deployment, parent_otel_span)
-            except error as refused:
-                return refused
-
-        decided = await serve_async(
-            lambda: rust_check(self, deployment, True),
-            python,
-            request_key=_deployment_id(deployment),
-            describe=lambda capture: component.describe(deployment, capture),
-        )
-        if isinstance(decided, error):
-            raise decided
-        return decided
-
-    async_pre_call_check.__doc__ = original.__doc__
-    async_pre_call_check.__wrapped__ = original
-    return async_pre_call_check
 
 
 def _charging_success_event(component: RateLimitsComponent):
@@ -301,8 +228,7 @@ def _charging_success_event(component: RateLimitsComponent):
         original(self, kwargs, response_obj, start_time, end_time)
         component.charge_quietly(self, kwargs)
 
-    log_success_event.__wrapped__ = original
-    return log_success_event
+    return standing_in_for(original, log_success_event)
 
 
 def _charging_async_success_event(component: RateLimitsComponent):
@@ -312,15 +238,9 @@ def _charging_async_success_event(component: RateLimitsComponent):
         await original(self, kwargs, response_obj, start_time, end_time)
         component.charge_quietly(self, kwargs)
 
-    async_log_success_event.__wrapped__ = original
-    return async_log_success_event
+    return standing_in_for(original, async_log_success_event)
 
 
-def _deployment_id(deployment: object) -> str | None:
+def _deployment_key(check, deployment: object, *_) -> str | None:
     """The rollout key: a deployment stays on one implementation, so its counts stay in one place."""
-    if isinstance(deployment, dict):
-        info = deployment.get("model_info")
-        if isinstance(info, dict):
-            found = info.get("id")
-            return found if isinstance(found, str) else None
-    return None
+    return deployment_id(deployment)

@@ -141,6 +141,9 @@ class RoutingComponent(Component):
             **self.fast_picks.replacements(),
         }
 
+    def sites(self):
+        return ()
+
     def replacements(self):
         return self._replacements
 

@@ -15,6 +15,8 @@ tokenizers, documents, chat-template tool sections, input litellm rejects) raise
 
 from litellm_rust import _native
 from litellm_rust._component import Component
+from litellm_rust._control import Site, decline
+from litellm_rust._litellm import TOKEN_COUNTER
 
 # litellm's constants the native counter mirrors (read from `litellm.constants` and
 # `litellm.litellm_core_utils.token_counter`, so the values of the installed litellm apply).
@@ -37,29 +39,23 @@ class TokenCounterComponent(Component):
 
     def __init__(self) -> None:
         super().__init__()
-        import litellm
-        from litellm import constants, utils
-        from litellm.litellm_core_utils import token_counter as core
-
-        self._litellm = litellm
-        self._core = core
-        self._utils = utils
-        self._constants = {name: getattr(constants, name) for name in _CONSTANT_NAMES}
-        self._constants["EXTRAPOLATION_SAMPLES"] = core.EXTRAPOLATION_SAMPLES
+        surface = TOKEN_COUNTER
+        self._litellm = surface.litellm
+        self._constants = {name: getattr(surface.constants, name) for name in _CONSTANT_NAMES}
+        self._constants["EXTRAPOLATION_SAMPLES"] = surface.extrapolation_samples
         self._profiles: dict[object, _native.TokenCounter | str] = {}
         self._profiles_model_count = -1
         self._profiles_hf_flag: object = None
-        self.reference = core.token_counter
-        # One replacement per original, so uninstrument() can tell which original goes back where.
-        self._replacements = {
-            original: _accelerated_token_counter(self, original)
-            for original in (utils.token_counter, core.token_counter)
-        }
-        self.reach_reference = core.messages_reach_token_count
-        self._replacements[self.reach_reference] = _accelerated_messages_reach_token_count(self)
+        self.public_reference = surface.public_token_counter
+        self.reference = surface.token_counter
+        self.reach_reference = surface.messages_reach_token_count
 
-    def replacements(self):
-        return self._replacements
+    def sites(self):
+        # Both `token_counter`s fall back to litellm's implementation, so a fallback never
+        # re-enters the public wrapper (which would now be ours).
+        for original in (self.public_reference, self.reference):
+            yield Site(original, self.rust_count, python=self._litellm_count, describe=self.describe)
+        yield Site(self.reach_reference, self.rust_reaches, python=self._litellm_reaches, describe=self.describe_reach)
 
     # -- model resolution -------------------------------------------------------------------
 
@@ -79,29 +75,26 @@ class TokenCounterComponent(Component):
         except KeyError:
             profile = self._profiles[model] = self._resolve(model)
         except TypeError:  # an unhashable model, which litellm rejects in its own way
-            raise _native.Unsupported("unsupported_input") from None
+            decline("unsupported_input")
         if profile.__class__ is str:
-            raise _native.Unsupported(profile)
+            decline(profile)
         return profile
 
     def _resolve(self, model: str | None) -> _native.TokenCounter | str:
         """Mirror `_get_exact_count_function` / `_MessageCountParams` for `model`, or a reason."""
-        core, utils = self._core, self._utils
-        from litellm._lazy_imports import get_default_encoding
-        from litellm.litellm_core_utils.prompt_templates.chat_template_tools import chat_template_tool_section
-
+        live = TOKEN_COUNTER.live
         if model is None:
-            encoding, legacy, template_tools = get_default_encoding().name, False, False
+            encoding, legacy, template_tools = live("get_default_encoding")().name, False, False
         elif type(model) is not str:
             return "unsupported_input"
         else:
             try:
-                uses_huggingface = utils.huggingface_tokenizer_kind(model) is not None
+                uses_huggingface = live("huggingface_tokenizer_kind")(model) is not None
                 if uses_huggingface and self._litellm.disable_hf_tokenizer_download is not True:
                     return "unsupported_tokenizer"
-                encoding = core.openai_tokenizer_encoding_name(model)
-                legacy = core.uses_legacy_message_accounting(model)
-                template_tools = chat_template_tool_section(model) is not None
+                encoding = live("openai_tokenizer_encoding_name")(model)
+                legacy = live("uses_legacy_message_accounting")(model)
+                template_tools = live("chat_template_tool_section")(model) is not None
             except Exception:  # litellm cannot resolve it either; its own call will say how
                 return "unsupported_model"
         try:
@@ -110,8 +103,8 @@ class TokenCounterComponent(Component):
                 legacy_accounting=legacy,
                 template_tools=template_tools,
                 constants=self._constants,
-                render_tools=core._format_function_definitions,
-                message_dicts=utils.convert_list_message_to_dict,
+                render_tools=live("format_function_definitions"),
+                message_dicts=live("convert_list_message_to_dict"),
                 stats=self.stats,
             )
         except _native.Unsupported as unsupported:
@@ -121,48 +114,46 @@ class TokenCounterComponent(Component):
 
     def rust_count(
         self,
-        model,
-        custom_tokenizer,
-        text,
-        messages,
-        count_response_tokens,
-        tools,
-        tool_choice,
-        use_default_image_token_count,
+        model="",
+        custom_tokenizer=None,
+        text=None,
+        messages=None,
+        count_response_tokens=False,
+        tools=None,
+        tool_choice=None,
+        use_default_image_token_count=False,
+        default_token_count=None,
     ) -> int:
-        """The Rust path alone: litellm's count, or `_native.Unsupported` where litellm must serve."""
+        """`token_counter` on the Rust path: litellm's count, or `Unsupported` where litellm must serve."""
+        if self._litellm.disable_token_counter is True:
+            return 0
         if custom_tokenizer is not None:
-            raise _native.Unsupported("custom_tokenizer")
+            decline("custom_tokenizer")
         return self.profile(model).count(
             text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count
         )
 
-    def serve(self, *arguments) -> int:
-        """A `token_counter` call (positional, in litellm's order) routed by the control plane."""
-        model, _, text, messages, _, tools, *_ = arguments
-        return self.control.serve(
-            lambda: self.rust_count(*arguments[:-1]),
-            lambda: self.reference(*arguments),
-            describe=lambda capture_content: self.describe(model, text, messages, tools, capture_content),
-            timed=True if self.control.rust_fast else None,
-        )
+    def _litellm_count(self, *args, **kwargs) -> int:
+        return 0 if self._litellm.disable_token_counter is True else self.reference(*args, **kwargs)
 
-    def reaches(self, model, messages, threshold, tools, use_default_image_token_count) -> bool:
-        """`messages_reach_token_count` routed by the control plane."""
+    def rust_reaches(self, model, messages, threshold, tools=None, use_default_image_token_count=False) -> bool:
+        """`messages_reach_token_count` (litellm's prompt-caching threshold check) on the Rust count.
 
-        def rust() -> bool:
-            if type(threshold) not in (int, float):
-                raise _native.Unsupported("unsupported_input")  # litellm's comparison decides what happens
-            return (
-                self.rust_count(model, None, None, messages, False, tools, None, use_default_image_token_count)
-                >= threshold
-            )
+        litellm stops counting at the first message that crosses the threshold; every message adds
+        at least its per-message overhead, so the running total only grows and comparing the whole
+        count decides the same. Where litellm would stop before an input it cannot count, the Rust
+        path declines that input and litellm answers."""
+        if self._litellm.disable_token_counter is True:
+            return threshold <= 0
+        if type(threshold) not in (int, float):
+            decline("unsupported_input")  # litellm's comparison decides what happens
+        count = self.rust_count(model, None, None, messages, False, tools, None, use_default_image_token_count)
+        return count >= threshold
 
-        return self.control.serve(
-            rust,
-            lambda: self.reach_reference(model, messages, threshold, tools, use_default_image_token_count),
-            describe=lambda capture_content: self.describe(model, None, messages, tools, capture_content),
-        )
+    def _litellm_reaches(self, model, messages, threshold, *args, **kwargs) -> bool:
+        if self._litellm.disable_token_counter is True:
+            return threshold <= 0
+        return self.reach_reference(model, messages, threshold, *args, **kwargs)
 
     def count_batch(self, model: str, texts: list[str]) -> list[int]:
         """`[litellm.token_counter(model=model, text=t) for t in texts]`, in one native call."""
@@ -174,9 +165,24 @@ class TokenCounterComponent(Component):
             describe=lambda capture_content: {"model": model, "texts": len(texts)},
         )
 
-    def describe(self, model, text, messages, tools, capture_content: bool) -> dict:
-        """A call's inputs for a mismatch record: their shape, and their text only when
-        `capture_content` allows it."""
+    @classmethod
+    def describe_reach(cls, capture_content: bool, model, messages, threshold, tools=None, *_) -> dict:
+        return cls.describe(capture_content, model, None, None, messages, False, tools)
+
+    @staticmethod
+    def describe(
+        capture_content: bool,
+        model="",
+        custom_tokenizer=None,
+        text=None,
+        messages=None,
+        count_response_tokens=False,
+        tools=None,
+        *_,
+        **__,
+    ) -> dict:
+        """A `token_counter` call's inputs for a mismatch record: their shape, and their text only
+        when `capture_content` allows it."""
         shape: dict = {"model": model if isinstance(model, str) else type(model).__name__}
         if isinstance(text, str):
             shape["text_chars"] = len(text)
@@ -197,76 +203,3 @@ class TokenCounterComponent(Component):
         if capture_content:
             shape["content"] = {"text": text, "messages": messages}
         return shape
-
-
-def _accelerated_token_counter(component: TokenCounterComponent, original):
-    """A plain function with `token_counter`'s exact signature (no proxy on the hot path) standing
-    in for `original`; both originals fall back to litellm's implementation."""
-    litellm = component._litellm
-    reference = component.reference
-    profile = component.profile
-    control = component.control
-    ticks = control.ticks
-    serve = component.serve
-
-    def token_counter(
-        model="",
-        custom_tokenizer=None,
-        text=None,
-        messages=None,
-        count_response_tokens=False,
-        tools=None,
-        tool_choice=None,
-        use_default_image_token_count=False,
-        default_token_count=None,
-    ) -> int:
-        if litellm.disable_token_counter is True:
-            return 0
-        # The fast path, inlined (no closures, no control call): see `Control`. A call it cannot
-        # finish goes to litellm (after a Rust failure) or to the control plane (everything else).
-        handler = serve
-        if control.rust_fast and next(ticks) % control.timing_every:
-            try:
-                if custom_tokenizer is None:
-                    return profile(model).count(
-                        text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count
-                    )
-                raise _native.Unsupported("custom_tokenizer")
-            except Exception as error:
-                control.rust_failed(error)
-            handler = reference
-        return handler(
-            model,
-            custom_tokenizer,
-            text,
-            messages,
-            count_response_tokens,
-            tools,
-            tool_choice,
-            use_default_image_token_count,
-            default_token_count,
-        )
-
-    token_counter.__doc__ = original.__doc__
-    token_counter.__wrapped__ = original
-    return token_counter
-
-
-def _accelerated_messages_reach_token_count(component: TokenCounterComponent):
-    """`messages_reach_token_count` (litellm's prompt-caching threshold check) on the Rust count.
-
-    litellm stops counting at the first message that crosses the threshold; every message adds at
-    least its per-message overhead, so the running total only grows and comparing the whole count
-    decides the same. Where litellm would stop before an input it cannot count, the Rust path
-    declines that input and litellm answers."""
-    litellm = component._litellm
-    reaches = component.reaches
-
-    def messages_reach_token_count(model, messages, threshold, tools=None, use_default_image_token_count=False) -> bool:
-        if litellm.disable_token_counter is True:
-            return threshold <= 0
-        return reaches(model, messages, threshold, tools, use_default_image_token_count)
-
-    messages_reach_token_count.__doc__ = component.reach_reference.__doc__
-    messages_reach_token_count.__wrapped__ = component.reach_reference
-    return messages_reach_token_count
