@@ -132,6 +132,11 @@ class Control:
         settings = self.settings
         self.rust_fast = settings.mode == "rust" and settings.rollout_percent >= 100 and self.breaker.state == CLOSED
 
+    @property
+    def shadowing(self) -> bool:
+        """Mode `shadow`: litellm serves every call and Rust is compared."""
+        return self.settings.mode == "shadow"
+
     def _transitioned(self, transition: Transition) -> None:
         self._refresh()
         _logger.warning(
@@ -169,7 +174,7 @@ class Control:
 
     def _shadow_first(self, site: Site, args: tuple, kwargs: dict) -> Callable[[], object] | None:
         """In shadow mode, Rust's side-effect-free answer taken now, before litellm's call."""
-        if site.shadow is None or self.settings.mode != "shadow":
+        if site.shadow is None or not self.shadowing:
             return None
         try:
             answer = site.shadow(*args, **kwargs)
