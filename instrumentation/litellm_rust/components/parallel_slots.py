@@ -1,31 +1,12 @@
 """Parallel slots: the router's `max_parallel_requests` slots taken in one native call.
 
-litellm 1.110's Rust router core holds a deployment's slot around each async attempt
+litellm's router core holds a deployment's slot around each async attempt
 (`litellm/router_rust/invoke/slots.py`: `enter_deployment_slot`, `deployment_slot`, and the lookup
-`max_parallel_requests_limit` behind them and behind `_get_client(client_type=
-"max_parallel_requests")`); an open chat stream takes the slot along (`ExitStack.pop_all`) until it
-is exhausted or closed. Those three functions are replaced wherever they are bound (`core.py` and
-`slots.py` copy them). The lookup alone costs litellm several µs per attempt (a pydantic copy of
-`model_info`, three imports, a service-target context, `DualCache.get_cache` with a failing
-`json.loads`), against ~0.2 µs for the acquire and release themselves.
-
-The count stays on litellm's object. The `MaxParallelRequestsLimit` cached in the router's routing
-cache keeps its `in_flight`, which Rust increments and decrements in place: whoever else holds the
-object (a `_get_client` caller, a call served by Python in another mode or after a fallback) shares
-one count, and nothing reads a second one. The object is read in the cache as litellm's lookup reads
-it, on every call: a limit litellm has not built yet, one whose 600 s TTL expired (litellm then
-builds a fresh one with the deployment's current limits, so an edited `max_parallel_requests`
-takes effect when litellm's does), one replaced by `InitalizeCachedClient.set_max_parallel_requests_client`,
-a deployment or request litellm reads differently, or verbose logging — all go through litellm's own
-lookup, whose answer is then used the same way. A full deployment is handed to litellm's own
-`enter_deployment_slot`, which raises its 429 (`MaxParallelRequestsLimit.acquire`), so the error is
-litellm's own. The slot returned is a native `Slot` with the part of `contextlib.ExitStack` litellm
-uses (`with`, `pop_all`, `close`).
-
-Falls back to litellm (counted): a subclass of `MaxParallelRequestsLimit` (`subclassed_limit`), an
-`in_flight` that is not an int (`unusual_in_flight`), a lookup litellm fails (`lookup_raised`: its own
-path raises the error), and in shadow mode a limit litellm has not built yet (`first_use`: Rust only
-compares, it builds nothing).
+`max_parallel_requests_limit` behind them); looking the limit up costs litellm far more than taking
+the slot. The count stays on litellm's own `MaxParallelRequestsLimit` (Rust increments its
+`in_flight` in place), so every holder of the object shares one count. Whatever litellm's lookup
+would build, rebuild or read differently goes through its own lookup; a full deployment goes to
+litellm's `enter_deployment_slot`, so the 429 is litellm's own.
 """
 
 from litellm_rust import _native

@@ -1,24 +1,11 @@
 """Proxy limits: the in-memory path of litellm's proxy rate limiter (`parallel_request_limiter_v3`).
 
-Without Redis, litellm 1.110's v3 limiter keeps its windows, counters and parallel-request gauges
-in a native `NativeRateLimits` store behind `litellm.redis.stores.rate_limits.RateLimitStore`;
-its reads answer at once, but every increment is awaited from litellm's runtime thread, and the
-request's token estimates (`offload_token_count`) each hop to a worker thread. Measured on one
-request (pre-call, success, post-call hooks), the hops are most of its wall time; the work inside
-them is microseconds.
-
-Served here, the same values and decisions without the hops:
-- `RateLimitStore`'s memory methods (`local`, `set_local`, `get`, `increment`, `increment_many`,
-  `increment_many_post_call`) are replaced on the class: a store without Redis keeps its entries
-  in a native `MemoryRateLimits` (litellm's value types and expiry rules, see
-  `rate_limiter::memory_store`) and answers synchronously. A store with Redis stays litellm's
-  (`redis`): its Lua scripts and local mirror are one design.
-- The v3 handler's token estimates of a request whose text is at most `_INLINE_TEXT_CHARS`
-  characters run inline, in a copy of the context as on the worker thread; larger requests still
-  go to litellm's worker threads, so a big body does not block the event loop (`large_request`).
-
-While Rust serves a store, litellm's own entries for it are not written: if the component degrades
-to Python, that store's windows start over in litellm's.
+Without Redis, the v3 limiter's `RateLimitStore` answers from a native store, but every increment
+is awaited from litellm's runtime thread and each token estimate hops to a worker thread: the hops
+are most of a request's limiter time. Here a store without Redis keeps its entries in a native
+`MemoryRateLimits` (litellm's value types and expiry rules) and answers synchronously, and a small
+request's estimates run inline; a store with Redis stays litellm's. While Rust serves a store,
+litellm's own entries for it are not written: on degrading to Python its windows start over.
 """
 
 import contextvars
@@ -29,10 +16,9 @@ from litellm_rust._component import Component
 from litellm_rust._control import Site, decline, standing_in_for
 from litellm_rust._litellm import PROXY_LIMITS
 
-_SYNC_METHODS = ("local", "set_local")
-_ASYNC_METHODS = ("get", "increment", "increment_many", "increment_many_post_call")
-# Up to this many characters, litellm's estimate (characters / 4 over the request's fields) takes
-# 10-20 µs inline (measured), far less than one worker-thread hop.
+_STORE_METHODS = ("local", "set_local", "get", "increment", "increment_many", "increment_many_post_call")
+# Up to this many characters, litellm's estimate (characters / 4 over the request's fields) costs
+# far less inline than one worker-thread hop.
 _INLINE_TEXT_CHARS = 16_384
 _LIMITER_CLASS = "_PROXY_MaxParallelRequestsHandler_v3"
 
@@ -79,14 +65,14 @@ class ProxyLimitsComponent(Component):
     def __init__(self) -> None:
         super().__init__()
         namespace = vars(PROXY_LIMITS.rate_limit_store)
-        self.references = {name: namespace[name] for name in (*_SYNC_METHODS, *_ASYNC_METHODS)}
+        self.references = {name: namespace[name] for name in _STORE_METHODS}
         self.references["offload_token_count"] = PROXY_LIMITS.offload_token_count
         # One native store per RateLimitStore (by id, dropped with it); None for one with Redis.
         self._natives: dict[int, _native.MemoryRateLimits | None] = {}
 
     def sites(self):
         native = self.native
-        for name in (*_SYNC_METHODS, *_ASYNC_METHODS):
+        for name in _STORE_METHODS:
             operation = _RUST_OPERATIONS[name]
             yield Site(
                 self.references[name],

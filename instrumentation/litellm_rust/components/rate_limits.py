@@ -1,27 +1,13 @@
 """Rate limits: the router's `enforce_model_rate_limits` pre-call check served from Rust counters.
 
-litellm 1.110's `ModelRateLimitingCheck` (a CustomLogger every router with that pre-call check
-registers) counts each deployment's requests and tokens per minute and per day in the router's
-cache. Its four methods are replaced on the class (the instances and their type stay as they
-are): the pre-call checks decide from a native `ModelRateLimits` store kept per router cache, with
-litellm's keys, windows, TTLs and order of checks, and raise the same `RateLimitError`; the
-success events run litellm's own bookkeeping and charge the tokens to the native store as well.
+litellm's `ModelRateLimitingCheck` counts each deployment's requests and tokens per minute and
+per day in the router's cache. Its pre-call checks decide here from a native `ModelRateLimits`
+store per router cache, with litellm's keys, windows, TTLs and order of checks, raising the same
+`RateLimitError`; its success events run litellm's own bookkeeping and charge the native store too.
 
-Served exactly: rpm/tpm (from the deployment, its litellm_params or its model_info) and rpd/tpd
-with a daily reset time, on a router cache without Redis. Anything else falls back to litellm,
-counted under its reason: a cache shared through Redis (`redis_cache`), itpm/otpm limits
-(`io_token_limits`), a router whose usage-based-routing-v2 strategy counts in the same keys
-(`shared_with_usage_routing`), and limits or deployments litellm would reject or coerce
-(`unusual_limits`, `unusual_deployment`).
-
-`rate_limit_algorithm: gcra` serves rpm and tpm from a token bucket per deployment instead (a
-burst of the limit, then a steady limit per minute; tokens still charged after the call), with
-the same `RateLimitError` carrying the bucket's retry-after. rpd/tpd stay litellm's days. It is
-served only where Rust serves: shadow mode is refused with it (litellm is no reference for it),
-and every fallback above, python mode and an open breaker are litellm's own windows.
-
-While the Rust path serves, litellm's own request counters are not charged: if the component
-degrades to Python mid-minute, that minute's requests served by Rust are not in litellm's count.
+`rate_limit_algorithm: gcra` serves rpm and tpm from a token bucket per deployment instead (rpd/tpd
+stay litellm's days); litellm is no reference for it, so it is never shadowed. While Rust serves,
+litellm's own counters are not charged: on degrading to Python mid-minute, that minute starts over.
 """
 
 import weakref

@@ -1,16 +1,10 @@
 """Token counting: `litellm.token_counter` served by the Rust BPE counter.
 
-litellm 1.110 has two functions under this name: `litellm.utils.token_counter` (the public
-wrapper, also `litellm.token_counter`) and `litellm.litellm_core_utils.token_counter.token_counter`
-(the implementation, reached lazily through `litellm._lazy_imports.get_token_counter_new`). Each
-is replaced by an accelerated function whose fallback is the implementation itself, so a fallback
-never re-enters the wrapper (which would now call us).
-
-The Rust path serves what it reproduces exactly: tiktoken-encoded models (cl100k_base,
-o200k_base), text and message lists, names, tool calls, tool definitions and tool_choice,
-text-like content blocks and `image_url` parts. Anything else (HuggingFace tokenizers, custom
-tokenizers, documents, chat-template tool sections, input litellm rejects) raises
-`_native.Unsupported` and the call is served by litellm, counted under its reason.
+litellm has two functions under this name: the public wrapper (`litellm.utils.token_counter`, also
+`litellm.token_counter`) and the implementation (`litellm.litellm_core_utils.token_counter`). Both
+are replaced; both fall back to the implementation, so a fallback never re-enters the wrapper.
+The Rust path serves what it reproduces exactly (tiktoken encodings; text, messages, names, tools,
+tool calls, images); anything else declines with a reason and litellm counts it.
 """
 
 from litellm_rust import _native
