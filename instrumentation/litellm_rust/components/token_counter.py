@@ -7,6 +7,8 @@ The Rust path serves what it reproduces exactly (tiktoken encodings; text, messa
 tool calls, images); anything else declines with a reason and litellm counts it.
 """
 
+import inspect
+
 from litellm_rust import _native
 from litellm_rust._component import Component
 from litellm_rust._control import Site, decline
@@ -159,41 +161,41 @@ class TokenCounterComponent(Component):
             describe=lambda capture_content: {"model": model, "texts": len(texts)},
         )
 
-    @classmethod
-    def describe_reach(cls, capture_content: bool, model, messages, threshold, tools=None, *_) -> dict:
-        return cls.describe(capture_content, model, None, None, messages, False, tools)
-
-    @staticmethod
-    def describe(
-        capture_content: bool,
-        model="",
-        custom_tokenizer=None,
-        text=None,
-        messages=None,
-        count_response_tokens=False,
-        tools=None,
-        *_,
-        **__,
-    ) -> dict:
+    def describe(self, capture_content: bool, *args, **kwargs) -> dict:
         """A `token_counter` call's inputs for a mismatch record: their shape, and their text only
         when `capture_content` allows it."""
-        shape: dict = {"model": model if isinstance(model, str) else type(model).__name__}
-        if isinstance(text, str):
-            shape["text_chars"] = len(text)
-        if isinstance(messages, (list, tuple)):
-            shape["messages"] = [
-                {
-                    key: (f"str[{len(value)}]" if isinstance(value, str) else type(value).__name__)
-                    if key != "role"
-                    else value
-                    for key, value in message.items()
-                }
-                if isinstance(message, dict)
-                else type(message).__name__
-                for message in messages
-            ]
-        if tools:
-            shape["tools"] = len(tools) if isinstance(tools, list) else type(tools).__name__
-        if capture_content:
-            shape["content"] = {"text": text, "messages": messages}
-        return shape
+        return _shape(capture_content, **self._arguments(self.reference, args, kwargs))
+
+    def describe_reach(self, capture_content: bool, *args, **kwargs) -> dict:
+        return _shape(capture_content, **self._arguments(self.reach_reference, args, kwargs))
+
+    @staticmethod
+    def _arguments(function, args: tuple, kwargs: dict) -> dict:
+        """The call's arguments by name, as `function` (litellm's) binds them."""
+        try:
+            return inspect.signature(function).bind_partial(*args, **kwargs).arguments
+        except TypeError:  # litellm raises for this call too; describe what can be told
+            return {}
+
+
+def _shape(capture_content: bool, model="", text=None, messages=None, tools=None, **_) -> dict:
+    shape: dict = {"model": model if isinstance(model, str) else type(model).__name__}
+    if isinstance(text, str):
+        shape["text_chars"] = len(text)
+    if isinstance(messages, (list, tuple)):
+        shape["messages"] = [
+            {
+                key: (f"str[{len(value)}]" if isinstance(value, str) else type(value).__name__)
+                if key != "role"
+                else value
+                for key, value in message.items()
+            }
+            if isinstance(message, dict)
+            else type(message).__name__
+            for message in messages
+        ]
+    if tools:
+        shape["tools"] = len(tools) if isinstance(tools, list) else type(tools).__name__
+    if capture_content:
+        shape["content"] = {"text": text, "messages": messages}
+    return shape
