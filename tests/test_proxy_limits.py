@@ -22,7 +22,7 @@ _callbacks = list(litellm.callbacks)
 v3 = pytest.importorskip(
     "litellm.proxy.hooks.parallel_request_limiter_v3", reason="litellm's proxy extras (the `proxy` extra)"
 )
-from litellm_rust import bench_proxy_limiter as proxy  # noqa: E402  (needs litellm's proxy too)
+from litellm_rust.cli import bench_proxy_limiter as proxy  # noqa: E402  (needs litellm's proxy too)
 
 litellm.callbacks[:] = _callbacks
 
