@@ -167,6 +167,18 @@ def test_values_litellms_store_refuses_are_refused_alike(instrumented, proxy_lim
     assert counted_since(proxy_limits, before) == {"fallback:unusual_value": 4}
 
 
+def test_a_store_with_redis_stays_litellms(instrumented, proxy_limits, redis_server):
+    from litellm.caching.redis_cache import RedisCache
+    from litellm.redis.stores.connection import connect
+
+    store = RateLimitStore(connect(RedisCache(host="127.0.0.1", port=redis_server.port)).rate_limits())
+    scope = RateLimitScope("api_key", "k1")
+    before = counted(proxy_limits)
+    store.set_local(scope.gauge, {"slot": 1.0}, 30)
+    assert store.local([scope.gauge]) == ({"slot": 1.0},)  # litellm's own entry, written and read by litellm
+    assert counted_since(proxy_limits, before) == {"fallback:redis_cache": 2}
+
+
 # -- the limiter --------------------------------------------------------------------------------
 
 

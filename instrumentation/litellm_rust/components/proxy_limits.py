@@ -12,7 +12,7 @@ Served here, the same values and decisions without the hops:
   `increment_many_post_call`) are replaced on the class: a store without Redis keeps its entries
   in a native `MemoryRateLimits` (litellm's value types and expiry rules, see
   `rate_limiter::memory_store`) and answers synchronously. A store with Redis stays litellm's
-  (`redis`): its Lua scripts and local mirror are one design.
+  (`redis_cache`): its Lua scripts and local mirror are one design.
 - The v3 handler's token estimates of a request whose text is at most `_INLINE_TEXT_CHARS`
   characters run inline, in a copy of the context as on the worker thread; larger requests still
   go to litellm's worker threads, so a big body does not block the event loop (`large_request`).
@@ -101,7 +101,7 @@ class ProxyLimitsComponent(Component):
             native = self._natives[id(store)] = None if store.has_redis else _native.MemoryRateLimits(self.stats)
             weakref.finalize(store, self._natives.pop, id(store), None)
         if native is None:
-            raise _native.Unsupported("redis")
+            raise _native.Unsupported("redis_cache")
         return native
 
     def compare(self, python_result: object, rust_result: object) -> bool:
