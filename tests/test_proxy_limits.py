@@ -22,7 +22,7 @@ _callbacks = list(litellm.callbacks)
 v3 = pytest.importorskip(
     "litellm.proxy.hooks.parallel_request_limiter_v3", reason="litellm's proxy extras (the `proxy` extra)"
 )
-from litellm_rust import bench_proxy_limiter as proxy  # noqa: E402  (needs litellm's proxy too)
+from litellm_rust.cli import bench_proxy_limiter as proxy  # noqa: E402  (needs litellm's proxy too)
 
 litellm.callbacks[:] = _callbacks
 
@@ -165,6 +165,18 @@ def test_values_litellms_store_refuses_are_refused_alike(instrumented, proxy_lim
         assert str(ours.value) == str(litellms.value)
     # litellm's own store raised them; Rust declined without counting a failure.
     assert counted_since(proxy_limits, before) == {"fallback:unusual_value": 4}
+
+
+def test_a_store_with_redis_stays_litellms(instrumented, proxy_limits, redis_server):
+    from litellm.caching.redis_cache import RedisCache
+    from litellm.redis.stores.connection import connect
+
+    store = RateLimitStore(connect(RedisCache(host="127.0.0.1", port=redis_server.port)).rate_limits())
+    scope = RateLimitScope("api_key", "k1")
+    before = counted(proxy_limits)
+    store.set_local(scope.gauge, {"slot": 1.0}, 30)
+    assert store.local([scope.gauge]) == ({"slot": 1.0},)  # litellm's own entry, written and read by litellm
+    assert counted_since(proxy_limits, before) == {"fallback:redis_cache": 2}
 
 
 # -- the limiter --------------------------------------------------------------------------------

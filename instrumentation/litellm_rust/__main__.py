@@ -25,19 +25,19 @@ def main(argv: list[str] | None = None) -> int:
     _offline()
 
     if args.command == "bench" and args.component == "tokens":
-        from litellm_rust.bench import run_token_benchmark
+        from litellm_rust.cli.bench_tokens import run_token_benchmark
 
         run_token_benchmark(quick=args.quick)
     elif args.command == "bench" and args.component == "ratelimit":
-        from litellm_rust.bench_ratelimit import run_ratelimit_benchmark
+        from litellm_rust.cli.bench_ratelimit import run_ratelimit_benchmark
 
         run_ratelimit_benchmark(quick=args.quick)
     elif args.command == "bench":
-        from litellm_rust.bench_routing import run_routing_benchmark
+        from litellm_rust.cli.bench_routing import run_routing_benchmark
 
         run_routing_benchmark(quick=args.quick)
     elif args.command == "demo":
-        from litellm_rust.demo import run_demo
+        from litellm_rust.cli.demo import run_demo
 
         run_demo()
     else:

@@ -91,7 +91,7 @@ class ProxyLimitsComponent(Component):
             native = self._natives[id(store)] = None if store.has_redis else _native.MemoryRateLimits(self.stats)
             weakref.finalize(store, self._natives.pop, id(store), None)
         if native is None:
-            decline("redis")
+            decline("redis_cache")
         return native
 
     def compare(self, python_result: object, rust_result: object) -> bool:

@@ -1,24 +1,13 @@
 """`litellm-rust bench routing`: litellm Router picks and requests, litellm as shipped vs instrumented.
 
 For each routing strategy and number of deployments, a fresh process (litellm keeps one selector per
-strategy and process, so routers must not share one) builds a `litellm.Router` whose deployments
-carry rpm/tpm limits and cost overrides, gives the strategy some state through litellm's own
-callbacks (mock-response requests), then measures, interleaved round by round:
-
-  * a sync pick: `Router.get_available_deployment` (cost-based-routing has none in litellm);
-  * an async pick: `Router.select` (what the deprecated `async_get_available_deployment` calls),
-    awaited inside a coroutine already running on the event loop, as an application's picks are:
-    `_ASYNC_PICKS` picks per `run_until_complete`, each followed by `await asyncio.sleep(0)` so the
-    tasks it spawned (litellm's `ServiceTypes.ROUTER` event, ...) run inside the timed region, and
-    any of them still pending awaited before the clock stops; the time per pick is the batch's over
-    `_ASYNC_PICKS` (starting and stopping a loop per pick would add ~10 µs that is not the pick's);
-  * a request: `Router.acompletion(..., mock_response=...)`, one `run_until_complete` each (a
-    loop's start and stop is well under 1% of a request, so it is left in);
-
-as CPU time per call (`time.process_time`), with the instrumentor off and then in mode "rust". The
-"rust share" column is the share of the instrumented picks the routing component served from Rust
-(the rest fell back to litellm, counted by reason in `status()`). Medians of the rounds; read the
-ratios, not the absolute numbers.
+strategy and process, so routers must not share one) builds a `litellm.Router` whose deployments carry
+rpm/tpm limits and cost overrides, gives the strategy some state through litellm's own callbacks, then
+times, interleaved round by round, a sync pick (`Router.get_available_deployment`), an async pick
+(`Router.select`, awaited inside a running loop as an application's picks are) and a mock-response
+`Router.acompletion`, as CPU time per call with the instrumentor off and then in mode "rust". The
+"rust share" column is the share of instrumented calls Rust served (the rest fell back to litellm,
+counted by reason in `status()`).
 """
 
 import asyncio
@@ -29,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from litellm_rust.bench import _time_per_call
+from litellm_rust.cli.timing import time_per_call
 
 STRATEGIES = (
     "simple-shuffle",
@@ -42,6 +31,7 @@ STRATEGIES = (
 _GROUP = "bench-group"
 _MESSAGES = [{"role": "user", "content": "Which warehouse ships fastest?"}]
 _NO_SYNC_PICK = ("cost-based-routing",)
+# Async picks per `run_until_complete`: a loop's start and stop per pick would be timed as the pick's.
 _ASYNC_PICKS = 20
 
 
@@ -115,7 +105,7 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float) -> dict
                 for phase, (call, per_call_picks) in phases.items():
                     for _ in range(3):  # first calls build per-process caches (the token counter's BPE, ...)
                         call()
-                    per_call = _time_per_call(call, budget, clock=time.process_time)
+                    per_call = time_per_call(call, budget, clock=time.process_time)
                     samples[(phase, mode)].append(per_call / per_call_picks)
             finally:
                 if mode == "rust":
@@ -135,7 +125,7 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float) -> dict
 
 def _measure(strategy: str, deployments: int, rounds: int, budget: float) -> dict:
     program = (
-        "import json, sys; from litellm_rust.bench_routing import _worker; "
+        "import json, sys; from litellm_rust.cli.bench_routing import _worker; "
         f"print(json.dumps(_worker({strategy!r}, {deployments}, {rounds}, {budget})))"
     )
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}

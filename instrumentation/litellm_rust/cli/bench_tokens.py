@@ -11,9 +11,10 @@ Times are medians over interleaved rounds; ratios are what to read, not absolute
 """
 
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from litellm_rust.cli.timing import time_per_call
 
 CHAT = [
     {"role": "system", "content": "You are a helpful assistant that answers concisely."},
@@ -39,27 +40,13 @@ class Row:
     ours: Callable[[], object]
 
 
-def _time_per_call(
-    function: Callable[[], object], budget: float, clock: Callable[[], float] = time.perf_counter
-) -> float:
-    """Seconds per call on `clock` (wall time by default), from as many calls as fit in `budget`
-    seconds (at least one)."""
-    calls, start = 0, clock()
-    while True:
-        function()
-        calls += 1
-        elapsed = clock() - start
-        if elapsed >= budget:
-            return elapsed / calls
-
-
 def _measure(row: Row, rounds: int, budget: float) -> dict[str, float | None]:
     samples: dict[str, list[float]] = {"python": [], "native": [], "ours": []}
     for _ in range(rounds):  # interleaved, so drift in machine load hits all three alike
-        samples["python"].append(_time_per_call(row.python, budget))
+        samples["python"].append(time_per_call(row.python, budget))
         if row.native is not None:
-            samples["native"].append(_time_per_call(row.native, budget))
-        samples["ours"].append(_time_per_call(row.ours, budget))
+            samples["native"].append(time_per_call(row.native, budget))
+        samples["ours"].append(time_per_call(row.ours, budget))
     return {name: statistics.median(values) if values else None for name, values in samples.items()}
 
 
@@ -191,12 +178,12 @@ def _print_overhead(instrumentor, component, rounds: int, budget: float) -> None
         pass  # the SDK is a test dependency; without it only the no-op row is measured
     samples: dict[str, list[float]] = {name: [] for name in ("native", *variants)}
     for _ in range(rounds):
-        samples["native"].append(_time_per_call(lambda: counter.count(None, CHAT, False, None, None, False), budget))
+        samples["native"].append(time_per_call(lambda: counter.count(None, CHAT, False, None, None, False), budget))
         for name, settings in variants.items():
             instrumentor.instrument(**settings)
             try:
                 samples[name].append(
-                    _time_per_call(lambda: litellm.token_counter(model="gpt-4o", messages=CHAT), budget)
+                    time_per_call(lambda: litellm.token_counter(model="gpt-4o", messages=CHAT), budget)
                 )
             finally:
                 instrumentor.uninstrument()

@@ -26,7 +26,7 @@ import time
 from contextlib import contextmanager
 
 from litellm_rust._bindings import rebind
-from litellm_rust.bench import _time_per_call
+from litellm_rust.cli.timing import time_per_call
 from litellm_rust.components import components
 
 _UNLIMITED = 10**12
@@ -154,7 +154,7 @@ def _print_proxy_rows(quick: bool) -> None:
     except ImportError as missing:
         print(f"proxy limiter rows skipped: litellm's proxy needs {missing.name!r} (pip install 'litellm-rust[proxy]')")
         return
-    from litellm_rust.bench_proxy_limiter import print_proxy_limiter_table, proxy_limiter_rows
+    from litellm_rust.cli.bench_proxy_limiter import print_proxy_limiter_table, proxy_limiter_rows
 
     print_proxy_limiter_table(proxy_limiter_rows(requests=200 if quick else 2_000, rounds=3 if quick else 5))
 
@@ -201,8 +201,8 @@ def _print_row(name: str, litellm_call, ours_call, shipped: str | None = None, *
     samples = {"litellm": [], "ours": []}
     for _ in range(rounds):
         with _as_shipped(shipped):
-            samples["litellm"].append(_time_per_call(litellm_call, budget))
-        samples["ours"].append(_time_per_call(ours_call, budget))
+            samples["litellm"].append(time_per_call(litellm_call, budget))
+        samples["ours"].append(time_per_call(ours_call, budget))
     litellm_ns, ours_ns = (statistics.median(samples[side]) * 1e9 for side in ("litellm", "ours"))
     print(f"{name:<40} {litellm_ns:>14,.0f} {ours_ns:>16,.0f} {litellm_ns / ours_ns:>7.1f}x")
 

@@ -13,7 +13,7 @@ hooks, litellm's worker-thread hops for the token estimates included). The admis
 that hits every limit are compared between the columns: they must be identical. Instrumented, the `proxy_limits`
 component serves the limiter's store and its small token estimates (see its module).
 
-    python -m litellm_rust.bench_proxy_limiter
+    python -m litellm_rust.cli.bench_proxy_limiter
 """
 
 import asyncio
