@@ -54,13 +54,12 @@ class ParallelSlotsComponent(Component):
         self.references = {name: getattr(slots, name) for name in _REPLACED}
         self.slots = _native.ParallelSlots(
             self.stats,
-            self.references["max_parallel_requests_limit"],
-            MaxParallelRequestsLimit,
-            DualCache,
-            InMemoryCache,
-            InMemoryCache()._clock.__code__,  # the default clock, `time.time()`
-            slots._SLOTTED_KINDS,
-            litellm._logging,
+            lookup=self.references["max_parallel_requests_limit"],
+            limit_type=MaxParallelRequestsLimit,
+            dual_cache_type=DualCache,
+            in_memory_cache_type=InMemoryCache,
+            slotted_kinds=slots._SLOTTED_KINDS,
+            logging=litellm._logging,
         )
         self._replacements = {
             self.references["max_parallel_requests_limit"]: _accelerated_limit(self),

@@ -134,7 +134,12 @@ class TokenCounterComponent(Component):
         if custom_tokenizer is not None:
             raise _native.Unsupported("custom_tokenizer")
         return self.profile(model).count(
-            text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count
+            text,
+            messages,
+            count_response_tokens=count_response_tokens,
+            tools=tools,
+            tool_choice=tool_choice,
+            use_default_image_token_count=use_default_image_token_count,
         )
 
     def serve(self, *arguments) -> int:
@@ -229,7 +234,12 @@ def _accelerated_token_counter(component: TokenCounterComponent, original):
             try:
                 if custom_tokenizer is None:
                     return profile(model).count(
-                        text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count
+                        text,
+                        messages,
+                        count_response_tokens=count_response_tokens,
+                        tools=tools,
+                        tool_choice=tool_choice,
+                        use_default_image_token_count=use_default_image_token_count,
                     )
                 raise _native.Unsupported("custom_tokenizer")
             except Exception as error:
