@@ -156,7 +156,7 @@ struct Group {
 /// `_latency_per_deployment`'s api_bases, each with the positions of the visits it keys.
 type ApiBaseGroups = Vec<(Py<PyString>, Vec<usize>)>;
 
-/// A pick's draw set and `_latency_per_deployment` (see `crate::routing::latency_choices`).
+/// A pick's draw set and `_latency_per_deployment` (see `_native.latency_choices`).
 type Choices<'py> = (Bound<'py, PyList>, Option<Bound<'py, PyDict>>);
 
 /// A candidate list's fixed inputs (the same dicts, in order, are the same records).
