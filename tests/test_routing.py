@@ -545,7 +545,16 @@ def test_remembered_counter_keys_follow_the_minute_and_the_group():
     usage.set_cache("d1:m:tpm:10-01", 3)
 
     def least_used(minute: str) -> list:
-        return _native.least_used(deployments, minute, usage, usage._clock(), None, None, lambda: 0, keys, stats)
+        return _native.least_used(
+            deployments,
+            minute=minute,
+            cache=usage,
+            prefetched_keys=None,
+            prefetched_values=None,
+            count_input_tokens=lambda: 0,
+            keys=keys,
+            stats=stats,
+        )
 
     assert least_used("10-00") == [deployments[1]]
     assert least_used("10-01") == [deployments[0]]
@@ -558,16 +567,14 @@ def test_remembered_counter_keys_follow_the_minute_and_the_group():
     def least_busy(group: str) -> int | None:
         return _native.least_busy(
             deployments,
-            group,
-            counts,
-            counts._clock(),
-            reservations,
-            reservations._clock(),
-            0.0,
-            1.0,
-            None,
-            keys,
-            stats,
+            group=group,
+            counts=counts,
+            reservations=reservations,
+            now=0.0,
+            reservation_ttl=1.0,
+            shared=None,
+            keys=keys,
+            stats=stats,
         )
 
     assert least_busy("a") == 1
@@ -593,7 +600,15 @@ def test_candidate_plans_follow_the_listed_dicts_and_the_group():
     tpm = {"d0": 1, "d1": 3}
 
     def lowest_tpm(deployments: list, with_plans: bool) -> int | None:
-        return _native.lowest_tpm(deployments, dict(tpm), None, lambda: 10, False, stats, plans if with_plans else None)
+        return _native.lowest_tpm(
+            deployments,
+            tpm=dict(tpm),
+            rpm=None,
+            count_input_tokens=lambda: 10,
+            commit=False,
+            stats=stats,
+            plans=plans if with_plans else None,
+        )
 
     for deployments in (roomy, tight, roomy, list(reversed(tight)), tight):
         assert lowest_tpm(deployments, True) == lowest_tpm(deployments, False)
@@ -606,17 +621,15 @@ def test_candidate_plans_follow_the_listed_dicts_and_the_group():
     def least_busy(deployments: list, group: str) -> int | None:
         return _native.least_busy(
             deployments,
-            group,
-            counts,
-            counts._clock(),
-            reservations,
-            reservations._clock(),
-            0.0,
-            1.0,
-            None,
-            keys,
-            stats,
-            plans,
+            group=group,
+            counts=counts,
+            reservations=reservations,
+            now=0.0,
+            reservation_ttl=1.0,
+            shared=None,
+            keys=keys,
+            stats=stats,
+            plans=plans,
         )
 
     assert [least_busy(roomy, "a"), least_busy(roomy, "b"), least_busy(roomy, "a")] == [1, 0, 1]

@@ -57,6 +57,8 @@ class TokenCounter:
         self,
         text: Any,
         messages: Any,
+        /,
+        *,
         count_response_tokens: Any,
         tools: Any,
         tool_choice: Any,
@@ -154,14 +156,16 @@ class ParallelSlots:
     def __init__(
         self,
         stats: CallStats,
+        /,
+        *,
         lookup: Callable[[Any, Mapping[str, Any], Mapping[str, Any]], Any],
         limit_type: type,
         dual_cache_type: type,
         in_memory_cache_type: type,
-        default_clock: Any,
         slotted_kinds: frozenset[str],
         logging: ModuleType,
-    ) -> None: ...
+    ) -> None:
+        """`in_memory_cache_type`'s default clock (`time.time()`) is read natively."""
     def limit(self, port: Any, deployment: Mapping[str, Any], kwargs: Mapping[str, Any]) -> Any:
         """`max_parallel_requests_limit`: the limit object litellm's lookup returns."""
     def enter(
@@ -192,6 +196,8 @@ class CounterKeys:
 def latency_choices(
     deployments_list: list[dict[str, Any]],
     map: dict[str, Any] | None,
+    /,
+    *,
     minute: str,
     stream: bool,
     ttft_percentile: float | None,
@@ -206,6 +212,8 @@ def latency_choices(
 def cheapest(
     deployments_list: list[dict[str, Any]],
     map: dict[str, Any] | None,
+    /,
+    *,
     minute: str,
     rates: Callable[[dict[str, Any]], Any],
     count_input_tokens: Callable[[], int],
@@ -214,17 +222,22 @@ def cheapest(
 ) -> dict[str, Any] | None: ...
 def least_used(
     deployments_list: list[dict[str, Any]],
+    /,
+    *,
     minute: str,
     cache: Any | None,
-    now: float,
     prefetched_keys: frozenset[str] | None,
     prefetched_values: dict[str, Any] | None,
     count_input_tokens: Callable[[], int],
     keys: CounterKeys,
     stats: CallStats,
-) -> list[dict[str, Any]]: ...
+) -> list[dict[str, Any]]:
+    """`cache` (an `InMemoryCache`) is read on its own clock."""
+
 def lowest_tpm(
     deployments_list: list[dict[str, Any]],
+    /,
+    *,
     tpm: dict[Any, Any] | None,
     rpm: dict[Any, Any] | None,
     count_input_tokens: Callable[[], int],
@@ -254,14 +267,16 @@ class UsageMirror:
     def least_used(
         self,
         deployments_list: list[dict[str, Any]],
+        /,
+        *,
         minute: str,
         cache: Any,
-        now: float,
         count_input_tokens: Callable[[], int],
         keys: CounterKeys,
         stats: CallStats,
     ) -> list[dict[str, Any]] | None:
-        """`least_used` from the mirror; `None`: some counter must be read in the cache itself."""
+        """`least_used` from the mirror, on the cache's clock; `None`: some counter must be read in the
+        cache itself."""
     def counts(self) -> dict[str, int]:
         """mirrored_picks, resyncs (whole re-reads of the cache), read_in_place."""
 
@@ -275,8 +290,10 @@ class LatencyMirror:
     def latency_choices(
         self,
         deployments_list: list[dict[str, Any]],
-        group: str,
         map: dict[str, Any] | None,
+        /,
+        *,
+        group: str,
         minute: str,
         stream: bool,
         ttft_percentile: float | None,
@@ -293,11 +310,11 @@ class LatencyMirror:
 
 def least_busy(
     deployments_list: list[dict[str, Any]],
+    /,
+    *,
     group: str,
     counts: Any,
-    counts_now: float,
     reservations: Any,
-    reservations_now: float,
     now: float,
     reservation_ttl: float,
     shared: tuple[int, ...] | None,
@@ -307,8 +324,9 @@ def least_busy(
     mirror: UsageMirror | None = None,
 ) -> int | None:
     """The index of the first deployment with the fewest in-flight calls (the larger of `shared`
-    and this worker's, with `shared`) plus live reservations; with `plans` and `mirror`, this
-    worker's counts are read from the mirror where it is exact."""
+    and this worker's, with `shared`) plus live reservations; `counts` and `reservations` (each an
+    `InMemoryCache`) are read on their own clocks. With `plans` and `mirror`, this worker's counts
+    are read from the mirror where it is exact."""
 
 def cooling_keys(keys: list[str], snapshot: dict[str, Any]) -> list[tuple[int, str]] | None:
     """`(position, id)` of each cooldown key whose deployment the cooldown store's entries hold;

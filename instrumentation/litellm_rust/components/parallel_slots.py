@@ -25,16 +25,14 @@ class ParallelSlotsComponent(Component):
         surface = PARALLEL_SLOTS
         self.error = surface.litellm.RateLimitError
         self.references = {name: getattr(surface.slots, name) for name in _REPLACED}
-        in_memory_cache = surface.in_memory_cache
         self.slots = _native.ParallelSlots(
             self.stats,
-            self.references["max_parallel_requests_limit"],
-            surface.max_parallel_requests_limit,
-            surface.dual_cache,
-            in_memory_cache,
-            in_memory_cache()._clock.__code__,  # the default clock, `time.time()`
-            surface.slotted_kinds,
-            surface.logging,
+            lookup=self.references["max_parallel_requests_limit"],
+            limit_type=surface.max_parallel_requests_limit,
+            dual_cache_type=surface.dual_cache,
+            in_memory_cache_type=surface.in_memory_cache,
+            slotted_kinds=surface.slotted_kinds,
+            logging=surface.logging,
         )
 
     def sites(self):

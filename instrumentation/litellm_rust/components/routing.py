@@ -279,15 +279,15 @@ class RoutingComponent(Component):
             call,
             cache.in_memory_cache,
             state,
-            minute,
-            request is not None and request.get("stream") is True,
-            args.ttft_percentile,
-            args.lowest_latency_buffer,
-            self._input_tokens(module, call),
-            serve,
-            metadata_field is not None and metadata_field in request,
-            random.randrange,
-            self.stats,
+            minute=minute,
+            stream=request is not None and request.get("stream") is True,
+            ttft_percentile=args.ttft_percentile,
+            buffer=args.lowest_latency_buffer,
+            count_input_tokens=self._input_tokens(module, call),
+            commit=serve,
+            debug=metadata_field is not None and metadata_field in request,
+            randrange=random.randrange,
+            stats=self.stats,
         )
         if not serve:
             return choices
@@ -304,11 +304,11 @@ class RoutingComponent(Component):
         picked = _native.cheapest(
             call.deployments,
             self._map(call.selector.router_cache, f"cost_map:{call.model}"),
-            module.datetime.now().strftime("%Y-%m-%d-%H-%M"),
-            self._cost_rates,
-            self._input_tokens(module, call),
-            serve,
-            self.stats,
+            minute=module.datetime.now().strftime("%Y-%m-%d-%H-%M"),
+            rates=self._cost_rates,
+            count_input_tokens=self._input_tokens(module, call),
+            commit=serve,
+            stats=self.stats,
         )
         if serve:
             return picked
@@ -368,14 +368,13 @@ class RoutingComponent(Component):
         if choices is None:
             choices = _native.least_used(
                 call.deployments,
-                minute,
-                None if redis else memory,
-                memory._clock(),
-                covered,
-                values,
-                count,
-                self._counter_keys,
-                self.stats,
+                minute=minute,
+                cache=None if redis else memory,
+                prefetched_keys=covered,
+                prefetched_values=values,
+                count_input_tokens=count,
+                keys=self._counter_keys,
+                stats=self.stats,
             )
         if not choices:
             _decline("no_deployment_available")  # litellm raises its own error, with its details
@@ -403,7 +402,13 @@ class RoutingComponent(Component):
         if any(state is not None and type(state) is not dict for state in (tpm, rpm)):
             _decline("unsupported_state")
         index = _native.lowest_tpm(
-            call.deployments, tpm, rpm, self._input_tokens(module, call), serve, self.stats, self._plans_for(call)
+            call.deployments,
+            tpm=tpm,
+            rpm=rpm,
+            count_input_tokens=self._input_tokens(module, call),
+            commit=serve,
+            stats=self.stats,
+            plans=self._plans_for(call),
         )
         picked = None if index is None else call.deployments[index]
         if serve:
@@ -433,18 +438,16 @@ class RoutingComponent(Component):
             now = selector._clock()
             index = _native.least_busy(
                 deployments,
-                call.model,
-                memory,
-                memory._clock(),
-                store,
-                store._clock(),
-                now,
-                module.SELECTION_RESERVATION_TTL_SECONDS,
-                shared,
-                self._counter_keys,
-                self.stats,
-                plans,
-                mirror,
+                group=call.model,
+                counts=memory,
+                reservations=store,
+                now=now,
+                reservation_ttl=module.SELECTION_RESERVATION_TTL_SECONDS,
+                shared=shared,
+                keys=self._counter_keys,
+                stats=self.stats,
+                plans=plans,
+                mirror=mirror,
             )
             if index is None:
                 return None if serve else []

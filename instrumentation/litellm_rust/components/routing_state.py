@@ -113,7 +113,9 @@ class UsageMirrors(CacheMirrors):
         mirror = self.mirror_of(call, cache)
         if mirror is None:
             return None
-        return mirror.least_used(call.deployments, minute, cache, cache._clock(), count_input_tokens, keys, stats)
+        return mirror.least_used(
+            call.deployments, minute=minute, cache=cache, count_input_tokens=count_input_tokens, keys=keys, stats=stats
+        )
 
     @staticmethod
     def _native_reasons(totals: Counter) -> dict:

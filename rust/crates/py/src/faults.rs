@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::RustPanic;
+use crate::errors::RustPanic;
 
 const NONE: u8 = 0;
 const ERROR: u8 = 1;
@@ -57,4 +57,13 @@ pub fn guarded<T>(work: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
             Err(RustPanic::new_err(message))
         }
     }
+}
+
+/// Under an injected `wrong_result` fault, every chosen index moves to its neighbour.
+pub(crate) fn skewed(indices: Vec<usize>, count: usize) -> Vec<usize> {
+    let skew = result_skew() as usize;
+    indices
+        .into_iter()
+        .map(|index| (index + skew) % count.max(1))
+        .collect()
 }

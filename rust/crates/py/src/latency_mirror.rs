@@ -23,18 +23,18 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
-use routing::latency_state::{map_visits, LatencyEntry, MapVisits};
+use routing::latency_state::{map_visits, LatencyEntry, MapVisits, Selection};
 use routing::samples::{Number, SumRule};
 use routing::{LatencyCandidate, Limits};
 
-use crate::faults::guarded;
-use crate::object_layout::{dict_versions_work, list_items, list_items_work, version_tag};
-use crate::routing::{
-    api_base_groups, decline, deployments, input_tokens, latency_per_deployment, skewed,
-    write_placeholders, Deployment, LatencyParts,
+use crate::candidates::{deployments, input_tokens, same_objects, Deployment, PLANS_KEPT};
+use crate::errors::decline;
+use crate::faults::{guarded, skewed};
+use crate::latency_map::{
+    api_base_groups, latency_per_deployment, write_placeholders, LatencyParts,
 };
+use crate::object_layout::{dict_versions_work, list_items, list_items_work, version_tag};
 use crate::stats::CallStats;
-use crate::usage_mirror::{same_objects, PLANS_KEPT};
 
 /// A sample list as read: the list and the items it held then (kept alive, so their pointers
 /// cannot be reused by other objects while the mirror compares them).
@@ -156,7 +156,7 @@ struct Group {
 /// `_latency_per_deployment`'s api_bases, each with the positions of the visits it keys.
 type ApiBaseGroups = Vec<(Py<PyString>, Vec<usize>)>;
 
-/// A pick's draw set and `_latency_per_deployment` (see `routing::latency_choices`).
+/// A pick's draw set and `_latency_per_deployment` (see `_native.latency_choices`).
 type Choices<'py> = (Bound<'py, PyList>, Option<Bound<'py, PyDict>>);
 
 /// A candidate list's fixed inputs (the same dicts, in order, are the same records).
@@ -242,6 +242,15 @@ struct State {
     groups: HashMap<String, Group>,
     plans: Vec<Plan>,
     walks: u64,
+}
+
+/// What one pick reads: the group's map (as the pick fetched it) at this minute, and how.
+struct Request<'a, 'py> {
+    group: &'a str,
+    map: Option<&'a Bound<'py, PyDict>>,
+    minute: &'a Bound<'py, PyString>,
+    selection: Selection,
+    debug: bool,
 }
 
 /// What a pick takes out of the state before it runs any Python code.
@@ -361,19 +370,20 @@ impl LatencyMirror {
         Ok(state.plans.len() - 1)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn scored(
         &self,
         state: &mut State,
         list: &Bound<'_, PyList>,
-        group: &str,
-        map: Option<&Bound<'_, PyDict>>,
-        minute: &Bound<'_, PyString>,
-        stream: bool,
-        ttft_percentile: Option<f64>,
-        debug: bool,
+        request: &Request<'_, '_>,
     ) -> PyResult<Scored> {
         let py = list.py();
+        let Request {
+            group,
+            map,
+            minute,
+            selection,
+            debug,
+        } = *request;
         let generation = self.synced(state, group, map, minute.to_str()?)?;
         let index = Self::plan_index(state, list)?;
         let State { groups, plans, .. } = state;
@@ -396,16 +406,11 @@ impl LatencyMirror {
                 }
                 None => &self.placeholder,
             };
-            let latency = entry
-                .selected(stream, ttft_percentile)
+            let (latency, candidate) = entry
+                .candidate(selection, plan.limits[candidate])
                 .ok_or_else(|| decline("unsupported_state"))?;
             latencies.push(latency);
-            scored.push(LatencyCandidate {
-                latency: latency.as_f64(),
-                tpm: entry.tpm,
-                rpm: entry.rpm,
-                limits: plan.limits[candidate],
-            });
+            scored.push(candidate);
         }
         let groups = debug.then(|| plan.api_base_groups(py, &visits));
         Ok(Scored {
@@ -427,11 +432,7 @@ impl LatencyMirror {
         if !(dict_versions_work(py) && list_items_work(py)) {
             return Err(decline("dict_versions"));
         }
-        let rule = if compensated_sum {
-            SumRule::Compensated
-        } else {
-            SumRule::Sequential
-        };
+        let rule = SumRule::of(compensated_sum);
         Ok(Self {
             state: Mutex::new(State::default()),
             rule,
@@ -446,14 +447,12 @@ impl LatencyMirror {
     /// `routing.latency_choices` over the mirror: `map` is the group's cached map as the pick
     /// fetched it (`None`: none, or an empty one), for candidates that stay the same dicts while
     /// they are the same objects. `None` when another call holds the mirror (read in place).
-    #[pyo3(signature = (deployments_list, group, map, minute, stream, ttft_percentile, buffer, count_input_tokens, commit, debug, randrange, stats))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (deployments_list, map, /, *, group, minute, stream, ttft_percentile, buffer, count_input_tokens, commit, debug, randrange, stats))]
     fn latency_choices<'py>(
         &self,
-        py: Python<'py>,
         deployments_list: &Bound<'py, PyList>,
-        group: &str,
         map: Option<&Bound<'py, PyDict>>,
+        group: &str,
         minute: &Bound<'py, PyString>,
         stream: bool,
         ttft_percentile: Option<f64>,
@@ -465,6 +464,17 @@ impl LatencyMirror {
         stats: &Bound<'py, CallStats>,
     ) -> PyResult<Option<Choices<'py>>> {
         guarded(|| {
+            let py = deployments_list.py();
+            let request = Request {
+                group,
+                map,
+                minute,
+                selection: Selection {
+                    stream,
+                    ttft_percentile,
+                },
+                debug,
+            };
             // No Python code runs while the state is held: the token count and draws run after.
             let Scored {
                 scored,
@@ -477,16 +487,7 @@ impl LatencyMirror {
                     self.read_in_place.fetch_add(1, Ordering::Relaxed);
                     return Ok(None);
                 };
-                self.scored(
-                    &mut state,
-                    deployments_list,
-                    group,
-                    map,
-                    minute,
-                    stream,
-                    ttft_percentile,
-                    debug,
-                )?
+                self.scored(&mut state, deployments_list, &request)?
             };
             let tokens = input_tokens(
                 scored.iter().any(|c| c.limits.counts_tokens()),

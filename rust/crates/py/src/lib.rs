@@ -4,8 +4,14 @@
 //! failure (including a panic) into an ordinary Python exception the adapter can catch and fall
 //! back from. Component logic lives in the crates.
 
+mod candidates;
+mod counter_keys;
+mod errors;
 mod faults;
+mod in_memory_cache;
+mod latency_map;
 mod latency_mirror;
+mod numbers;
 mod object_layout;
 mod parallel_slots;
 mod proxy_limits;
@@ -16,22 +22,9 @@ mod stats;
 mod token_counter;
 mod usage_mirror;
 
-use pyo3::create_exception;
-use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-create_exception!(
-    _native,
-    Unsupported,
-    PyException,
-    "The call needs behaviour the Rust path does not reproduce exactly; args[0] is the reason."
-);
-create_exception!(
-    _native,
-    RustPanic,
-    PyException,
-    "A Rust panic, caught at the boundary."
-);
+use crate::errors::{RustPanic, Unsupported};
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {

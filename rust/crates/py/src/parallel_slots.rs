@@ -10,19 +10,15 @@
 //! `InMemoryCache.get_cache`'s expiry; anything else (first use, an expired or replaced limit, a
 //! deployment or request litellm would read differently, verbose logging) is litellm's own lookup.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFloat, PyFrozenSet, PyInt, PyModule, PyString, PyType};
+use pyo3::types::{PyDict, PyFrozenSet, PyInt, PyModule, PyString, PyType};
 use pyo3::{ffi, Bound};
 
+use crate::errors::Unsupported;
 use crate::faults::{guarded, result_skew};
+use crate::in_memory_cache::{self, CacheDicts};
 use crate::stats::CallStats;
-use crate::Unsupported;
-
-/// `f"{model_id}_max_parallel_requests_client"` (`max_parallel_requests_limit`).
-const KEY_SUFFIX: &str = "_max_parallel_requests_client";
 
 /// What `enter_deployment_slot` does with a deployment's limit.
 enum Decision<'py> {
@@ -72,12 +68,6 @@ fn in_place(
     let one = 1i64.into_pyobject(py)?;
     // SAFETY: both arguments are live objects; the result is a new reference or NULL with an error set.
     Ok(unsafe { Bound::from_owned_ptr_or_err(py, op(value.as_ptr(), one.as_ptr())) }?.unbind())
-}
-
-fn now_seconds() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
 }
 
 impl ParallelSlots {
@@ -148,33 +138,20 @@ impl ParallelSlots {
         if !memory.is_exact_instance(self.in_memory_cache_type.bind(py)) {
             return Ok(None);
         }
-        let (Some(values), Some(expiries)) = (
-            exact_dict(Some(memory.getattr(intern!(py, "cache_dict"))?)),
-            exact_dict(Some(memory.getattr(intern!(py, "ttl_dict"))?)),
-        ) else {
+        let Some(dicts) = CacheDicts::of(&memory)? else {
             return Ok(None);
         };
-        let key = PyString::new(py, &format!("{}{KEY_SUFFIX}", id.to_str()?));
+        let key = PyString::new(py, &routing::keys::parallel_requests_client(id.to_str()?));
         // A stored string would be parsed by `get_cache`'s `json.loads`; only the object itself is read here.
-        let Some(limit) = values
+        let Some(limit) = dicts
+            .entries
             .get_item(&key)?
             .filter(|value| value.is_exact_instance(self.limit_type.bind(py)))
         else {
             return Ok(None);
         };
-        if let Some(expires) = expiries.get_item(&key)? {
-            // `InMemoryCache._is_key_expired`: `self._clock() > self.ttl_dict[key]`.
-            let clock = memory.getattr(intern!(py, "_clock"))?;
-            let default_clock = clock
-                .getattr_opt(intern!(py, "__code__"))?
-                .is_some_and(|code| code.is(self.default_clock.bind(py)));
-            let expired = match (default_clock, expires.cast_exact::<PyFloat>()) {
-                (true, Ok(expires)) => now_seconds() > expires.value(),
-                _ => clock.call0()?.gt(&expires)?,
-            };
-            if expired {
-                return Ok(None);
-            }
+        if in_memory_cache::expired(&memory, &dicts, &key, self.default_clock.bind(py))? {
+            return Ok(None);
         }
         Ok(Some(limit))
     }
@@ -237,28 +214,28 @@ impl ParallelSlots {
 
 #[pymethods]
 impl ParallelSlots {
+    /// litellm's objects, as the adapter hands them over.
     #[new]
-    #[allow(clippy::too_many_arguments)] // litellm's objects, as the adapter hands them over
+    #[pyo3(signature = (stats, /, *, lookup, limit_type, dual_cache_type, in_memory_cache_type, slotted_kinds, logging))]
     fn new(
         stats: Py<CallStats>,
         lookup: Py<PyAny>,
         limit_type: Py<PyType>,
         dual_cache_type: Py<PyType>,
-        in_memory_cache_type: Py<PyType>,
-        default_clock: Py<PyAny>,
+        in_memory_cache_type: Bound<'_, PyType>,
         slotted_kinds: Py<PyFrozenSet>,
         logging: Py<PyModule>,
-    ) -> Self {
-        ParallelSlots {
+    ) -> PyResult<Self> {
+        Ok(ParallelSlots {
             stats,
             lookup,
             limit_type,
             dual_cache_type,
-            in_memory_cache_type,
-            default_clock,
+            default_clock: in_memory_cache::default_clock(&in_memory_cache_type)?,
+            in_memory_cache_type: in_memory_cache_type.unbind(),
             slotted_kinds,
             logging,
-        }
+        })
     }
 
     /// `max_parallel_requests_limit(core, deployment, kwargs)`: the same object litellm returns.

@@ -8,9 +8,9 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use rate_limiter::memory_store::{EntryKey, MemoryStore, Number, Value};
 
+use crate::errors::Unsupported;
 use crate::faults::{guarded, result_skew};
 use crate::stats::CallStats;
-use crate::Unsupported;
 
 /// A value litellm's store refuses: its own call raises the error.
 fn unusual_value() -> PyErr {

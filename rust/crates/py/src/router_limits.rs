@@ -5,13 +5,13 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString};
 
 use rate_limiter::router_limits::{
-    CheckOrder, DeploymentLimits, ModelRateLimits as Store, UsageKeys,
+    minute_name, minute_of_day, CheckOrder, DeploymentLimits, ModelRateLimits as Store, UsageKeys,
 };
 use rate_limiter::Algorithm;
 
+use crate::errors::Unsupported;
 use crate::faults::{guarded, result_skew};
 use crate::stats::CallStats;
-use crate::Unsupported;
 
 /// litellm reads a deployment's limits from the deployment, then its `litellm_params`, then its
 /// `model_info` (the first that is not None).
@@ -107,11 +107,6 @@ fn limit(value: Option<Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
     }
 }
 
-/// litellm's `HH-MM` window name for a minute of the day.
-fn minute_name(minute_of_day: u32) -> String {
-    format!("{:02}-{:02}", minute_of_day / 60 % 24, minute_of_day % 60)
-}
-
 /// A refusal as the component builds litellm's error from it: the limit's name, the limit, the
 /// usage, and a bucket's retry-after in whole seconds (`None`: litellm's own).
 type Refused = (&'static str, i64, i64, Option<u64>);
@@ -178,7 +173,7 @@ impl ModelRateLimits {
                 None
             };
             let minute_of_day = if now.is_none() {
-                (seconds.div_euclid(60.0) as i64).rem_euclid(24 * 60) as u32
+                minute_of_day(seconds)
             } else {
                 now.getattr(intern!(py, "hour"))?.extract::<u32>()? * 60
                     + now.getattr(intern!(py, "minute"))?.extract::<u32>()?
@@ -203,17 +198,12 @@ impl ModelRateLimits {
             let decided = self.store.check(&keys, limits, order, algorithm, seconds);
             self.stats.get().rust_call();
             Ok(match (decided, result_skew()) {
-                (Err(refusal), skew) => {
-                    let retry_after = refusal
-                        .retry_after_ns
-                        .map(|nanos| nanos.div_ceil(1_000_000_000));
-                    Some((
-                        refusal.kind.name(),
-                        refusal.limit,
-                        refusal.usage + skew,
-                        retry_after,
-                    ))
-                }
+                (Err(refusal), skew) => Some((
+                    refusal.kind.name(),
+                    refusal.limit,
+                    refusal.usage + skew,
+                    refusal.retry_after_seconds(),
+                )),
                 (Ok(()), 0) => None,
                 (Ok(()), _) => Some(("rpm", -1, -1, None)),
             })

@@ -13,9 +13,9 @@ use rayon::prelude::*;
 use token_counter::image::{self, Detail, ImageLimits};
 use token_counter::{ChatAccounting, Encoding, Limits, TextCounter, Unsupported as Reason};
 
+use crate::errors::Unsupported;
 use crate::faults::{self, guarded};
 use crate::stats::CallStats;
-use crate::Unsupported;
 
 /// Above this many bytes of text the GIL is released while counting.
 const RELEASE_GIL_BYTES: usize = 16 * 1024;
@@ -406,7 +406,6 @@ impl TokenCounter {
     /// `encoding`: `"cl100k_base"` or `"o200k_base"`; `constants`: litellm's constants by name.
     #[new]
     #[pyo3(signature = (encoding, *, legacy_accounting, template_tools, constants, render_tools, message_dicts, stats))]
-    #[allow(clippy::too_many_arguments)]
     fn new(
         encoding: &str,
         legacy_accounting: bool,
@@ -458,11 +457,9 @@ impl TokenCounter {
 
     /// litellm's `token_counter(model, text=..., messages=..., ...)` for this model, in one call.
     /// Raises `Unsupported` (reason in `args[0]`) wherever litellm must serve the call.
-    #[pyo3(signature = (text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (text, messages, /, *, count_response_tokens, tools, tool_choice, use_default_image_token_count))]
     fn count(
         &self,
-        py: Python<'_>,
         text: &Bound<'_, PyAny>,
         messages: &Bound<'_, PyAny>,
         count_response_tokens: &Bound<'_, PyAny>,
@@ -471,6 +468,7 @@ impl TokenCounter {
         use_default_image_token_count: &Bound<'_, PyAny>,
     ) -> PyResult<i64> {
         guarded(|| {
+            let py = text.py();
             let truthy = |value: &Bound<'_, PyAny>| {
                 value.is_truthy().map_err(|_| unsupported(Reason::Input))
             };

@@ -16,55 +16,18 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyList, PyString};
 
-use routing::usage_mirror::{CounterMirror, Entry, InFlightPlan, UsagePlan, Value};
+use routing::usage_mirror::{CounterMirror, InFlightPlan, UsagePlan};
 
-use crate::faults::guarded;
-use crate::object_layout::{dict_versions_work, version_tag};
-use crate::routing::{
-    decline, deployments, input_tokens, number, skewed, usage_keys, CounterKeys, LeastBusyKeys,
-};
+use crate::candidates::{deployments, input_tokens, same_objects, PLANS_KEPT};
+use crate::counter_keys::{usage_keys, CounterKeys, LeastBusyKeys};
+use crate::errors::decline;
+use crate::faults::{guarded, skewed};
+use crate::in_memory_cache::{self, CacheDicts, Stamp};
+use crate::object_layout::dict_versions_work;
 use crate::stats::CallStats;
-
-/// The cache's two dicts as they are now.
-fn cache_dicts<'py>(
-    cache: &Bound<'py, PyAny>,
-) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
-    let py = cache.py();
-    let dict = |name| -> PyResult<Bound<'py, PyDict>> {
-        cache
-            .getattr(name)?
-            .cast_into_exact::<PyDict>()
-            .map_err(|_| decline("unsupported_cache"))
-    };
-    Ok((
-        dict(intern!(py, "cache_dict"))?,
-        dict(intern!(py, "ttl_dict"))?,
-    ))
-}
-
-/// Which dicts the mirror copies, and their version tags when it last did.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    entries: usize,
-    expiries: usize,
-    entries_tag: u64,
-    expiries_tag: u64,
-}
-
-impl Stamp {
-    fn of(entries: &Bound<'_, PyDict>, expiries: &Bound<'_, PyDict>) -> Self {
-        Self {
-            entries: entries.as_ptr() as usize,
-            expiries: expiries.as_ptr() as usize,
-            entries_tag: version_tag(entries),
-            expiries_tag: version_tag(expiries),
-        }
-    }
-}
 
 /// A plan of a candidate list (the same dicts, in order) at one minute.
 struct KnownPlan {
@@ -78,19 +41,6 @@ impl KnownPlan {
         self.minute == minute && same_objects(&self.deployments, list)
     }
 }
-
-/// Whether `list` holds the `known` objects, in order.
-pub(crate) fn same_objects(known: &[Py<PyAny>], list: &Bound<'_, PyList>) -> bool {
-    known.len() == list.len()
-        && known
-            .iter()
-            .zip(list.iter())
-            .all(|(known, item)| known.as_ptr() == item.as_ptr())
-}
-
-/// Plans kept per mirror, and per kind by `routing::CandidatePlans` (candidate lists differ by
-/// cooldowns and model groups).
-pub(crate) const PLANS_KEPT: usize = 16;
 
 #[derive(Default)]
 struct State {
@@ -112,26 +62,6 @@ pub struct UsageMirror {
     mirrored_picks: AtomicU64,
     resyncs: AtomicU64,
     read_in_place: AtomicU64,
-}
-
-/// The entry `key` has in the cache's dicts (`None`: absent).
-fn entry_of(
-    entries: &Bound<'_, PyDict>,
-    expiries: &Bound<'_, PyDict>,
-    key: &Bound<'_, PyAny>,
-) -> PyResult<Option<Entry>> {
-    let Some(value) = entries.get_item(key)? else {
-        return Ok(None);
-    };
-    let value = if value.is_none() {
-        Value::Null
-    } else {
-        number(&value).map_or(Value::Other, |value| Value::Number(value.as_f64()))
-    };
-    let expiry = expiries
-        .get_item(key)?
-        .map(|expiry| number(&expiry).map_or(f64::NAN, |expiry| expiry.as_f64()));
-    Ok(Some(Entry { value, expiry }))
 }
 
 impl UsageMirror {
@@ -160,21 +90,18 @@ impl UsageMirror {
 
     /// The mirror as the cache is now: re-read whole when anything moved the dicts' tags.
     fn synced(&self, state: &mut State, cache: &Bound<'_, PyAny>) -> PyResult<()> {
-        let (entries, expiries) = cache_dicts(cache)?;
-        let now = Stamp::of(&entries, &expiries);
-        if state.stamp == Some(now) {
+        let dicts = CacheDicts::required(cache)?;
+        if state.stamp == Some(dicts.stamp()) {
             return Ok(());
         }
         self.resyncs.fetch_add(1, Ordering::Relaxed);
         state.counters.clear();
-        for (key, _) in entries.iter() {
+        for (key, _) in dicts.entries.iter() {
             if let Ok(text) = key.cast::<PyString>() {
-                state
-                    .counters
-                    .set(text.to_str()?, entry_of(&entries, &expiries, &key)?);
+                state.counters.set(text.to_str()?, dicts.entry(&key)?);
             }
         }
-        state.stamp = Some(Stamp::of(&entries, &expiries));
+        state.stamp = Some(dicts.stamp());
         Ok(())
     }
 
@@ -182,7 +109,7 @@ impl UsageMirror {
     /// mirror stale instead: a cache write never fails because of the mirror.
     fn copy(&self, cache: &Bound<'_, PyAny>, key: Option<&Bound<'_, PyAny>>, current: bool) {
         let copied = || -> PyResult<()> {
-            let (entries, expiries) = cache_dicts(cache)?;
+            let dicts = CacheDicts::required(cache)?;
             let Some(mut state) = self.state() else {
                 return Ok(());
             };
@@ -196,12 +123,10 @@ impl UsageMirror {
                     let text = key
                         .cast::<PyString>()
                         .map_err(|_| decline("unsupported_state"))?;
-                    state
-                        .counters
-                        .set(text.to_str()?, entry_of(&entries, &expiries, key)?);
+                    state.counters.set(text.to_str()?, dicts.entry(key)?);
                 }
             }
-            state.stamp = Some(Stamp::of(&entries, &expiries));
+            state.stamp = Some(dicts.stamp());
             Ok(())
         };
         if copied().is_err() {
@@ -313,14 +238,14 @@ impl UsageMirror {
     /// Before a write through the cache's methods: whether the mirror is the cache's copy now.
     /// When it is not, it stays stale until a pick re-reads the cache.
     fn begin(&self, cache: &Bound<'_, PyAny>) -> bool {
-        let Ok((entries, expiries)) = cache_dicts(cache) else {
+        let Ok(dicts) = CacheDicts::required(cache) else {
             self.stale.store(true, Ordering::Relaxed);
             return false;
         };
         let Some(mut state) = self.state() else {
             return false;
         };
-        let current = state.stamp == Some(Stamp::of(&entries, &expiries));
+        let current = state.stamp == Some(dicts.stamp());
         if !current {
             state.stamp = None;
         }
@@ -337,23 +262,22 @@ impl UsageMirror {
         self.copy(cache, None, current);
     }
 
-    /// `least_used` read from the mirror at `now` (the cache's clock), for candidates that stay
-    /// the same dicts while they are the same objects; `None` when a counter must be read in
-    /// place (see the module docs).
-    #[pyo3(signature = (deployments_list, minute, cache, now, count_input_tokens, keys, stats))]
-    #[allow(clippy::too_many_arguments)]
+    /// `least_used` read from the mirror on the cache's clock, for candidates that stay the same
+    /// dicts while they are the same objects; `None` when a counter must be read in place (see
+    /// the module docs).
+    #[pyo3(signature = (deployments_list, /, *, minute, cache, count_input_tokens, keys, stats))]
     fn least_used<'py>(
         &self,
-        py: Python<'py>,
         deployments_list: &Bound<'py, PyList>,
         minute: &str,
         cache: &Bound<'py, PyAny>,
-        now: f64,
         count_input_tokens: &Bound<'py, PyAny>,
         keys: &Bound<'py, CounterKeys>,
         stats: &Bound<'py, CallStats>,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
         guarded(|| {
+            let py = deployments_list.py();
+            let now = in_memory_cache::clock(cache)?;
             // No Python code runs while the state is held: the token count runs after.
             let (scored, kept) = {
                 let Some(mut state) = self.state() else {

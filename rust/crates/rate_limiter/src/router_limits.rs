@@ -136,6 +136,24 @@ pub struct Refusal {
     pub retry_after_ns: Option<u64>,
 }
 
+impl Refusal {
+    /// The bucket's retry-after in whole seconds, rounded up as litellm's header is.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.retry_after_ns
+            .map(|nanos| nanos.div_ceil(1_000_000_000))
+    }
+}
+
+/// The minute of the UTC day `seconds` (since the epoch) falls in.
+pub fn minute_of_day(seconds: f64) -> u32 {
+    (seconds.div_euclid(60.0) as i64).rem_euclid(24 * 60) as u32
+}
+
+/// litellm's `HH-MM` window name for a minute of the day.
+pub fn minute_name(minute_of_day: u32) -> String {
+    format!("{:02}-{:02}", minute_of_day / 60 % 24, minute_of_day % 60)
+}
+
 /// Which of litellm's two checks to reproduce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckOrder {
@@ -426,6 +444,30 @@ impl ModelRateLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minutes_are_named_hh_mm_in_utc() {
+        assert_eq!(minute_name(minute_of_day(0.0)), "00-00");
+        assert_eq!(
+            minute_name(minute_of_day(10.0 * 3600.0 + 5.0 * 60.0 + 59.9)),
+            "10-05"
+        );
+        assert_eq!(minute_name(minute_of_day(86_400.0 + 61.0)), "00-01");
+        assert_eq!(minute_name(minute_of_day(-1.0)), "23-59");
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        let refusal = |retry_after_ns| Refusal {
+            kind: LimitKind::Rpm,
+            limit: 1,
+            usage: 1,
+            retry_after_ns,
+        };
+        assert_eq!(refusal(Some(1)).retry_after_seconds(), Some(1));
+        assert_eq!(refusal(Some(2_000_000_000)).retry_after_seconds(), Some(2));
+        assert_eq!(refusal(None).retry_after_seconds(), None);
+    }
 
     const PARITY: Algorithm = Algorithm::FixedWindow;
     const KEYS: UsageKeys = UsageKeys {

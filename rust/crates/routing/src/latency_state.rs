@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 use crate::samples::{self, Number, SumRule};
-use crate::Fnv1a;
+use crate::{Fnv1a, LatencyCandidate, Limits};
 
 /// One window of samples: the usable ones (`_usable_latency_samples`) and their mean.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,6 +73,35 @@ impl LatencyEntry {
     }
 }
 
+/// How a latency pick reads its entries: `stream` and `ttft_percentile` choose the latency
+/// compared (`LatencyEntry::selected`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Selection {
+    pub stream: bool,
+    pub ttft_percentile: Option<f64>,
+}
+
+impl LatencyEntry {
+    /// The entry as a candidate of the latency pick with `limits`, and the latency it is compared
+    /// by; `None` where the handler's arithmetic is not reproduced exactly.
+    pub fn candidate(
+        &self,
+        selection: Selection,
+        limits: Limits,
+    ) -> Option<(Number, LatencyCandidate)> {
+        let latency = self.selected(selection.stream, selection.ttft_percentile)?;
+        Some((
+            latency,
+            LatencyCandidate {
+                latency: latency.as_f64(),
+                tpm: self.tpm,
+                rpm: self.rpm,
+                limits,
+            },
+        ))
+    }
+}
+
 /// The entries a latency (or cost) pick visits: `(candidate index, map position)` for each map
 /// key that is a candidate id, in map order, naming the last candidate with that id (the handlers'
 /// lookup loops keep the last match); then `(first candidate index, None)` for each id the map
@@ -114,6 +143,43 @@ pub fn map_visits<'k>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_candidate_carries_the_selected_latency_and_this_minutes_counters() {
+        let entry = LatencyEntry::new(
+            Window::new(
+                &[Number::Float(0.5), Number::Float(1.5)],
+                SumRule::Sequential,
+            ),
+            Window::new(&[Number::Float(0.2)], SumRule::Sequential),
+            40.0,
+            2.0,
+        );
+        let limits = Limits {
+            tpm: 100.0,
+            rpm: 5.0,
+        };
+        let plain = Selection {
+            stream: false,
+            ttft_percentile: None,
+        };
+        let (latency, candidate) = entry.candidate(plain, limits).unwrap();
+        assert_eq!(latency, Number::Float(1.0));
+        assert_eq!(
+            candidate,
+            LatencyCandidate {
+                latency: 1.0,
+                tpm: 40.0,
+                rpm: 2.0,
+                limits
+            }
+        );
+        let stream = Selection {
+            stream: true,
+            ttft_percentile: None,
+        };
+        assert_eq!(entry.candidate(stream, limits).unwrap().1.latency, 0.2);
+    }
     use Number::{Float, Int};
 
     fn entry(latency: &[Number], ttft: &[Number]) -> LatencyEntry {

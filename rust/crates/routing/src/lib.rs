@@ -6,6 +6,7 @@
 //! draws from, so the caller draws with Python's `random` and the distribution stays litellm's.
 //! No Python here: the glue crate reads litellm's cache and deployment dicts into these inputs.
 
+pub mod keys;
 pub mod latency_state;
 pub mod samples;
 pub mod usage_mirror;
@@ -136,6 +137,44 @@ pub fn lowest_usage(candidates: &[UsageCandidate], input_tokens: f64) -> Vec<usi
     tied
 }
 
+/// A deployment's input and output price per token, where known.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Prices {
+    pub input: Option<f64>,
+    pub output: Option<f64>,
+}
+
+impl Prices {
+    /// Both prices known: the cost map need not be asked.
+    pub fn complete(&self) -> bool {
+        self.input.is_some() && self.output.is_some()
+    }
+}
+
+/// The price per token `LowestCostLoggingHandler` sorts by: input plus output, each the
+/// deployment's own (`litellm_params`, when truthy), else the cost map's, else 5.0 (its default
+/// for an unmapped model). `None` for NaN: Python's sort with a NaN key depends on the order it
+/// compares in, which is litellm's to keep.
+pub fn cost_per_token(own: Prices, cost_map: Prices) -> Option<f64> {
+    const UNMAPPED: f64 = 5.0;
+    let cost = own.input.or(cost_map.input).unwrap_or(UNMAPPED)
+        + own.output.or(cost_map.output).unwrap_or(UNMAPPED);
+    (!cost.is_nan()).then_some(cost)
+}
+
+/// A deployment's in-flight calls as `LeastBusyLoggingHandler` counts them: this worker's
+/// counter (`_local_counts`: a float truncated by `int()`, an absent one 0), at least `shared`
+/// (`_at_least_this_workers`, the count every worker shares). `None` for a count `int()` would
+/// not take (infinite or NaN).
+pub fn in_flight(count: Option<f64>, shared: Option<i64>) -> Option<i64> {
+    let count = match count {
+        None => 0,
+        Some(value) if value.is_finite() => value.trunc() as i64,
+        Some(_) => return None,
+    };
+    Some(shared.map_or(count, |shared| count.max(shared)))
+}
+
 /// `_least_busy_index`: the first candidate with the fewest in-flight calls plus live reservations.
 pub fn least_busy(loads: &[i64]) -> Option<usize> {
     (0..loads.len()).min_by_key(|&i| loads[i])
@@ -188,12 +227,6 @@ impl Hasher for Fnv1a {
         }
         self.0 = hash;
     }
-}
-
-/// The deployment id a router-core cooldown key names (`deployment:{id}:cooldown`), as
-/// `litellm/router_rust/routing_stores.py::parse_key` reads it; `None` for any other key.
-pub fn cooldown_id(key: &str) -> Option<&str> {
-    key.strip_prefix("deployment:")?.strip_suffix(":cooldown")
 }
 
 #[cfg(test)]
@@ -357,6 +390,46 @@ mod tests {
     }
 
     #[test]
+    fn in_flight_truncates_and_takes_the_shared_count_when_larger() {
+        assert_eq!(in_flight(None, None), Some(0));
+        assert_eq!(in_flight(Some(2.9), None), Some(2));
+        assert_eq!(in_flight(Some(-0.5), None), Some(0));
+        assert_eq!(in_flight(Some(2.0), Some(5)), Some(5));
+        assert_eq!(in_flight(Some(7.0), Some(5)), Some(7));
+        assert_eq!(in_flight(None, Some(3)), Some(3));
+        assert_eq!(in_flight(Some(f64::INFINITY), None), None);
+        assert_eq!(in_flight(Some(f64::NAN), Some(1)), None);
+    }
+
+    #[test]
+    fn cost_prefers_own_prices_then_the_cost_map_then_the_default() {
+        let own = Prices {
+            input: Some(1.0),
+            output: None,
+        };
+        let mapped = Prices {
+            input: Some(10.0),
+            output: Some(20.0),
+        };
+        assert_eq!(cost_per_token(own, mapped), Some(21.0));
+        assert_eq!(cost_per_token(own, Prices::default()), Some(6.0));
+        assert_eq!(
+            cost_per_token(Prices::default(), Prices::default()),
+            Some(10.0)
+        );
+        assert!(!own.complete() && mapped.complete());
+    }
+
+    #[test]
+    fn a_nan_cost_is_left_to_litellm() {
+        let nan = Prices {
+            input: Some(f64::NAN),
+            output: Some(1.0),
+        };
+        assert_eq!(cost_per_token(nan, Prices::default()), None);
+    }
+
+    #[test]
     fn reservations_expire_after_the_ttl() {
         // now - at < ttl: 29.5 s old is live, exactly 30 s old is not.
         assert_eq!(live_reservations(&[0.0, 70.5, 70.0, 100.0], 100.0, 30.0), 2);
@@ -372,15 +445,5 @@ mod tests {
             first_seen_last_wins(Vec::<&str>::new()),
             Vec::<usize>::new()
         );
-    }
-
-    #[test]
-    fn cooldown_keys_name_their_deployment() {
-        assert_eq!(cooldown_id("deployment:d1:cooldown"), Some("d1"));
-        assert_eq!(cooldown_id("deployment:a:b:cooldown"), Some("a:b"));
-        assert_eq!(cooldown_id("deployment::cooldown"), Some(""));
-        assert_eq!(cooldown_id("deployment:cooldown"), None);
-        assert_eq!(cooldown_id("deployment:d1:allowed_fails"), None);
-        assert_eq!(cooldown_id("global_router:d1:m:tpm:12-00"), None);
     }
 }

@@ -31,6 +31,17 @@ pub enum SumRule {
     Compensated,
 }
 
+impl SumRule {
+    /// `compensated`: the running Python's `sum()` compensates floats (3.12+).
+    pub fn of(compensated: bool) -> Self {
+        if compensated {
+            SumRule::Compensated
+        } else {
+            SumRule::Sequential
+        }
+    }
+}
+
 /// Ints beyond this are not exactly representable as f64; sums reaching them are declined.
 const EXACT_INT: i64 = 1 << 53;
 
