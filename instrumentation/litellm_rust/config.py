@@ -191,6 +191,8 @@ class Config:
         """Apply `layers` in order over each component's defaults. Within a layer a component's
         own settings win over the shared ones, which reach the components that have them; across
         layers the later layer wins."""
+        for settings_class in settings_classes.values():
+            _checks(settings_class)  # a faulty declaration fails at start, not when a source sets it
         resolved = {name: settings_class() for name, settings_class in settings_classes.items()}
         shared_settings = _shared_settings(settings_classes)
         for layer in layers:

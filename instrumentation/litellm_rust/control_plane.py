@@ -3,9 +3,9 @@
 One process-wide `ControlPlane` holds the configuration layers (file, environment, instrument
 kwargs, runtime overrides), builds the effective settings and applies them to every component's
 `Control`. A daemon thread re-reads the file when its mtime changes (checked once a second), off
-the hot path. It hands telemetry the instruments components contribute, and turns the shared
-Redis limits' outages into events. The functions at the bottom are the public runtime API,
-re-exported by `litellm_rust`.
+the hot path. It hands telemetry the instruments the components and the shared Redis limits'
+record contribute, and emits that record's outage events. The functions at the bottom are the
+public runtime API, re-exported by `litellm_rust`.
 """
 
 import logging
@@ -39,7 +39,7 @@ class ControlPlane:
         self.webhook_decisions: Counter[str] = Counter({"degrade": 0, "release": 0, "ignore": 0, "reject": 0})
         self._reloader: threading.Thread | None = None
         self._stop_reloading = threading.Event()
-        REDIS_HEALTH.on_change(self._redis_availability_changed)
+        REDIS_HEALTH.on_event(self.event)
 
     @property
     def controls(self) -> dict:
@@ -91,20 +91,15 @@ class ControlPlane:
     def record_webhook_decision(self, decision: str, reason: str, component: str | None = None) -> None:
         """Count an alert-webhook decision (`degrade`, `release`, `ignore`, `reject`) and emit it."""
         self.webhook_decisions[decision] += 1
-        if self.telemetry is not None:
-            attributes = {"litellm_rust.webhook.decision": decision, "litellm_rust.webhook.reason": reason}
-            if component is not None:
-                attributes["litellm_rust.operation"] = component
-            self.telemetry.event("litellm_rust.webhook.decision", attributes)
+        attributes = {"litellm_rust.webhook.decision": decision, "litellm_rust.webhook.reason": reason}
+        if component is not None:
+            attributes["litellm_rust.operation"] = component
+        self.event("litellm_rust.webhook.decision", attributes)
 
-    def _redis_availability_changed(self, error: str | None) -> None:
-        """The shared rate limits stopped reaching Redis (`error`) or reach it again (None): an
-        event at the start and the end of an outage, not at every failed call."""
+    def event(self, name: str, attributes: Mapping[str, object]) -> None:
+        """A rare event (see `Telemetry.event`), dropped while no telemetry is set up."""
         if self.telemetry is not None:
-            name = "litellm_rust.redis.unavailable" if error is not None else "litellm_rust.redis.available"
-            self.telemetry.event(
-                name, {"litellm_rust.operation": "rate_limits", **({"error.type": error[:200]} if error else {})}
-            )
+            self.telemetry.event(name, attributes)
 
     def instruments(self) -> list:
         """The observable instruments contributed to telemetry beyond its generic ones: the shared
