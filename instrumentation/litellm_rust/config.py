@@ -140,6 +140,7 @@ def _checks(settings_class: type) -> dict[str, Callable[[str, object], object]]:
     for setting in fields(settings_class):
         kind, declared = types[setting.name], setting.metadata
         if dataclasses.is_dataclass(kind):
+            _checks(kind)  # its declaration is checked now too
             continue
         if kind is str and "choices" in declared:
             checks[setting.name] = partial(_check_choice, what=declared["what"], choices=declared["choices"])
