@@ -25,7 +25,7 @@ by the key's TTL (no shared clock needed). A Redis that does not answer within `
 is reported in the result's ``error`` and ``fail_open`` decides (admit, by default, or refuse);
 the connection is re-established on the next call. Outcomes go to the process's Redis health
 record (``redis_health``): failed calls are counted in the ``litellm_rust.redis.errors`` metric,
-and the start and end of an outage are telemetry events (with `instrument()` or
+and the start and end of an outage are telemetry events (with ``instrument()`` or
 ``start_metrics_server()``).
 Parallel-request slots stay per process.
 """
