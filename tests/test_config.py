@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import litellm
@@ -21,12 +22,14 @@ import litellm_rust
 import pytest
 from apps import run_under_opentelemetry_instrument
 from litellm_rust import LiteLLMRustInstrumentor, environment_variables, status
-from litellm_rust.components import COMPONENT_NAMES, components
+from litellm_rust.components import components, settings_classes
 from litellm_rust.config import (
     BreakerSettings,
     ComponentSettings,
     Config,
     ConfigError,
+    bounded,
+    choice,
     environment_variable_names,
     from_environment,
     load_file,
@@ -35,7 +38,7 @@ from litellm_rust.control_plane import PLANE
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-NAMES = ("token_counter",)
+NAMES = {"token_counter": ComponentSettings}
 _PLANE_STATE = (
     "_runtime_layer",
     "_kwargs_layer",
@@ -55,7 +58,7 @@ _PLANE_STATE = (
 def isolated_plane(monkeypatch):
     """Each test starts from the defaults with no litellm_rust variable set; afterwards the
     process-wide plane gets its layers back, with the environment restored first."""
-    for name in environment_variable_names(COMPONENT_NAMES):
+    for name in environment_variable_names(settings_classes()):
         monkeypatch.delenv(name, raising=False)
     saved = {attribute: getattr(PLANE, attribute) for attribute in _PLANE_STATE}
     telemetry = {name: control.telemetry for name, control in PLANE.controls.items()}
@@ -191,7 +194,8 @@ def test_a_later_shared_setting_overrides_an_earlier_component_setting():
 
 def test_a_component_setting_applies_to_that_component_only():
     config = build(
-        {"mode": "shadow", "components": {"token_counter": {"mode": "python"}}}, names=("token_counter", "router")
+        {"mode": "shadow", "components": {"token_counter": {"mode": "python"}}},
+        names={"token_counter": ComponentSettings, "router": ComponentSettings},
     )
     assert config.components["token_counter"].mode == "python"
     assert config.components["router"].mode == "shadow"
@@ -296,7 +300,6 @@ def test_an_invalid_value_is_rejected_with_an_error_naming_the_field(layer, path
         ({"breaker": {"min_calls": 2.5}}, "expected a whole number, got 2.5"),
         ({"breaker": {"min_calls": 0}}, "must be at least 1, got 0"),
         ({"capture_content": "maybe"}, "expected true or false, got 'maybe'"),
-        ({"rate_limit_algorithm": "GCRA"}, "unknown algorithm 'GCRA' (expected one of parity, gcra)"),
     ],
 )
 def test_an_invalid_value_error_says_what_is_wrong(layer, message):
@@ -660,7 +663,7 @@ def test_environment_variable_names_include_the_shared_and_per_component_names()
 
 
 def test_every_environment_variable_is_exposed_to_opentelemetry_instrument():
-    for name in environment_variable_names(COMPONENT_NAMES):
+    for name in environment_variable_names(settings_classes()):
         assert getattr(environment_variables, name) == name
 
 
@@ -669,6 +672,116 @@ def test_an_invalid_environment_variable_at_instrument_raises_naming_the_field(i
     with field_error("components.token_counter.rollout_percent"):
         instrumentor.instrument()
     assert token_counter_status()["instrumented"] is False
+
+
+# -- settings a component declares ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShapingSettings(ComponentSettings):
+    """A component's own settings, declared as a component declares them."""
+
+    shape: str = choice("round", ("round", "square"), "shape")
+    corners: int = bounded(4, 0, 8)
+    sharp: bool = False
+
+
+DECLARING = {"token_counter": ComponentSettings, "shaper": ShapingSettings}
+
+
+def test_a_declared_setting_has_its_default_and_is_validated_from_its_declaration():
+    assert build(names=DECLARING).components["shaper"] == ShapingSettings()
+    settings = build({"shape": "square", "corners": "8", "sharp": "yes"}, names=DECLARING).components["shaper"]
+    assert (settings.shape, settings.corners, settings.sharp) == ("square", 8, True)
+    with pytest.raises(ConfigError, match=re.escape("shape: unknown shape 'oval' (expected one of round, square)")):
+        build({"shape": "oval"}, names=DECLARING)
+    with pytest.raises(ConfigError, match=re.escape("components.shaper.corners: must be between 0 and 8, got 9")):
+        build({"components": {"shaper": {"corners": 9}}}, names=DECLARING)
+
+
+def test_a_shared_declared_setting_reaches_only_the_components_that_declare_it():
+    config = build({"shape": "square", "mode": "shadow"}, names=DECLARING)
+    assert config.components["shaper"].shape == "square"
+    assert config.components["token_counter"] == ComponentSettings(mode="shadow")
+
+
+def test_a_setting_a_component_does_not_declare_is_rejected_for_it():
+    with field_error("components.token_counter.shape"):
+        build({"components": {"token_counter": {"shape": "square"}}}, names=DECLARING)
+
+
+def test_a_shared_setting_no_component_declares_is_rejected_naming_it():
+    with pytest.raises(ConfigError, match=r"^shape: unknown setting \(expected one of mode, "):
+        build({"shape": "square"})
+
+
+def test_declared_settings_have_environment_variables_shared_and_for_their_component_only():
+    names = environment_variable_names(DECLARING)
+    assert "OTEL_PYTHON_LITELLM_RUST_SHAPE" in names
+    assert "OTEL_PYTHON_LITELLM_RUST_SHAPER_CORNERS" in names
+    assert "OTEL_PYTHON_LITELLM_RUST_TOKEN_COUNTER_SHAPE" not in names
+    layer = from_environment(
+        DECLARING, {"OTEL_PYTHON_LITELLM_RUST_SHAPE": "square", "OTEL_PYTHON_LITELLM_RUST_SHAPER_SHARP": "true"}
+    )
+    assert layer == {"shape": "square", "components": {"shaper": {"sharp": "true"}}}
+    assert build(layer, names=DECLARING).components["shaper"].sharp is True
+
+
+def test_a_setting_declared_without_what_makes_a_value_valid_is_refused():
+    @dataclass(frozen=True)
+    class Undeclared(ComponentSettings):
+        label: str = "free text"
+
+    with pytest.raises(TypeError, match=r"Undeclared\.label: declare a str with choice\(\)"):
+        build(names={"labeller": Undeclared})
+
+
+def test_nested_declared_settings_merge_field_by_field():
+    @dataclass(frozen=True)
+    class Nested(ComponentSettings):
+        inner: ShapingSettings = field(default_factory=ShapingSettings)
+
+    settings = build({"inner": {"corners": 3}}, {"inner": {"sharp": True}}, names={"nested": Nested}).components[
+        "nested"
+    ]
+    assert (settings.inner.corners, settings.inner.sharp, settings.inner.shape) == (3, True, "round")
+
+
+def test_the_components_own_settings_keep_their_names_messages_and_variables():
+    """rate_limits declares `rate_limit_algorithm`, routing `deployment_series_cap`: a top-level
+    value reaches the component that declares it, under the names they always had."""
+    config = build({"rate_limit_algorithm": "gcra", "deployment_series_cap": 3}, names=settings_classes())
+    assert config.components["rate_limits"].rate_limit_algorithm == "gcra"
+    assert config.components["routing"].deployment_series_cap == 3
+    assert config.components["token_counter"] == ComponentSettings()
+    with pytest.raises(ConfigError, match=re.escape("unknown algorithm 'GCRA' (expected one of parity, gcra)")):
+        build({"rate_limit_algorithm": "GCRA"}, names=settings_classes())
+    names = environment_variable_names(settings_classes())
+    for variable in (
+        "OTEL_PYTHON_LITELLM_RUST_RATE_LIMIT_ALGORITHM",
+        "OTEL_PYTHON_LITELLM_RUST_RATE_LIMITS_RATE_LIMIT_ALGORITHM",
+        "OTEL_PYTHON_LITELLM_RUST_DEPLOYMENT_SERIES_CAP",
+        "OTEL_PYTHON_LITELLM_RUST_ROUTING_DEPLOYMENT_SERIES_CAP",
+    ):
+        assert variable in names
+
+
+def test_a_declared_setting_is_read_from_its_environment_variable_at_instrument(instrumentor, monkeypatch):
+    monkeypatch.setenv("OTEL_PYTHON_LITELLM_RUST_ROUTING_DEPLOYMENT_SERIES_CAP", "7")
+    monkeypatch.setenv("OTEL_PYTHON_LITELLM_RUST_RATE_LIMIT_ALGORITHM", "gcra")
+    instrumentor.instrument()
+    assert components()["routing"].control.settings.deployment_series_cap == 7
+    assert components()["rate_limits"].control.settings.rate_limit_algorithm == "gcra"
+
+
+def test_opentelemetry_instrument_sets_a_declared_setting_from_its_flag(tmp_path):
+    app = """
+import json
+from litellm_rust.components import components
+
+print(json.dumps(components()["routing"].control.settings.deployment_series_cap))
+"""
+    assert run_under_opentelemetry_instrument(tmp_path, app, "--litellm_rust_routing_deployment_series_cap", "9") == 9
 
 
 APP = """

@@ -10,7 +10,7 @@ import time
 import pytest
 from conftest import metric_points
 from litellm_rust import RateLimiter
-from litellm_rust.control_plane import PLANE
+from litellm_rust.redis_health import REDIS_HEALTH
 from servers import wait_until
 
 
@@ -98,16 +98,16 @@ def test_an_outage_is_counted_and_its_start_and_end_are_events(redis_server, ote
     otel.instrument()
     limiter = shared(redis_server, rpm=100)
     assert limiter.check("k").error is None
-    errors_before = PLANE.redis_errors
+    errors_before = REDIS_HEALTH.errors
     redis_server.stop()
     for _ in range(3):
         assert limiter.check("k").error is not None
     assert limiter.record_usage("k", tokens=1) is None  # nothing to record for an rpm-only limiter
     redis_server.start()
     wait_until(lambda: limiter.check("k").error is None, 10, "reconnection")
-    assert PLANE.redis_errors - errors_before >= 3
+    assert REDIS_HEALTH.errors - errors_before >= 3
     [(_, point)] = metric_points(otel.reader)["litellm_rust.redis.errors"]
-    assert point.value == PLANE.redis_errors and point.attributes == {"litellm_rust.operation": "rate_limits"}
+    assert point.value == REDIS_HEALTH.errors and point.attributes == {"litellm_rust.operation": "rate_limits"}
     events = [span.name for span in otel.exporter.get_finished_spans() if span.name.startswith("litellm_rust.redis")]
     assert events == ["litellm_rust.redis.unavailable", "litellm_rust.redis.available"]
 

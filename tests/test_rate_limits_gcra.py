@@ -12,7 +12,7 @@ from litellm.caching.dual_cache import DualCache
 from litellm.caching.in_memory_cache import InMemoryCache
 from litellm.router_utils.pre_call_checks.model_rate_limit_check import ModelRateLimitingCheck
 from litellm_rust import LiteLLMRustInstrumentor, configure, set_mode
-from litellm_rust.components import components
+from litellm_rust.components import components, settings_classes
 from litellm_rust.config import Config, ConfigError, from_environment
 
 MINUTE_START = datetime(2026, 11, 27, 10, 5, tzinfo=UTC).timestamp()
@@ -207,8 +207,9 @@ def test_an_unknown_algorithm_is_rejected_naming_the_setting():
 
 
 def test_the_algorithm_is_read_from_its_environment_variable():
-    layer = from_environment(("rate_limits",), {"OTEL_PYTHON_LITELLM_RUST_RATE_LIMITS_RATE_LIMIT_ALGORITHM": "gcra"})
-    assert Config.build(("rate_limits",), [layer]).components["rate_limits"].rate_limit_algorithm == "gcra"
+    declared = {"rate_limits": settings_classes()["rate_limits"]}
+    layer = from_environment(declared, {"OTEL_PYTHON_LITELLM_RUST_RATE_LIMITS_RATE_LIMIT_ALGORITHM": "gcra"})
+    assert Config.build(declared, [layer]).components["rate_limits"].rate_limit_algorithm == "gcra"
 
 
 def test_gcra_cannot_be_shadowed_whichever_is_set_first():

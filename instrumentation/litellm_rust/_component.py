@@ -16,6 +16,7 @@ from litellm_rust.config import ComponentSettings
 
 if TYPE_CHECKING:
     from litellm_rust._control import Site
+    from litellm_rust.telemetry import Observable
 
 
 class Component(ABC):
@@ -25,6 +26,9 @@ class Component(ABC):
     # Whether the Rust path keeps state of its own (counters, windows) that every call must
     # update: shadow mode then runs it on every call, whatever the shadow sample rate.
     stateful = False
+    # The settings this component has: `ComponentSettings`, or a frozen subclass adding its own
+    # (the config layer validates them and makes their environment variables from the declaration).
+    settings_class: type[ComponentSettings] = ComponentSettings
 
     def __init__(self) -> None:
         from litellm_rust._control import Control
@@ -54,6 +58,11 @@ class Component(ABC):
     def check_settings(self, settings: ComponentSettings) -> None:
         """Raise `ConfigError` for a combination of settings this component cannot honour (checked
         before any source's settings are applied)."""
+
+    def instruments(self) -> Iterable["Observable"]:
+        """The observable instruments this component contributes beyond the generic ones, created
+        once per meter provider and read when a reader collects."""
+        return ()
 
     def compare(self, python_result: object, rust_result: object) -> bool:
         """Whether the Rust result is the one Python gave (shadow mode)."""

@@ -104,7 +104,7 @@ class Control:
         self.name = component.name
         self.stats = component.stats
         self.telemetry: Telemetry | None = None
-        self.settings = ComponentSettings()
+        self.settings = component.settings_class()
         self.breaker = CircuitBreaker(self.settings.breaker, on_transition=self._transitioned)
         self.ticks = itertools.count(1)
         self.timings: dict[str, deque[float]] = {

@@ -4,26 +4,33 @@ Later sources override earlier ones, field by field:
 
     defaults -> file (JSON or YAML) -> environment variables -> instrument(**kwargs) -> runtime API
 
-A source is a plain mapping. Top-level settings apply to every component; `components.<name>`
-overrides them for one component:
+A source is a plain mapping. Top-level settings apply to every component that has them;
+`components.<name>` overrides them for one component:
 
     {"mode": "rust", "timing_sample_rate": 0.01,
      "components": {"token_counter": {"mode": "shadow", "breaker": {"cool_off_seconds": 10}}}}
 
+Every component has the generic `ComponentSettings`; one with settings of its own declares a frozen
+subclass adding them (`Component.settings_class`), each field with its default, a docstring and
+what a valid value is (`choice`, `bounded`, or a bool). Validation and the environment variables
+come from those declarations alone, so this module knows no component.
+
 Every field is validated; an error names the field (`components.token_counter.mode: ...`).
-Unknown components, fields and modes are errors, never ignored.
+Unknown components, fields and modes are errors, never ignored; so is a top-level setting that
+no component has.
 """
 
 import dataclasses
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
+from functools import cache, partial
 from pathlib import Path
+from typing import get_type_hints
 
 MODES = ("python", "shadow", "rust")
-RATE_LIMIT_ALGORITHMS = ("parity", "gcra")
 ENV_PREFIX = "OTEL_PYTHON_LITELLM_RUST_"
 
 
@@ -31,63 +38,64 @@ class ConfigError(ValueError):
     """An invalid configuration value; the message starts with the field's path."""
 
 
+def choice(default: str, choices: tuple[str, ...], what: str):
+    """A setting that is one of `choices`; any other value is an `unknown <what>` error."""
+    return field(default=default, metadata={"choices": choices, "what": what})
+
+
+def bounded(default: float, minimum: float, maximum: float | None = None):
+    """A number from `minimum` to `maximum` inclusive (no upper bound when None); a whole number
+    when the field is annotated `int`."""
+    return field(default=default, metadata={"minimum": minimum, "maximum": maximum})
+
+
 @dataclass(frozen=True)
 class BreakerSettings:
     """When a component's Rust path is taken out of service, and how it comes back."""
 
-    window_seconds: float = 60.0
+    window_seconds: float = bounded(60.0, 0)
     """Errors, mismatches and latencies are judged over this sliding window."""
-    min_calls: int = 20
+    min_calls: int = bounded(20, 1)
     """No verdict on error or mismatch rates before this many Rust calls in the window."""
-    max_error_rate: float = 0.01
+    max_error_rate: float = bounded(0.01, 0, 1)
     """Rust errors and panics per Rust call above which the breaker opens."""
-    max_mismatch_rate: float = 0.0
+    max_mismatch_rate: float = bounded(0.0, 0, 1)
     """Shadow mismatches per comparison above which the breaker opens (any mismatch, by default)."""
-    max_latency_ratio: float = 2.0
+    max_latency_ratio: float = bounded(2.0, 0)
     """Opens when Rust p95 exceeds Python p95 by this factor (on sampled timings)."""
-    min_latency_samples: int = 50
+    min_latency_samples: int = bounded(50, 1)
     """Timing samples needed per implementation before latencies are compared."""
-    cool_off_seconds: float = 30.0
+    cool_off_seconds: float = bounded(30.0, 0)
     """How long an open breaker stays open before probing."""
-    probe_rate: float = 0.05
+    probe_rate: float = bounded(0.05, 0, 1)
     """Fraction of calls sent to Rust while half-open."""
-    probes_to_close: int = 20
+    probes_to_close: int = bounded(20, 1)
     """Consecutive successful probes that close the breaker again."""
 
 
 @dataclass(frozen=True)
 class ComponentSettings:
-    mode: str = "rust"
+    """The settings every component has. A component with settings of its own subclasses this
+    (frozen, every field declared as here) and names the subclass in `Component.settings_class`."""
+
+    mode: str = choice("rust", MODES, "mode")
     """`python` (Python serves), `shadow` (Python serves, Rust is compared) or `rust`."""
-    rollout_percent: float = 100.0
+    rollout_percent: float = bounded(100.0, 0, 100)
     """In `rust` mode, the share of requests Rust serves (consistent per request key)."""
-    shadow_sample_rate: float = 1.0
+    shadow_sample_rate: float = bounded(1.0, 0, 1)
     """In `shadow` mode, the share of calls on which Rust also runs and is compared."""
-    timing_sample_rate: float = 0.01
+    timing_sample_rate: float = bounded(0.01, 0, 1)
     """The share of calls timed into the duration histogram and the percentiles."""
-    span_sample_rate: float = 0.0001
+    span_sample_rate: float = bounded(0.0001, 0, 1)
     """The share of calls that also become a span (or an event on the current span); drawn from
     the timed calls, so at most `timing_sample_rate`."""
     capture_content: bool = False
     """Whether mismatch details may include prompt text (otherwise only its shape)."""
-    deployment_series_cap: int = 50
-    """Routing health metrics: a router with at most this many deployments is reported per
-    deployment (its id an attribute); a larger one per model group. 0 always aggregates."""
-    rate_limit_algorithm: str = "parity"
-    """The router's `enforce_model_rate_limits` where Rust serves it: `parity` (litellm's
-    wall-clock minutes, decision for decision) or `gcra` (rpm and tpm as token buckets: a burst of
-    the limit, then a steady limit per minute). Not comparable with litellm, so never shadowed."""
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
 
 
-_RATES = (
-    "shadow_sample_rate",
-    "timing_sample_rate",
-    "span_sample_rate",
-    "max_error_rate",
-    "max_mismatch_rate",
-    "probe_rate",
-)
+SettingsClasses = Mapping[str, type[ComponentSettings]]
+"""Component name -> the settings class it declares."""
 
 
 def _check_number(path: str, value: object, kind: type, minimum: float, maximum: float | None) -> float | int:
@@ -123,36 +131,54 @@ def _check_bool(path: str, value: object) -> bool:
     raise ConfigError(f"{path}: expected true or false, got {value!r}")
 
 
+@cache
+def _checks(settings_class: type) -> dict[str, Callable[[str, object], object]]:
+    """The check of each scalar field of a settings class, `check(path, value) -> value`, from its
+    declaration; nested settings (`breaker`) are not in it, they are applied field by field."""
+    types = get_type_hints(settings_class)
+    checks = {}
+    for setting in fields(settings_class):
+        kind, declared = types[setting.name], setting.metadata
+        if dataclasses.is_dataclass(kind):
+            _checks(kind)  # its declaration is checked now too
+            continue
+        if kind is str and "choices" in declared:
+            checks[setting.name] = partial(_check_choice, what=declared["what"], choices=declared["choices"])
+        elif kind is bool:
+            checks[setting.name] = _check_bool
+        elif kind in (int, float) and "minimum" in declared:
+            checks[setting.name] = partial(
+                _check_number, kind=kind, minimum=declared["minimum"], maximum=declared["maximum"]
+            )
+        else:
+            raise TypeError(
+                f"{settings_class.__name__}.{setting.name}: declare a str with choice(), a number with bounded(), "
+                "or a bool"
+            )
+    return checks
+
+
 def _apply(settings, overrides: Mapping, path: str):
     """`settings` with `overrides` applied, every value validated."""
     if not isinstance(overrides, Mapping):
         raise ConfigError(f"{path or 'configuration'}: expected a mapping, got {overrides!r}")
-    known = {f.name: f for f in fields(settings)}
+    known = [setting.name for setting in fields(settings)]
+    checks = _checks(type(settings))
     changes = {}
     for name, value in overrides.items():
         field_path = f"{path}.{name}" if path else str(name)
         if name not in known:
             raise ConfigError(f"{field_path}: unknown setting (expected one of {', '.join(known)})")
-        current = getattr(settings, name)
-        if dataclasses.is_dataclass(current):
-            changes[name] = _apply(current, value, field_path)
-        elif name == "mode":
-            changes[name] = _check_choice(field_path, value, "mode", MODES)
-        elif name == "rate_limit_algorithm":
-            changes[name] = _check_choice(field_path, value, "algorithm", RATE_LIMIT_ALGORITHMS)
-        elif name == "deployment_series_cap":
-            changes[name] = _check_number(field_path, value, int, 0, None)
-        elif name == "rollout_percent":
-            changes[name] = _check_number(field_path, value, float, 0, 100)
-        elif name in _RATES:
-            changes[name] = _check_number(field_path, value, float, 0, 1)
-        elif isinstance(current, bool):
-            changes[name] = _check_bool(field_path, value)
-        elif isinstance(current, int):
-            changes[name] = _check_number(field_path, value, int, 1, None)
+        if name in checks:
+            changes[name] = checks[name](field_path, value)
         else:
-            changes[name] = _check_number(field_path, value, float, 0, None)
+            changes[name] = _apply(getattr(settings, name), value, field_path)
     return dataclasses.replace(settings, **changes)
+
+
+def _shared_settings(settings_classes: SettingsClasses) -> dict[str, None]:
+    """Every setting some component has, in declaration order (the generic ones first)."""
+    return {setting.name: None for cls in settings_classes.values() for setting in fields(cls)}
 
 
 @dataclass(frozen=True)
@@ -162,11 +188,14 @@ class Config:
     components: Mapping[str, ComponentSettings]
 
     @classmethod
-    def build(cls, component_names: Iterable[str], layers: Iterable[Mapping]) -> "Config":
-        """Apply `layers` in order over the defaults. Within a layer a component's own settings
-        win over the shared ones; across layers the later layer wins."""
-        names = tuple(component_names)
-        resolved = dict.fromkeys(names, ComponentSettings())
+    def build(cls, settings_classes: SettingsClasses, layers: Iterable[Mapping]) -> "Config":
+        """Apply `layers` in order over each component's defaults. Within a layer a component's
+        own settings win over the shared ones, which reach the components that have them; across
+        layers the later layer wins."""
+        for settings_class in settings_classes.values():
+            _checks(settings_class)  # a faulty declaration fails at start, not when a source sets it
+        resolved = {name: settings_class() for name, settings_class in settings_classes.items()}
+        shared_settings = _shared_settings(settings_classes)
         for layer in layers:
             if not isinstance(layer, Mapping):
                 raise ConfigError(f"configuration: expected a mapping, got {layer!r}")
@@ -175,11 +204,15 @@ class Config:
                 raise ConfigError(f"components: expected a mapping, got {components!r}")
             for name in components:
                 if name not in resolved:
-                    raise ConfigError(f"components.{name}: unknown component (expected one of {', '.join(names)})")
+                    raise ConfigError(f"components.{name}: unknown component (expected one of {', '.join(resolved)})")
             shared = {key: value for key, value in layer.items() if key != "components"}
-            for name in names:
-                resolved[name] = _apply(resolved[name], shared, "")
-                resolved[name] = _apply(resolved[name], components.get(name, {}), f"components.{name}")
+            for key in shared:
+                if key not in shared_settings:
+                    raise ConfigError(f"{key}: unknown setting (expected one of {', '.join(shared_settings)})")
+            for name, settings in resolved.items():
+                own = {setting.name for setting in fields(settings)}
+                settings = _apply(settings, {key: value for key, value in shared.items() if key in own}, "")
+                resolved[name] = _apply(settings, components.get(name, {}), f"components.{name}")
         return cls(components=resolved)
 
 
@@ -203,47 +236,38 @@ def load_file(path: str | os.PathLike) -> Mapping:
     return data
 
 
-# Environment variables: OTEL_PYTHON_LITELLM_RUST_<SETTING> for every component and
-# OTEL_PYTHON_LITELLM_RUST_<COMPONENT>_<SETTING> for one.
-ENV_SETTINGS = (
-    "mode",
-    "rollout_percent",
-    "shadow_sample_rate",
-    "timing_sample_rate",
-    "span_sample_rate",
-    "capture_content",
-    "deployment_series_cap",
-    "rate_limit_algorithm",
-)
-
-
 # Process-wide variables: the configuration file, and the alert webhook started by instrument().
 CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
 WEBHOOK_ADDRESS_ENV = f"{ENV_PREFIX}WEBHOOK_ADDRESS"
 WEBHOOK_TOKEN_FILE_ENV = f"{ENV_PREFIX}WEBHOOK_TOKEN_FILE"
 
 
-def environment_variable_names(component_names: Iterable[str]) -> list[str]:
+# Settings variables, one per scalar setting (not `breaker`): OTEL_PYTHON_LITELLM_RUST_<SETTING> for
+# every component that has it, OTEL_PYTHON_LITELLM_RUST_<COMPONENT>_<SETTING> for one.
+def _environment_settings(settings_classes: SettingsClasses) -> Iterator[tuple[str | None, str, str]]:
+    """(component or None for the shared variable, setting, variable name) of each variable."""
+    for setting in _shared_settings(settings_classes):
+        if any(setting in _checks(cls) for cls in settings_classes.values()):
+            yield None, setting, f"{ENV_PREFIX}{setting.upper()}"
+    for component, settings_class in settings_classes.items():
+        for setting in _checks(settings_class):
+            yield component, setting, f"{ENV_PREFIX}{component.upper()}_{setting.upper()}"
+
+
+def environment_variable_names(settings_classes: SettingsClasses) -> list[str]:
+    """Every variable litellm-rust reads, for the components with these settings classes."""
     names = [CONFIG_ENV, WEBHOOK_ADDRESS_ENV, WEBHOOK_TOKEN_FILE_ENV]
-    names += [f"{ENV_PREFIX}{setting.upper()}" for setting in ENV_SETTINGS]
-    for component in component_names:
-        names += [f"{ENV_PREFIX}{component.upper()}_{setting.upper()}" for setting in ENV_SETTINGS]
-    return names
+    return names + [variable for _, _, variable in _environment_settings(settings_classes)]
 
 
-def from_environment(component_names: Iterable[str], environ: Mapping[str, str] = os.environ) -> dict:
+def from_environment(settings_classes: SettingsClasses, environ: Mapping[str, str] = os.environ) -> dict:
     """The layer the environment variables make (empty values are ignored)."""
     layer: dict = {}
-    for setting in ENV_SETTINGS:
-        value = environ.get(f"{ENV_PREFIX}{setting.upper()}")
-        if value:
-            layer[setting] = value
     components: dict = {}
-    for component in component_names:
-        for setting in ENV_SETTINGS:
-            value = environ.get(f"{ENV_PREFIX}{component.upper()}_{setting.upper()}")
-            if value:
-                components.setdefault(component, {})[setting] = value
+    for component, setting, variable in _environment_settings(settings_classes):
+        value = environ.get(variable)
+        if value:
+            (layer if component is None else components.setdefault(component, {}))[setting] = value
     if components:
         layer["components"] = components
     return layer

@@ -3,8 +3,9 @@
 One process-wide `ControlPlane` holds the configuration layers (file, environment, instrument
 kwargs, runtime overrides), builds the effective settings and applies them to every component's
 `Control`. A daemon thread re-reads the file when its mtime changes (checked once a second), off
-the hot path. The functions at the bottom are the public runtime API, re-exported by
-`litellm_rust`.
+the hot path. It hands telemetry the instruments the components and the shared Redis limits'
+record contribute, and emits that record's outage events. The functions at the bottom are the
+public runtime API, re-exported by `litellm_rust`.
 """
 
 import logging
@@ -13,8 +14,9 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 
-from litellm_rust.components import components
+from litellm_rust.components import components, settings_classes
 from litellm_rust.config import CONFIG_ENV, Config, ConfigError, from_environment, load_file
+from litellm_rust.redis_health import REDIS_HEALTH
 
 _logger = logging.getLogger("litellm_rust")
 
@@ -35,11 +37,9 @@ class ControlPlane:
         self.telemetry = None
         self.tracer_provider = None
         self.webhook_decisions: Counter[str] = Counter({"degrade": 0, "release": 0, "ignore": 0, "reject": 0})
-        # Shared (Redis) rate limits: calls Redis failed, and whether the last call reached it.
-        self.redis_errors = 0
-        self.redis_available = True
         self._reloader: threading.Thread | None = None
         self._stop_reloading = threading.Event()
+        REDIS_HEALTH.on_event(self.event)
 
     @property
     def controls(self) -> dict:
@@ -91,25 +91,23 @@ class ControlPlane:
     def record_webhook_decision(self, decision: str, reason: str, component: str | None = None) -> None:
         """Count an alert-webhook decision (`degrade`, `release`, `ignore`, `reject`) and emit it."""
         self.webhook_decisions[decision] += 1
-        if self.telemetry is not None:
-            attributes = {"litellm_rust.webhook.decision": decision, "litellm_rust.webhook.reason": reason}
-            if component is not None:
-                attributes["litellm_rust.operation"] = component
-            self.telemetry.event("litellm_rust.webhook.decision", attributes)
+        attributes = {"litellm_rust.webhook.decision": decision, "litellm_rust.webhook.reason": reason}
+        if component is not None:
+            attributes["litellm_rust.operation"] = component
+        self.event("litellm_rust.webhook.decision", attributes)
 
-    def record_redis_outcome(self, error: str | None) -> None:
-        """A shared rate-limit call's outcome: errors are counted, and a change between reaching
-        Redis and not is an event (the start and the end of an outage, not every failed call)."""
-        with self._lock:
-            if error is not None:
-                self.redis_errors += 1
-            changed = self.redis_available != (error is None)
-            self.redis_available = error is None
-        if changed and self.telemetry is not None:
-            name = "litellm_rust.redis.unavailable" if error is not None else "litellm_rust.redis.available"
-            self.telemetry.event(
-                name, {"litellm_rust.operation": "rate_limits", **({"error.type": error[:200]} if error else {})}
-            )
+    def event(self, name: str, attributes: Mapping[str, object]) -> None:
+        """A rare event (see `Telemetry.event`), dropped while no telemetry is set up."""
+        if self.telemetry is not None:
+            self.telemetry.event(name, attributes)
+
+    def instruments(self) -> list:
+        """The observable instruments contributed to telemetry beyond its generic ones: the shared
+        Redis limits' errors, and each component's own."""
+        contributed = [*REDIS_HEALTH.instruments()]
+        for component in components().values():
+            contributed += component.instruments()
+        return contributed
 
     # -- building and applying ----------------------------------------------------------------
 
@@ -118,11 +116,11 @@ class ControlPlane:
         anything changes, so a rejected source leaves the previous layers in place."""
         layers = [
             self._file_layer if file_layer is None else file_layer,
-            from_environment(components()),
+            from_environment(settings_classes()),
             self._kwargs_layer if kwargs_layer is None else kwargs_layer,
             self._runtime_layer if runtime_layer is None else runtime_layer,
         ]
-        config = Config.build(components(), layers)
+        config = Config.build(settings_classes(), layers)
         for name, component in components().items():
             component.check_settings(config.components[name])
         return config

@@ -10,16 +10,18 @@ is also an ``opentelemetry-instrument`` flag (``--litellm_rust_mode shadow``,
     Run the Alertmanager webhook receiver on ``host:port`` while instrumented (a bearer token,
     read from the file, is required beyond loopback).
 ``OTEL_PYTHON_LITELLM_RUST_<SETTING>``
-    A setting for every component: ``MODE`` (python, shadow, rust), ``ROLLOUT_PERCENT``,
-    ``SHADOW_SAMPLE_RATE``, ``TIMING_SAMPLE_RATE``, ``SPAN_SAMPLE_RATE``, ``CAPTURE_CONTENT``,
-    ``DEPLOYMENT_SERIES_CAP`` (routing health metrics), ``RATE_LIMIT_ALGORITHM`` (parity, gcra: the
-    router's rate-limit check).
+    A setting for every component that has it: the generic ``MODE`` (python, shadow, rust),
+    ``ROLLOUT_PERCENT``, ``SHADOW_SAMPLE_RATE``, ``TIMING_SAMPLE_RATE``, ``SPAN_SAMPLE_RATE``,
+    ``CAPTURE_CONTENT``, and those a component declares in its settings class.
 ``OTEL_PYTHON_LITELLM_RUST_<COMPONENT>_<SETTING>``
-    The same for one component, e.g. ``OTEL_PYTHON_LITELLM_RUST_TOKEN_COUNTER_MODE``.
+    One component's setting, e.g. ``OTEL_PYTHON_LITELLM_RUST_TOKEN_COUNTER_MODE``.
+
+The settings variables are generated from the components' settings classes, which this module reads
+without importing litellm (the entry point runs before litellm is importable).
 """
 
-from litellm_rust.components import COMPONENT_NAMES
+from litellm_rust.components import settings_classes
 from litellm_rust.config import environment_variable_names
 
 # One module attribute per variable, named as its value: that is what opentelemetry-instrument reads.
-globals().update({name: name for name in environment_variable_names(COMPONENT_NAMES)})
+globals().update({name: name for name in environment_variable_names(settings_classes())})

@@ -23,15 +23,17 @@ With ``redis_url``, requests and tokens are counted in Redis and shared by every
 script per check (one round trip, atomic on the server), fixed windows anchored at the first hit
 by the key's TTL (no shared clock needed). A Redis that does not answer within ``redis_timeout``
 is reported in the result's ``error`` and ``fail_open`` decides (admit, by default, or refuse);
-the connection is re-established on the next call. Failed calls are counted in the
-``litellm_rust.redis.errors`` metric, and the start and end of an outage are telemetry events.
+the connection is re-established on the next call. Outcomes go to the process's Redis health
+record (``redis_health``): failed calls are counted in the ``litellm_rust.redis.errors`` metric,
+and the start and end of an outage are telemetry events (with ``instrument()`` or
+``start_metrics_server()``).
 Parallel-request slots stay per process.
 """
 
 import asyncio
 
 from litellm_rust import _native
-from litellm_rust.control_plane import PLANE
+from litellm_rust.redis_health import REDIS_HEALTH
 
 ManualClock = _native.ManualClock
 RateLimitResult = _native.RateLimitResult
@@ -117,10 +119,10 @@ class RateLimiter:
         return self._limiter.check(key, tokens)
 
     def _shared_check(self, key: str, tokens: int = 0) -> RateLimitResult:
-        """`check` through Redis, its outcome reported to the control plane."""
+        """`check` through Redis, its outcome reported to the process's Redis health record."""
         result = self._shared.check(key, tokens)
-        if result.error is not None or not PLANE.redis_available:
-            PLANE.record_redis_outcome(result.error)
+        if result.error is not None or not REDIS_HEALTH.available:
+            REDIS_HEALTH.record(result.error)
         return result
 
     def record_usage(self, key: str, tokens: int, limit: str | None = None) -> str | None:
@@ -131,8 +133,8 @@ class RateLimiter:
             raise ValueError(f"tokens: expected a whole number within +/-{_MAX_AMOUNT}, got {tokens!r}")
         if self._shared is not None:
             error = self._shared.record_usage(key, "tokens", tokens, limit)
-            if error is not None or not PLANE.redis_available:
-                PLANE.record_redis_outcome(error)
+            if error is not None or not REDIS_HEALTH.available:
+                REDIS_HEALTH.record(error)
             return error
         self._limiter.record_usage(key, "tokens", tokens, limit)
         return None

@@ -16,17 +16,19 @@ own a handler seen here, and reads their state where litellm keeps it:
   litellm's own percentile rule, of the samples the strategy uses (`latency_normalized`: seconds
   per completion token when usage is known, 1000 for a timeout, 0 for a placeholder).
 
-Nothing here keeps a router alive, and nothing is recorded per call: the observable instruments of
-`litellm_rust.telemetry` call `deployment_counts`, `in_flight` and `latency_p50` when a reader
-collects. Cardinality is bounded by `deployment_series_cap`: a router with more deployments than
-that is reported per model group, without deployment ids.
+Nothing here keeps a router alive, and nothing is recorded per call: `instruments()` are the
+routing component's observable gauges, which call `deployment_counts`, `in_flight` and
+`latency_p50` when a reader collects. Cardinality is bounded by `deployment_series_cap`: a router
+with more deployments than that is reported per model group, without deployment ids.
 """
 
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
+
+from litellm_rust.telemetry import Observable
 
 _logger = logging.getLogger("litellm_rust")
 
@@ -171,3 +173,37 @@ def latency_p50(cap: int) -> dict[tuple, float]:
 
     _each_router(read)
     return {attributes: _percentile_latency(values, 0.5) for attributes, values in samples.items()}
+
+
+def instruments(series_cap: Callable[[], int]) -> list[Observable]:
+    """The routing health gauges, reading `series_cap()` (the deployment series cap) at each collection."""
+
+    def observe(read: Callable[[int], dict[tuple, float]]) -> Callable[[], Iterator[tuple[float, dict]]]:
+        return lambda: ((value, dict(attributes)) for attributes, value in read(series_cap()).items())
+
+    return [
+        Observable(
+            "litellm_rust.routing.deployments",
+            "gauge",
+            "{deployment}",
+            "Router deployments by model group and state (healthy, cooldown); per deployment "
+            "when the router has at most deployment_series_cap deployments.",
+            observe(deployment_counts),
+        ),
+        Observable(
+            "litellm_rust.routing.deployment.in_flight",
+            "gauge",
+            "{request}",
+            "Requests in flight per deployment (per model group above the cap), as least-busy "
+            "routing counts them in this worker.",
+            observe(in_flight),
+        ),
+        Observable(
+            "litellm_rust.routing.deployment.latency",
+            "gauge",
+            "s",
+            "p50 of the latency samples latency-based routing keeps per deployment (per model "
+            "group above the cap): seconds per completion token when usage is known.",
+            observe(latency_p50),
+        ),
+    ]

@@ -1,19 +1,24 @@
 """Metrics and spans comparing the Rust and Python implementations, at a cost the hot path can pay.
 
-An SDK `histogram.record` costs ~20 us and a span ~40 us, more than Rust saves on a short chat.
-So per call nothing is recorded: calls, fallbacks and shadow comparisons are counted in the
-native atomics and exported by observable instruments when the reader collects; only sampled
-calls (`timing_sample_rate`) record a duration, and only rare events (fallbacks, mismatches,
-breaker transitions) become spans, or events on the current span when one is recording.
+Recording a histogram point or a span costs more than Rust saves on a short call, so per call
+nothing is recorded: calls, fallbacks and shadow comparisons are counted in the native atomics and
+exported by observable instruments when the reader collects; only sampled calls
+(`timing_sample_rate`) record a duration, and only rare events (fallbacks, mismatches, breaker
+transitions) become spans, or events on the current span when one is recording.
+
+The instruments defined here are the same for every component. What is particular to one (routing's
+health gauges) or to another source (the shared Redis limits' errors) is contributed as an
+`Observable` (`Component.instruments()`, gathered by `ControlPlane.instruments()`), so this module
+imports no component.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import CallbackOptions, Observation, get_meter
 
-from litellm_rust import routing_health
 from litellm_rust.breaker import STATE_VALUES
 from litellm_rust.version import __version__
 
@@ -26,12 +31,34 @@ ERROR_TYPE = "error.type"
 DURATION_BUCKETS = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2)
 
 
+class Observable(NamedTuple):
+    """An observable instrument contributed to telemetry (`Component.instruments()`): `observe()`
+    is called when a reader collects and yields (value, attributes) pairs."""
+
+    name: str
+    kind: str
+    """`gauge`, or `counter` (a cumulative count that only grows)."""
+    unit: str
+    description: str
+    observe: Callable[[], Iterable[tuple[float, Mapping[str, object]]]]
+
+
+def _create_observable(meter, instrument: Observable) -> None:
+    create = {"gauge": meter.create_observable_gauge, "counter": meter.create_observable_counter}[instrument.kind]
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        for value, attributes in instrument.observe():
+            yield Observation(value, attributes)
+
+    create(instrument.name, callbacks=[observe], unit=instrument.unit, description=instrument.description)
+
+
 class Telemetry:
     """The instruments of one meter/tracer provider pair, reading `controls()` at collection."""
 
     def __init__(self, plane, meter_provider=None, tracer_provider=None) -> None:
         """`plane`: the control plane, read at collection time (its controls, reload errors and
-        webhook decisions)."""
+        webhook decisions), and asked once for the instruments contributed beyond the generic ones."""
         self._plane = plane
         meter = get_meter("litellm_rust", __version__, meter_provider)
         self.tracer = trace.get_tracer("litellm_rust", __version__, tracer_provider)
@@ -78,36 +105,9 @@ class Telemetry:
             description="Alert webhook decisions: degrade, release, ignore, reject.",
         )
 
-        meter.create_observable_counter(
-            "litellm_rust.redis.errors",
-            callbacks=[self._observe_redis_errors],
-            unit="{call}",
-            description="Shared (Redis) rate-limit calls Redis did not answer; the fail mode decided them.",
-        )
-
-        # Routing health of the routers whose picks reached the routing component, read from
-        # litellm's own state at collection (routing_health); deployment ids only up to the cap.
-        meter.create_observable_gauge(
-            "litellm_rust.routing.deployments",
-            callbacks=[self._observe_routing_deployments],
-            unit="{deployment}",
-            description="Router deployments by model group and state (healthy, cooldown); per deployment "
-            "when the router has at most deployment_series_cap deployments.",
-        )
-        meter.create_observable_gauge(
-            "litellm_rust.routing.deployment.in_flight",
-            callbacks=[self._observe_routing_in_flight],
-            unit="{request}",
-            description="Requests in flight per deployment (per model group above the cap), as least-busy "
-            "routing counts them in this worker.",
-        )
-        meter.create_observable_gauge(
-            "litellm_rust.routing.deployment.latency",
-            callbacks=[self._observe_routing_latency],
-            unit="s",
-            description="p50 of the latency samples latency-based routing keeps per deployment (per model "
-            "group above the cap): seconds per completion token when usage is known.",
-        )
+        # What components and other sources contribute (`ControlPlane.instruments()`).
+        for instrument in plane.instruments():
+            _create_observable(meter, instrument)
 
     # -- collection-time observations (zeros included, so series exist from start-up) ---------
 
@@ -135,27 +135,9 @@ class Telemetry:
     def _observe_reload_errors(self, options: CallbackOptions) -> Iterable[Observation]:
         yield Observation(self._plane.reload_errors)
 
-    def _observe_redis_errors(self, options: CallbackOptions) -> Iterable[Observation]:
-        yield Observation(self._plane.redis_errors, {OPERATION: "rate_limits"})
-
     def _observe_webhook_decisions(self, options: CallbackOptions) -> Iterable[Observation]:
         for decision, count in self._plane.webhook_decisions.items():
             yield Observation(count, {"litellm_rust.webhook.decision": decision})
-
-    def _routing_cap(self) -> int:
-        return self._plane.controls["routing"].settings.deployment_series_cap
-
-    def _observe_routing_deployments(self, options: CallbackOptions) -> Iterable[Observation]:
-        for attributes, count in routing_health.deployment_counts(self._routing_cap()).items():
-            yield Observation(count, dict(attributes))
-
-    def _observe_routing_in_flight(self, options: CallbackOptions) -> Iterable[Observation]:
-        for attributes, count in routing_health.in_flight(self._routing_cap()).items():
-            yield Observation(count, dict(attributes))
-
-    def _observe_routing_latency(self, options: CallbackOptions) -> Iterable[Observation]:
-        for attributes, seconds in routing_health.latency_p50(self._routing_cap()).items():
-            yield Observation(seconds, dict(attributes))
 
     # -- sampled and rare records -------------------------------------------------------------
 

@@ -4,9 +4,11 @@ import importlib
 from functools import cache
 
 from litellm_rust._component import Component
+from litellm_rust.config import ComponentSettings
 
-# name -> "module:class"; components are imported on first use, since each imports litellm,
-# which `import litellm_rust` (and the environment-variable entry point) must not.
+# name -> "module:class". A component module imports litellm only when its component is built, so
+# its settings class can be read by the environment-variable entry point, which runs before litellm
+# is importable; modules are still imported on first use, to keep `import litellm_rust` small.
 _REGISTRY = {
     "token_counter": "litellm_rust.components.token_counter:TokenCounterComponent",
     "rate_limits": "litellm_rust.components.rate_limits:RateLimitsComponent",
@@ -17,10 +19,17 @@ _REGISTRY = {
 COMPONENT_NAMES = tuple(_REGISTRY)
 
 
+def _component_class(name: str) -> type[Component]:
+    module, _, cls = _REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+@cache
+def settings_classes() -> dict[str, type[ComponentSettings]]:
+    """Each component's settings class (`Component.settings_class`), without importing litellm."""
+    return {name: _component_class(name).settings_class for name in _REGISTRY}
+
+
 @cache
 def components() -> dict[str, Component]:
-    built = {}
-    for name, location in _REGISTRY.items():
-        module, _, cls = location.partition(":")
-        built[name] = getattr(importlib.import_module(module), cls)()
-    return built
+    return {name: _component_class(name)() for name in _REGISTRY}

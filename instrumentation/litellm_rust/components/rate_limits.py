@@ -11,21 +11,31 @@ litellm's own counters are not charged: on degrading to Python mid-minute, that 
 """
 
 import weakref
+from dataclasses import dataclass
 from datetime import UTC
 
 from litellm_rust import _native
 from litellm_rust._component import Component
 from litellm_rust._control import Site, decline, standing_in_for
 from litellm_rust._litellm import RATE_LIMITS, deployment_id
-from litellm_rust.config import ComponentSettings, ConfigError
+from litellm_rust.config import ComponentSettings, ConfigError, choice
 
 _CHECK_METHODS = ("pre_call_check", "async_pre_call_check")
 _SUCCESS_METHODS = ("log_success_event", "async_log_success_event")
 
 
+@dataclass(frozen=True)
+class RateLimitsSettings(ComponentSettings):
+    rate_limit_algorithm: str = choice("parity", ("parity", "gcra"), "algorithm")
+    """The router's `enforce_model_rate_limits` where Rust serves it: `parity` (litellm's
+    wall-clock minutes, decision for decision) or `gcra` (rpm and tpm as token buckets: a burst of
+    the limit, then a steady limit per minute). Not comparable with litellm, so never shadowed."""
+
+
 class RateLimitsComponent(Component):
     name = "rate_limits"
     stateful = True
+    settings_class = RateLimitsSettings
 
     def __init__(self) -> None:
         super().__init__()
@@ -65,7 +75,7 @@ class RateLimitsComponent(Component):
             self.references["async_log_success_event"]: _charging_async_success_event(self),
         }
 
-    def check_settings(self, settings: ComponentSettings) -> None:
+    def check_settings(self, settings: RateLimitsSettings) -> None:
         if settings.mode == "shadow" and settings.rate_limit_algorithm == "gcra":
             raise ConfigError(
                 f"components.{self.name}: rate_limit_algorithm gcra cannot be shadowed, its decisions differ from "

@@ -35,6 +35,7 @@ litellm's pick must be one of the Rust choices (the whole draw set for the rando
 
 import random
 import sys
+from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
@@ -45,6 +46,7 @@ from litellm_rust.components.routing_latency import LatencyMirrors
 from litellm_rust.components.routing_state import UsageMirrors
 from litellm_rust.components.routing_steps import RoutingSteps, SharedCandidates, shared_candidates
 from litellm_rust.components.routing_usage import GroupUsageCounters, TrackedDeployments
+from litellm_rust.config import ComponentSettings, bounded
 
 # Python 3.12 made `sum()` of floats compensated, which moves latency means in the last bits.
 _COMPENSATED_SUM = sys.version_info >= (3, 12)
@@ -83,8 +85,16 @@ def _decline(reason: str):
     raise _native.Unsupported(reason)
 
 
+@dataclass(frozen=True)
+class RoutingSettings(ComponentSettings):
+    deployment_series_cap: int = bounded(50, 0)
+    """Routing health metrics: a router with at most this many deployments is reported per
+    deployment (its id an attribute); a larger one per model group. 0 always aggregates."""
+
+
 class RoutingComponent(Component):
     name = "routing"
+    settings_class = RoutingSettings
 
     def __init__(self) -> None:
         super().__init__()
@@ -143,6 +153,9 @@ class RoutingComponent(Component):
 
     def sites(self):
         return ()
+
+    def instruments(self):
+        return routing_health.instruments(lambda: self.control.settings.deployment_series_cap)
 
     def replacements(self):
         return self._replacements
