@@ -58,6 +58,12 @@ def decline(reason: str) -> NoReturn:
     raise _native.Unsupported(reason)
 
 
+def nothing_to_compare(*args, **kwargs) -> object:
+    """A `Site.shadow` for a call whose answer is not compared (a write, a context manager, a step
+    that hands litellm's answer on): in shadow mode it is litellm's alone."""
+    return LITELLM_SERVES
+
+
 def standing_in_for(original: Callable, replacement: Callable) -> Callable:
     """`replacement` made to look like `original` (name, qualified name, module, docstring,
     `__wrapped__`): tracebacks and `inspect` show litellm's function, and `uninstrument()` finds the
