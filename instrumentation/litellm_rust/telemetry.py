@@ -13,8 +13,8 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.metrics import CallbackOptions, Observation, get_meter
 
-from litellm_rust import routing_health
 from litellm_rust.breaker import STATE_VALUES
+from litellm_rust.components.routing import health as routing_health
 from litellm_rust.version import __version__
 
 OPERATION = "litellm_rust.operation"
