@@ -7,6 +7,7 @@ import inspect
 import pytest
 from litellm_rust._component import Component
 from litellm_rust._control import LITELLM_SERVES, Site, decline
+from litellm_rust.components import COMPONENT_NAMES, components
 from litellm_rust.config import ComponentSettings
 
 
@@ -294,3 +295,11 @@ def test_a_prepared_site_names_its_python():
 
     with pytest.raises(TypeError, match="python"):
         Unnamed().replacements()
+
+
+@pytest.mark.parametrize("name", COMPONENT_NAMES)
+def test_every_components_replacements_look_like_litellms_functions(name):
+    for original, replacement in components()[name].replacements().items():
+        assert replacement.__wrapped__ is original
+        for attribute in ("__name__", "__qualname__", "__doc__", "__module__"):
+            assert getattr(replacement, attribute) == getattr(original, attribute), (original, attribute)
