@@ -28,8 +28,9 @@ class Surface:
     """A component's litellm names. An attribute resolves its path on first access and is then a
     plain attribute of the instance (no lookup cost on the hot path): what a component captures
     when it is built, before `instrument()` rebinds anything (litellm's originals). `live(name)`
-    resolves again on every call, for a helper litellm itself looks up by its global name, so a
-    rebinding of it (a patch, a test's monkeypatch) is followed as litellm follows it."""
+    reads the name from its module on every call (the module resolved once), for a helper or flag
+    litellm itself looks up by its global name, so a rebinding of it (a patch, a test's monkeypatch)
+    is followed as litellm follows it."""
 
     def __init__(self, paths: Mapping[str, str], attributes: Mapping[str, tuple[str, ...]] = ()) -> None:
         """`paths`: name -> litellm path; `attributes`: class path -> the private instance
