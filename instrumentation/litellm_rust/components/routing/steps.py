@@ -60,12 +60,15 @@ class RoutingSteps:
             python=self.litellm_strategy_inputs,
             serves=_strategy_step,
             request_key=_request_key,
-            shadow=nothing_to_compare,  # litellm's candidates, paired with the records (above)
+            shadow=nothing_to_compare,  # its shadow mode hands the pick the records (`litellm_strategy_inputs`)
         )
-        for name, rust in (("_answer_cache", self.cooldown_answer_awaiting_usage), ("_answer_cache_sync", None)):
+        for name, rust in (
+            ("_answer_cache", self.cooldown_answer_awaiting_usage),
+            ("_answer_cache_sync", self.cooldown_answer),
+        ):
             yield Site(
                 self.reference[name],
-                rust or self.cooldown_answer,
+                rust,
                 serves=self.is_cooldown_read,
                 describe=_describe_cooldown_read,
                 shadow=self.cooldown_answer,
