@@ -144,17 +144,16 @@ def instrumented_as():
 
 @pytest.fixture
 def counted_since_start():
-    """The routing component's counts since the test began (the component is process-wide)."""
+    """A component's counts since the test began (components are process-wide); the routing
+    component's unless named."""
     counters = ("rust_calls", "fallbacks", "shadow_comparisons", "shadow_mismatches")
-    before = litellm_rust.status()["routing"]
+    before = litellm_rust.status()
 
-    def counted() -> dict:
-        now = litellm_rust.status()["routing"]
-        reasons = {
-            reason: n - before["fallback_reasons"].get(reason, 0) for reason, n in now["fallback_reasons"].items()
-        }
+    def counted(component: str = "routing") -> dict:
+        now, then = litellm_rust.status()[component], before[component]
+        reasons = {reason: n - then["fallback_reasons"].get(reason, 0) for reason, n in now["fallback_reasons"].items()}
         return {
-            **{counter: now[counter] - before[counter] for counter in counters},
+            **{counter: now[counter] - then[counter] for counter in counters},
             "fallback_reasons": {reason: n for reason, n in reasons.items() if n},
             "mismatch_details": now["mismatch_details"],
         }
@@ -164,11 +163,11 @@ def counted_since_start():
 
 @pytest.fixture
 def assert_no_mismatch(counted_since_start):
-    """Checks that no shadow comparison of the routing component has failed since the test began,
-    and that some were made."""
+    """Checks that no shadow comparison of a component (the routing component's unless named) has
+    failed since the test began, and that some were made."""
 
-    def check() -> None:
-        status = counted_since_start()
+    def check(component: str = "routing") -> None:
+        status = counted_since_start(component)
         assert status["shadow_mismatches"] == 0, status["mismatch_details"]
         assert status["shadow_comparisons"] > 0
 

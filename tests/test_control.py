@@ -40,7 +40,15 @@ def test_every_counter_is_exported_from_start_up(otel):
     otel.instrument()
     points = metric_points(otel.reader)
     every_component = set(litellm_rust.status())
-    assert every_component == {"token_counter", "rate_limits", "proxy_limits", "parallel_slots", "routing"}
+    assert every_component == {
+        "token_counter",
+        "rate_limits",
+        "proxy_limits",
+        "parallel_slots",
+        "routing",
+        "router_cache",
+        "group_usage",
+    }
     for name in every_component:
 
         def of(metric: str, component: str = name) -> list:
@@ -325,7 +333,15 @@ def test_breaker_state_and_transitions_are_exported(otel):
     litellm_rust.force_open("token_counter", "test")
     points = metric_points(otel.reader)
     states = {p.attributes["litellm_rust.operation"]: p.value for _, p in points["litellm_rust.breaker.state"]}
-    assert states == {"token_counter": 2, "rate_limits": 0, "proxy_limits": 0, "parallel_slots": 0, "routing": 0}
+    assert states == {
+        "token_counter": 2,
+        "rate_limits": 0,
+        "proxy_limits": 0,
+        "parallel_slots": 0,
+        "routing": 0,
+        "router_cache": 0,
+        "group_usage": 0,
+    }
     (span,) = [s for s in otel.exporter.get_finished_spans() if s.name == "litellm_rust.breaker.transition"]
     assert span.attributes["litellm_rust.breaker.to"] == "open"
     assert span.attributes["litellm_rust.breaker.reason"] == "forced: test"

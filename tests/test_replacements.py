@@ -7,6 +7,7 @@ import inspect
 import pytest
 from litellm_rust._component import Component
 from litellm_rust._control import LITELLM_SERVES, Site, decline
+from litellm_rust.components import COMPONENT_NAMES, components
 from litellm_rust.config import ComponentSettings
 
 
@@ -177,3 +178,128 @@ def test_the_request_key_decides_the_rollout():
     lookup, _ = replaced(component, rollout_percent=50)
     lookup("a")
     assert seen == ["a"]
+
+
+class Staged(Component):
+    """A component whose sites use `serves`, `prepare`, `shadow_first` and a coroutine Rust answer."""
+
+    name = "staged"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events = []
+
+    def sites(self):
+        events = self.events
+
+        def prepare(key, scale=1, *extra, **options):
+            events.append("prepare")
+            return {"key": key, "scale": scale}
+
+        async def read_then_prepare(key, scale=1):
+            events.append("read")  # a read the synchronous Rust answer needs, awaited first
+            return {"key": key, "scale": scale, "read": True}
+
+        def rust(call):
+            return ("python", call["key"], call["scale"])
+
+        def rust_with_an_await(call):
+            async def answer():
+                events.append("awaited")
+                return rust(call)
+
+            return answer() if call.get("read") else rust(call)
+
+        def python(call):
+            events.append("python")
+            return litellm_lookup(call["key"], call["scale"])[:3]
+
+        async def python_async(call):
+            events.append("python")
+            return await litellm_async_lookup(call["key"], call["scale"])
+
+        def shadow_after(call):
+            events.append("shadow")
+            return rust(call)
+
+        yield Site(
+            litellm_lookup,
+            rust,
+            python=python,
+            serves=lambda key, *args, **kwargs: key != "another kind",
+            prepare=prepare,
+            shadow=shadow_after,
+            shadow_first=False,
+        )
+        yield Site(
+            litellm_async_lookup,
+            rust_with_an_await,
+            python=python_async,
+            prepare=lambda key, scale=1: read_then_prepare(key, scale) if key == "read" else prepare(key, scale),
+            shadow=rust,
+        )
+
+
+def staged(mode: str = "rust"):
+    component = Staged()
+    component.control.apply(ComponentSettings(mode=mode, timing_sample_rate=0.0))
+    replacements = component.replacements()
+    return component, replacements[litellm_lookup], replacements[litellm_async_lookup]
+
+
+@pytest.mark.parametrize("mode", ["rust", "python", "shadow"])
+def test_a_call_the_component_does_not_serve_is_litellms_and_uncounted(mode):
+    component, lookup, _ = staged(mode)
+    assert lookup("another kind") == litellm_lookup("another kind")
+    assert component.events == []
+    assert (component.stats.python_calls, component.stats.comparisons) == (0, 0)
+
+
+def test_every_implementation_receives_the_call_prepared_once():
+    component, lookup, _ = staged("python")
+    assert lookup("k", 2) == ("python", "k", 2)
+    assert component.events == ["prepare", "python"]
+    component, lookup, _ = staged("rust")
+    assert lookup("k", 2) == ("python", "k", 2)
+    assert component.events == ["prepare"]
+
+
+def test_an_async_preparation_is_awaited_before_the_call_is_routed():
+    component, _, async_lookup = staged("rust")
+    assert asyncio.run(async_lookup("read", 3)) == ("python", "read", 3)
+    assert component.events == ["read", "awaited"]  # Rust's answer awaited what it needed too
+
+
+@pytest.mark.parametrize("timing_sample_rate", [0.0, 1.0])
+def test_a_coroutine_rust_answers_with_is_awaited_for_the_answer(timing_sample_rate):
+    component, _, async_lookup = staged("rust")
+    component.control.apply(ComponentSettings(mode="rust", timing_sample_rate=timing_sample_rate))
+    assert asyncio.run(async_lookup("read")) == ("python", "read", 1)
+    assert component.events == ["read", "awaited"]
+    assert component.stats.fallbacks == 0
+
+
+def test_a_shadow_answer_can_be_taken_after_litellms_call():
+    component, lookup, _ = staged("shadow")
+    assert lookup("k") == ("python", "k", 1)
+    assert component.events == ["prepare", "python", "shadow"]
+    assert (component.stats.comparisons, component.stats.mismatches) == (1, 0)
+
+
+def test_a_prepared_site_names_its_python():
+    class Unnamed(Component):
+        name = "unnamed"
+
+        def sites(self):
+            yield Site(litellm_lookup, rust_lookup, prepare=lambda *args, **kwargs: args)
+
+    with pytest.raises(TypeError, match="python"):
+        Unnamed().replacements()
+
+
+@pytest.mark.parametrize("name", COMPONENT_NAMES)
+def test_every_components_replacements_look_like_litellms_functions(name):
+    for original, replacement in components()[name].replacements().items():
+        assert replacement.__wrapped__ is original
+        for attribute in ("__name__", "__qualname__", "__doc__", "__module__"):
+            assert getattr(replacement, attribute) == getattr(original, attribute), (original, attribute)

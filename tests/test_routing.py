@@ -153,7 +153,7 @@ def python_and_rust_picks(router: Router, routing, draws: int, is_async: bool, r
             picks.append(picked["model_info"]["id"] if picked is not None else None)
         return picks
 
-    reference = routing.reference_async if is_async else routing.reference_sync
+    reference = routing.strategies.reference_async if is_async else routing.strategies.reference_sync
     replacement = selection.pick_async if is_async else selection.pick_sync
     return ids(reference), ids(replacement)
 
@@ -238,7 +238,7 @@ def test_latency_side_effects_match_litellm(routing, instrumented_as):
         pick_function("latency-based-routing", selector, GROUP, candidates, MESSAGES, None, request)
         return selector.router_cache.get_cache(key), request["metadata"]["_latency_per_deployment"]
 
-    python_map, python_debug = pick(routing.reference_sync)
+    python_map, python_debug = pick(routing.strategies.reference_sync)
     instrumented_as("rust")
     rust_map, rust_debug = pick(selection.pick_sync)
     assert rust_map == python_map
@@ -289,7 +289,7 @@ def test_unserved_configurations_fall_back_and_are_counted(routing, instrumented
 
 
 def test_instrument_and_uninstrument_rebind_every_pick_site(routing):
-    originals = (routing.reference_async, routing.reference_sync)
+    originals = (routing.strategies.reference_async, routing.strategies.reference_sync)
     instrumentor = LiteLLMRustInstrumentor()
     instrumentor.instrument()
     try:
@@ -302,7 +302,7 @@ def test_instrument_and_uninstrument_rebind_every_pick_site(routing):
         assert (module.pick_async, module.pick_sync) == originals
 
 
-# -- the step glue around a served pick (`routing_steps`) -----------------------------------------
+# -- the step glue around a served pick (`steps`) -----------------------------------------
 
 
 STEP_REPLACED = ("_strategy_inputs", "_answer_cache", "_answer_cache_sync", "_usage_read_scope")

@@ -1,5 +1,5 @@
 """least-busy's in-flight counts read from the router cache's native mirror
-(`components/routing_state.py`, the same `_native.UsageMirror` usage-v2's counters use), checked
+(`components/routing/mirrors.py`, the same `_native.UsageMirror` usage-v2's counters use), checked
 against litellm's own pick on the same state: in shadow mode every Rust pick is compared with
 litellm's, and the mirror must follow every way the counts change: the handler's callbacks (pre-call,
 success, failure, sync and async, streamed or not), writes through the cache and straight into its

@@ -1,5 +1,5 @@
 """The strategy handlers' router-cache reads and writes served without litellm's debug text
-(`components/routing_cache.py`), against litellm's own `DualCache` calls on a twin router."""
+(`components/routing/router_cache.py`), against litellm's own `DualCache` calls on a twin router."""
 
 import asyncio
 import copy
@@ -133,11 +133,11 @@ def test_requests_reach_the_served_calls(instrumented_as, frozen_time, verbose_c
 def test_shadow_mode_compares_every_served_read(instrumented_as, frozen_time, counted_since_start):
     instrumented_as("shadow")
     router = served_router(frozen_time)
-    comparisons = counted_since_start()["shadow_comparisons"]
+    comparisons = counted_since_start("router_cache")["shadow_comparisons"]
     rng = random.Random(3)
     for event in range(30):
         feed(selector_of(router), event, rng)
-    counted = counted_since_start()
+    counted = counted_since_start("router_cache")
     assert counted["shadow_mismatches"] == 0, counted["mismatch_details"]
     assert counted["shadow_comparisons"] - comparisons >= 30
 

@@ -1,4 +1,4 @@
-"""Whole picks served by `routing_fast`, checked against litellm's own `Router.select` and
+"""Whole picks served by `components/routing/whole_picks.py`, checked against litellm's own `Router.select` and
 `Router.get_available_deployment`: shadow parity over mixed workloads, no cooling picks, every
 decline reason reached on a real Router, bindings restored."""
 
@@ -104,7 +104,7 @@ def test_rust_mode_answers_are_built_afresh_for_a_deployment_picked_again(instru
     version: every later answer for the id is still litellm's `_served` of the core's record, and a
     model-list change reads the changed record."""
     router = make_router("latency-based-routing", 4, limits=False)
-    fast = components()["routing"].fast_picks
+    fast = components()["routing"].whole_picks
     instrumented_as("rust")
 
     def picked_as_litellm_serves() -> dict:
@@ -122,22 +122,13 @@ def test_rust_mode_answers_are_built_afresh_for_a_deployment_picked_again(instru
 
 
 @pytest.mark.parametrize("timing_sample_rate", [1.0, 0.01])
-def test_rust_mode_picks_are_served_directly_or_timed_through_control(
-    timing_sample_rate, instrumented_as, counted_since_start, monkeypatch
-):
-    """Untimed picks skip `Control.serve(_async)` (`FastPicks.direct`); a timing sample goes through it."""
+def test_rust_mode_picks_are_served_and_timing_samples_timed(timing_sample_rate, instrumented_as, counted_since_start):
+    """Every pick is Rust's, whether the fast path answered it or it was a timing sample
+    (`Control.serve(_async)`, which times it)."""
     router = make_router("least-busy", 6, limits=False)
     instrumented_as("rust")
     litellm_rust.configure("routing", timing_sample_rate=timing_sample_rate)
     control = components()["routing"].control
-    through_control = []
-    for entry in ("serve", "serve_async"):
-        serve = getattr(control, entry)
-        monkeypatch.setattr(
-            control,
-            entry,
-            lambda *arguments, serve=serve, **options: through_control.append(1) or serve(*arguments, **options),
-        )
     try:
         timings = control.timings["rust"]
         timed_before = len(timings)
@@ -152,7 +143,6 @@ def test_rust_mode_picks_are_served_directly_or_timed_through_control(
     assert all(deployment["model_name"] == GROUP for deployment in picked)
     status = counted_since_start()
     assert status["rust_calls"] >= 40 and status["fallbacks"] == 0, status
-    assert len(through_control) == timed  # only timing samples reach `Control.serve(_async)`
     assert timed == 40 if timing_sample_rate == 1.0 else timed <= 1
 
 

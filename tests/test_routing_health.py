@@ -14,8 +14,8 @@ import pytest
 from conftest import metric_points
 from litellm import Router
 from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+from litellm_rust.components.routing.health import DEPLOYMENT_ID, DEPLOYMENT_STATE, MODEL_GROUP
 from litellm_rust.config import ConfigError
-from litellm_rust.routing_health import DEPLOYMENT_ID, DEPLOYMENT_STATE, MODEL_GROUP
 from servers import wait_until
 
 DEPLOYMENTS = "litellm_rust.routing.deployments"

@@ -1,4 +1,4 @@
-"""latency-based-routing's maps held in Rust (`components/routing_latency.py`), checked against
+"""latency-based-routing's maps held in Rust (`components/routing/latency.py`), checked against
 litellm's own pick on the same cache: in shadow mode every Rust pick is compared with litellm's,
 and the mirror must follow every way `{group}_map` changes: the handler's success, failure and
 stream callbacks, writes straight into the map, its entries and their lists, another map written,

@@ -1,4 +1,4 @@
-"""usage-based-routing-v2's counters mirrored in Rust (`components/routing_state.py`), checked
+"""usage-based-routing-v2's counters mirrored in Rust (`components/routing/mirrors.py`), checked
 against litellm's own pick on the same cache: in shadow mode every Rust pick is compared with
 litellm's, and the mirror must follow every way litellm's in-memory cache changes: the handler's
 callbacks, a user's `router.cache.set_cache`, writes straight into its dicts, expiry, eviction,

@@ -1,5 +1,5 @@
 """The group usage counters' names served once per model list and minute
-(`components/routing_usage.py`), against litellm's own `_group_usage_counters` and usage reads."""
+(`components/routing/group_usage.py`), against litellm's own `_group_usage_counters` and usage reads."""
 
 import asyncio
 from datetime import UTC, datetime
@@ -16,7 +16,7 @@ from test_routing import GROUP, MESSAGES, make_router
 def litellms_function():
     """litellm's `_group_usage_counters` (held by the component: a module global would be a binding
     site that instrumenting rebinds)."""
-    return components()["routing"].usage_counters.reference
+    return components()["group_usage"].reference
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def litellms_reads(router: Router) -> tuple:
 
 
 def usage_counters() -> dict:
-    return litellm_rust.status()["routing"]["usage_counters"]
+    return litellm_rust.status()["group_usage"]["usage_counters"]
 
 
 def some_usage(router: Router, minute: str) -> None:
@@ -96,7 +96,7 @@ def test_usage_reads_are_litellms_with_limits_on_some_deployments(instrumented_a
     first, again = reads(router), reads(router)
     assert first == again == litellms_reads(router)
     assert first[3]["x-ratelimit-limit-requests"] > first[3]["x-ratelimit-remaining-requests"]
-    counted = counted_since_start()
+    counted = counted_since_start("group_usage")
     if mode == "rust":
         assert usage_counters()["served"] > served
     else:
@@ -161,9 +161,9 @@ def test_a_router_with_routing_groups_is_litellms_counted(instrumented_as, clock
     )
     some_usage(router, clock(5, 6))
     instrumented_as("rust")
-    before = usage_counters().get("routing_groups", 0)
+    before = litellm_rust.status()["group_usage"]["fallback_reasons"].get("routing_groups", 0)
     assert reads(router) == litellms_reads(router)
-    assert usage_counters()["routing_groups"] > before
+    assert litellm_rust.status()["group_usage"]["fallback_reasons"]["routing_groups"] > before
 
 
 def test_a_redis_routers_usage_is_read_through_redis_by_litellms_store(instrumented_as, clock, redis_server):
@@ -202,11 +202,11 @@ def test_response_headers_carry_litellms_remaining_usage(instrumented_as):
 
 
 def litellms_tracks_usage(router: Router, deployment_id, model_group) -> bool:
-    return components()["routing"].tracked_deployments.reference(router._core, deployment_id, model_group)
+    return components()["group_usage"].reference_tracks(router._core, deployment_id, model_group)
 
 
 def tracked_counts() -> dict:
-    return litellm_rust.status()["routing"]["deployment_tracks_usage"]
+    return litellm_rust.status()["group_usage"]["deployment_tracks_usage"]
 
 
 def tracking_router() -> Router:
@@ -231,7 +231,7 @@ def test_tracks_usage_answers_are_litellms(instrumented_as, counted_since_start,
     served = tracked_counts().get("served", 0)
     for _ in range(2):
         assert [router._core.deployment_tracks_usage(*key) for key in asked_keys(router)] == expected
-    counted = counted_since_start()
+    counted = counted_since_start("group_usage")
     if mode == "rust":
         assert tracked_counts()["served"] > served
     else:
@@ -304,7 +304,7 @@ def litellms_prompt_answers(router: Router) -> list:
     from litellm.router_rust.invoke import prompt_management
 
     current = prompt_management.is_prompt_management_model
-    prompt_management.is_prompt_management_model = components()["routing"].usage_counters.reference_prompt
+    prompt_management.is_prompt_management_model = components()["group_usage"].reference_prompt
     try:
         return prompt_answers(router)
     finally:
@@ -320,7 +320,7 @@ def test_prompt_management_answers_are_litellms(instrumented_as, counted_since_s
     instrumented_as(mode)
     served = usage_counters().get("prompt_served", 0)
     assert prompt_answers(router) == prompt_answers(router) == expected
-    counted = counted_since_start()
+    counted = counted_since_start("group_usage")
     if mode == "rust":
         assert usage_counters()["prompt_served"] > served
     else:
@@ -342,12 +342,12 @@ def test_uninstrument_restores_litellms_usage_functions(instrumented_as):
     from litellm.router_rust.invoke import prompt_management
     from litellm.router_rust.surface import health, registry
 
-    routing = components()["routing"]
+    group_usage = components()["group_usage"]
     sites = {
-        (model_info.HostModelInfo, "_group_usage_counters"): routing.usage_counters.reference,
-        (health.RustHealthCallbacks, "deployment_tracks_usage"): routing.tracked_deployments.reference,
-        (registry.HostRegistry, "_invalidate_model_group_info_cache"): routing.tracked_deployments.reference_invalidate,
-        (prompt_management, "is_prompt_management_model"): routing.usage_counters.reference_prompt,
+        (model_info.HostModelInfo, "_group_usage_counters"): group_usage.reference,
+        (health.RustHealthCallbacks, "deployment_tracks_usage"): group_usage.reference_tracks,
+        (registry.HostRegistry, "_invalidate_model_group_info_cache"): group_usage.reference_invalidate,
+        (prompt_management, "is_prompt_management_model"): group_usage.reference_prompt,
     }
     instrumentor = instrumented_as("rust")
     assert all(vars(owner)[name] is not original for (owner, name), original in sites.items())

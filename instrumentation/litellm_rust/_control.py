@@ -17,6 +17,7 @@ import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import TYPE_CHECKING, NoReturn
 
 from litellm_rust import _native
@@ -57,6 +58,12 @@ def decline(reason: str) -> NoReturn:
     raise _native.Unsupported(reason)
 
 
+def nothing_to_compare(*args, **kwargs) -> object:
+    """A `Site.shadow` for a call whose answer is not compared (a write, a context manager, a step
+    that hands litellm's answer on): in shadow mode it is litellm's alone."""
+    return LITELLM_SERVES
+
+
 def standing_in_for(original: Callable, replacement: Callable) -> Callable:
     """`replacement` made to look like `original` (name, qualified name, module, docstring,
     `__wrapped__`): tracebacks and `inspect` show litellm's function, and `uninstrument()` finds the
@@ -68,15 +75,18 @@ def standing_in_for(original: Callable, replacement: Callable) -> Callable:
 class Site:
     """One litellm function a component serves, and how.
 
-    Every callable takes the original's arguments (`self` first for a method)."""
+    Every callable takes the original's arguments (`self` first for a method), or the prepared call
+    when the site has `prepare`."""
 
     original: Callable
     """litellm's function, as found at its binding sites (for a method: the class attribute)."""
     rust: Callable
     """Rust's answer; raises (`decline`, or an error) or returns `LITELLM_SERVES` to hand the call
-    to Python. Synchronous, also for an async original."""
+    to Python. Synchronous, also for an async original; there it may return a coroutine, awaited for
+    the answer (an await litellm's coroutine makes that Rust's answer keeps, e.g. a read the next
+    step uses; its exceptions are the call's). Such a site's shadow answer comes from `shadow`."""
     python: Callable | None = None
-    """What serves the call on Python (default: `original`)."""
+    """What serves the call on Python (default: `original`; required with `prepare`)."""
     request_key: Callable | None = None
     """The rollout key: a call with the same key is served by the same implementation."""
     describe: Callable | None = None
@@ -87,6 +97,17 @@ class Site:
     shadow: Callable | None = None
     """In shadow mode, Rust's answer taken without side effects before litellm's call runs (which
     changes the state Rust reads); default: `rust`, run after litellm's."""
+    shadow_first: bool = True
+    """False: `shadow` runs after litellm's call instead (an answer litellm's call itself marks the
+    moment to take, e.g. at a step inside it)."""
+    serves: Callable | None = None
+    """Whether the component serves this call at all; when false, litellm's `original` answers,
+    uncounted, in every mode (a call of a kind the component does not serve, e.g. another step)."""
+    prepare: Callable | None = None
+    """Per-call work every implementation shares, done once before the call is routed: its result
+    is what `rust`, `python`, `shadow`, `request_key` and `describe` receive instead of the
+    arguments. For an async original it may return a coroutine, awaited first (a read the
+    synchronous Rust answer needs)."""
 
 
 class _Failed:
@@ -172,10 +193,13 @@ class Control:
             else (lambda capture_content: describe(capture_content, *args, **kwargs)),
         }
 
-    def _shadow_first(self, site: Site, args: tuple, kwargs: dict) -> Callable[[], object] | None:
-        """In shadow mode, Rust's side-effect-free answer taken now, before litellm's call."""
+    def _shadow_answer(self, site: Site, args: tuple, kwargs: dict) -> Callable[[], object] | None:
+        """In shadow mode, Rust's side-effect-free answer: taken now, before litellm's call, or
+        (`shadow_first` false) a thunk run after it."""
         if site.shadow is None or not self.shadowing:
             return None
+        if not site.shadow_first:
+            return lambda: site.shadow(*args, **kwargs)
         try:
             answer = site.shadow(*args, **kwargs)
         except Exception as error:
@@ -220,7 +244,9 @@ class Control:
         route = self._route(request_key)
         if route == "rust":
             result = self._serve_rust(run_rust, timed)
-            return await run_python() if result is LITELLM_SERVES else result
+            if result is LITELLM_SERVES:
+                return await run_python()
+            return await result if result.__class__ is CoroutineType else result
         start = time.perf_counter() if timed else 0.0
         try:
             python = await run_python()
@@ -409,22 +435,45 @@ def _reraise(error: BaseException) -> NoReturn:
 # arguments once, as litellm's function would, with no `*args, **kwargs` packing on the hot path.
 _REPLACEMENT = """
 {async_}def {name}({parameters}):
-    _fast = _control.rust_fast
+{preamble}    _fast = _control.rust_fast
     if _fast and next(_ticks) % _control.timing_every:
         try:
-            _answer = _rust({arguments})
+            _answer = _rust({call})
         except Exception as _error:
             _control.rust_failed(_error)
-            return {await_}_python({arguments})
+            return {await_}_python({call})
         if _answer is _LITELLM_SERVES:
-            return {await_}_python({arguments})
-        return _answered(_answer)
-    return {await_}_routed(_fast, {arguments})
+            return {await_}_python({call})
+{awaited_answer}        return _answered(_answer)
+    return {await_}_routed(_fast, {call})
 """
+# `Site.serves`, `Site.prepare` and an async Rust answer's coroutine, where the site has them.
+_SERVES = """    if not _serves({arguments}):
+        return {await_}_original({arguments})
+"""
+_PREPARE = "    _call = _prepare({arguments})\n"
+_AWAIT_PREPARED = "    if _call.__class__ is _Coroutine:\n        _call = await _call\n"
+_AWAIT_ANSWER = "        if _answer.__class__ is _Coroutine:\n            _answer = await _answer\n"
 # The names the generated function uses besides its parameters (an original with a parameter of
 # one of these names gets the `*args, **kwargs` form).
 _RESERVED = frozenset(
-    {"_fast", "_control", "_ticks", "_answer", "_rust", "_error", "_python", "_LITELLM_SERVES", "_answered", "_routed"}
+    {
+        "_fast",
+        "_control",
+        "_ticks",
+        "_answer",
+        "_rust",
+        "_error",
+        "_python",
+        "_LITELLM_SERVES",
+        "_answered",
+        "_routed",
+        "_serves",
+        "_original",
+        "_prepare",
+        "_call",
+        "_Coroutine",
+    }
 )
 
 
@@ -461,6 +510,8 @@ def _parameters(original: Callable) -> tuple[str, str, dict[str, object]] | None
 
 
 def _build_replacement(control: Control, site: Site) -> Callable:
+    if site.prepare is not None and site.python is None:
+        raise TypeError(f"{site.original.__qualname__}: a site with `prepare` names its `python` (it takes the call)")
     is_async = inspect.iscoroutinefunction(site.original)
     python = site.python or site.original
     answers = site.answers
@@ -488,7 +539,7 @@ def _build_replacement(control: Control, site: Site) -> Callable:
     def routed(fast: bool, *args, **kwargs):
         """Every call the fast path does not finish: `serve` decides (a rust-mode call here is a
         timing sample)."""
-        run_rust = control._shadow_first(site, args, kwargs) or (lambda: site.rust(*args, **kwargs))
+        run_rust = control._shadow_answer(site, args, kwargs) or (lambda: site.rust(*args, **kwargs))
         return serve(
             run_rust,
             lambda: run_python(*args, **kwargs),
@@ -511,15 +562,25 @@ def _build_replacement(control: Control, site: Site) -> Callable:
         "_answered": answered if answers else _same,
         "_routed": routed_async if is_async else (routed_sync if answers else routed),
         "_LITELLM_SERVES": LITELLM_SERVES,
+        "_serves": site.serves,
+        "_original": site.original,
+        "_prepare": site.prepare,
+        "_Coroutine": CoroutineType,
         **defaults,
     }
     name = site.original.__name__
+    await_ = "await " if is_async else ""
+    preamble = _SERVES.format(arguments=arguments, await_=await_) if site.serves is not None else ""
+    if site.prepare is not None:
+        preamble += _PREPARE.format(arguments=arguments) + (_AWAIT_PREPARED if is_async else "")
     source = _REPLACEMENT.format(
         async_="async " if is_async else "",
-        await_="await " if is_async else "",
+        await_=await_,
         name=name,
         parameters=parameters,
-        arguments=arguments,
+        preamble=preamble,
+        call="_call" if site.prepare is not None else arguments,
+        awaited_answer=_AWAIT_ANSWER if is_async else "",
     )
     exec(compile(source, f"<litellm_rust replacement of {site.original.__qualname__}>", "exec"), namespace)
     return namespace[name]

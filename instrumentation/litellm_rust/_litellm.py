@@ -28,14 +28,16 @@ class Surface:
     """A component's litellm names. An attribute resolves its path on first access and is then a
     plain attribute of the instance (no lookup cost on the hot path): what a component captures
     when it is built, before `instrument()` rebinds anything (litellm's originals). `live(name)`
-    resolves again on every call, for a helper litellm itself looks up by its global name, so a
-    rebinding of it (a patch, a test's monkeypatch) is followed as litellm follows it."""
+    reads the name from its module on every call (the module resolved once), for a helper or flag
+    litellm itself looks up by its global name, so a rebinding of it (a patch, a test's monkeypatch)
+    is followed as litellm follows it."""
 
     def __init__(self, paths: Mapping[str, str], attributes: Mapping[str, tuple[str, ...]] = ()) -> None:
         """`paths`: name -> litellm path; `attributes`: class path -> the private instance
         attributes the component reads on that class's objects (checked by the surface test)."""
         self._paths = dict(paths)
         self._attributes = dict(attributes)
+        self._live: dict[str, tuple[object, str]] = {}
 
     def __getattr__(self, name: str) -> object:
         try:
@@ -47,7 +49,15 @@ class Surface:
         return found
 
     def live(self, name: str) -> object:
-        return resolve(self._paths[name])
+        # The owner (a module) is resolved once; its attribute is read on every call.
+        try:
+            owner, attribute = self._live[name]
+        except KeyError:
+            module_name, _, attributes = self._paths[name].partition(":")
+            *parents, attribute = attributes.split(".")
+            owner = resolve(f"{module_name}:{'.'.join(parents)}")
+            self._live[name] = (owner, attribute)
+        return getattr(owner, attribute)
 
     @property
     def paths(self) -> Mapping[str, str]:
@@ -141,6 +151,126 @@ PARALLEL_SLOTS = Surface(
     {"litellm.router_utils.client_initalization_utils:MaxParallelRequestsLimit": ("in_flight",)},
 )
 
+_CORE = "litellm.router_rust.core"
+_STRATEGIES = "litellm.router_strategy"
+_SELECTION = "litellm.router_rust.steps.selection"
+
+ROUTING = Surface(
+    {
+        "litellm": "litellm",
+        "dual_cache": "litellm.caching.dual_cache:DualCache",
+        "in_memory_cache": "litellm.caching.in_memory_cache:InMemoryCache",
+        "as_str_mapping": "litellm.litellm_core_utils.core_helpers:as_str_mapping",
+        # the strategy picks (`strategies`)
+        "pick_async": f"{_SELECTION}:pick_async",
+        "pick_sync": f"{_SELECTION}:pick_sync",
+        "normalize_strategy": f"{_SELECTION}:normalize_strategy",
+        "embedding_aware_token_count": "litellm.litellm_core_utils.token_counter:embedding_aware_token_count",
+        "deployment_backend_models": "litellm.litellm_core_utils.deployment_pricing:deployment_backend_models",
+        "latency_handler": f"{_STRATEGIES}.lowest_latency:LowestLatencyLoggingHandler",
+        "latency_datetime": f"{_STRATEGIES}.lowest_latency:datetime",  # live
+        "usable_latency_samples": f"{_STRATEGIES}.lowest_latency:_usable_latency_samples",
+        "percentile_latency": f"{_STRATEGIES}.lowest_latency:_percentile_latency",
+        "cost_handler": f"{_STRATEGIES}.lowest_cost:LowestCostLoggingHandler",
+        "cost_datetime": f"{_STRATEGIES}.lowest_cost:datetime",  # live
+        "deployment_cost_map_rates": f"{_STRATEGIES}.lowest_cost:_deployment_cost_map_rates",
+        "usage_handler": f"{_STRATEGIES}.lowest_tpm_rpm_v2:LowestTPMLoggingHandler_v2",
+        "usage_utc_now": f"{_STRATEGIES}.lowest_tpm_rpm_v2:get_utc_datetime",  # live
+        "prefetched_usage": f"{_STRATEGIES}.lowest_tpm_rpm_v2:PrefetchedUsage",
+        "usage_v1_handler": f"{_STRATEGIES}.lowest_tpm_rpm:LowestTPMLoggingHandler",
+        "usage_v1_datetime": f"{_STRATEGIES}.lowest_tpm_rpm:datetime",  # live
+        "least_busy_handler": f"{_STRATEGIES}.least_busy:LeastBusyLoggingHandler",
+        "call_id_of": f"{_STRATEGIES}.least_busy:call_id_of",
+        "reservations_lock": f"{_STRATEGIES}.least_busy:_RESERVATIONS_LOCK",
+        "reservation_ttl": f"{_STRATEGIES}.least_busy:SELECTION_RESERVATION_TTL_SECONDS",
+        "pick_owner": f"{_STRATEGIES}.least_busy:_PICK_OWNER",
+        "as_counts": f"{_STRATEGIES}.least_busy:_as_counts",
+        "warn_unreadable": f"{_STRATEGIES}.least_busy:_warn_unreadable",
+        "request_count_keys": f"{_STRATEGIES}.least_busy:_request_count_keys",
+        "deployment_ids": f"{_STRATEGIES}.least_busy:_deployment_ids",
+        # the router core's steps (`steps`) and whole picks (`whole_picks`)
+        "rust_core": f"{_CORE}:RustCore",
+        "selection": f"{_CORE}:_Selection",
+        "plain": f"{_CORE}:_plain",
+        "usage_read": f"{_CORE}:_USAGE_READ",
+        "request_carries_image": f"{_CORE}:request_carries_image",
+        "unix_time": f"{_CORE}:unix_time",
+        "typed_deployment": f"{_CORE}:typed_deployment",
+        "for_requested_model": f"{_CORE}:for_requested_model",
+        "with_live_params": f"{_CORE}:_with_live_params",
+        "cooldown_store": "litellm.redis.stores.router_cooldowns:RouterCooldownStore",
+        "active_request_redis_batches": "litellm.caching.redis_batch:active_request_redis_batches",
+        "prefetched_cooldowns_slot": "litellm.router_utils.routing_prefetch:_COOLDOWNS_SLOT",
+        "selected_endpoint": "litellm.router_utils.endpoint_eligibility:selected_endpoint",
+        "pod_discovery": "litellm.router_utils.kubernetes_pod_discovery:KubernetesPodDiscovery",
+        "registered_v2_logger": "litellm.integrations.otel.logger:_registered_v2_logger",
+        # the routers' health (`health`)
+        "live_check_owners": "litellm.router_utils.global_callback_holders:live_check_owners",
+    },
+    {
+        f"{_CORE}:RustCore": (
+            "_handle",
+            "_resolved",
+            "_allowed_fails_default_sent",
+            "_index_sent",
+            "_custom_strategy",
+            "_hosted",
+            "_opt",
+            "_pick_discovery",
+            "_prerouter",
+            "_selectors",
+            "_routing_fields",
+            "_cooldowns",
+            "_sync_routing_state",
+            "_refuse_deleted_reads",
+        ),
+        "litellm.router_rust.surface.registry:HostRegistry": ("_core_routing_groups", "_core_routing_plugins"),
+        "litellm.router_utils.cooldown_cache:CooldownCache": ("cooldown_store",),
+        f"{_SELECTION}:StrategySelectors": ("_cache",),
+        "litellm.router_rust.steps.prerouting:PreRouter": ("_strategies",),
+        f"{_STRATEGIES}.least_busy:LeastBusyLoggingHandler": (
+            "_reservations",
+            "_clock",
+            "_store_reservations",
+            "_live_reservations",
+            "_record_pick",
+        ),
+        f"{_STRATEGIES}.lowest_latency:LowestLatencyLoggingHandler": ("_select_metadata_field",),
+        "litellm.caching.in_memory_cache:InMemoryCache": ("_clock",),
+    },
+)
+
+ROUTER_CACHE = Surface(
+    {
+        "dual_cache": "litellm.caching.dual_cache:DualCache",
+        "in_memory_cache": "litellm.caching.in_memory_cache:InMemoryCache",
+        "set_verbose": "litellm._logging:set_verbose",  # live
+    }
+)
+
+GROUP_USAGE = Surface(
+    {
+        "host_model_info": "litellm.router_rust.surface.model_info:HostModelInfo",
+        "utc_now": "litellm.router_rust.surface.model_info:get_utc_datetime",  # live
+        "is_prompt_management_model": "litellm.router_rust.invoke.prompt_management:is_prompt_management_model",
+        "endpoint_port": f"{_CORE}:_EndpointPort",
+        "as_dict": "litellm.router_rust.invoke.shaping:as_dict",
+        "health_callbacks": "litellm.router_rust.surface.health:RustHealthCallbacks",
+        "host_registry": "litellm.router_rust.surface.registry:HostRegistry",
+        "model_cost_mutation_generation": "litellm.utils:get_model_cost_mutation_generation",
+    },
+    {
+        "litellm.router_rust.surface.registry:HostRegistry": (
+            "_core_routing_groups",
+            "_live_handle",
+            "_list_scope",
+            "_core_get_model_list",
+            "cached_deployment_tracks_usage",
+        ),
+        f"{_CORE}:_EndpointPort": ("_core",),
+    },
+)
+
 # What the Rust glue reads of litellm's `InMemoryCache` directly (`rust/crates/py`); the surface
 # test checks a real cache has it.
 IN_MEMORY_CACHE_LAYOUT = ("cache_dict", "ttl_dict", "_clock", "_remove_key", "get_cache")
@@ -151,4 +281,7 @@ SURFACES = {
     "rate_limits": RATE_LIMITS,
     "proxy_limits": PROXY_LIMITS,
     "parallel_slots": PARALLEL_SLOTS,
+    "routing": ROUTING,
+    "router_cache": ROUTER_CACHE,
+    "group_usage": GROUP_USAGE,
 }

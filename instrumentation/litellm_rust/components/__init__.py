@@ -14,7 +14,9 @@ _REGISTRY = {
     "rate_limits": "litellm_rust.components.rate_limits:RateLimitsComponent",
     "proxy_limits": "litellm_rust.components.proxy_limits:ProxyLimitsComponent",
     "parallel_slots": "litellm_rust.components.parallel_slots:ParallelSlotsComponent",
-    "routing": "litellm_rust.components.routing:RoutingComponent",
+    "routing": "litellm_rust.components.routing.picks:RoutingComponent",
+    "router_cache": "litellm_rust.components.routing.router_cache:RouterCacheComponent",
+    "group_usage": "litellm_rust.components.routing.group_usage:GroupUsageComponent",
 }
 COMPONENT_NAMES = tuple(_REGISTRY)
 

@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
+from litellm_rust._litellm import ROUTING
 from litellm_rust.telemetry import Observable
 
 _logger = logging.getLogger("litellm_rust")
@@ -68,11 +69,9 @@ class _Router(NamedTuple):
 
 
 def _routers() -> Iterator[_Router]:
-    from litellm.router_utils.global_callback_holders import live_check_owners
-
     if not _seen:
         return
-    for core in tuple(live_check_owners):
+    for core in tuple(ROUTING.live_check_owners):
         owner = vars(core).get("_core_owner")
         router = owner() if callable(owner) else None
         if router is None:
@@ -123,12 +122,11 @@ def in_flight(cap: int) -> dict[tuple, int]:
     """Requests in flight per deployment (per model group over the cap), for routers with a
     least-busy handler, counted as its pick counts them: this worker's started requests plus the
     picks reserved for requests that have not started yet."""
-    from litellm.router_strategy.least_busy import LeastBusyLoggingHandler
-
+    least_busy_handler = ROUTING.least_busy_handler
     counts: dict[tuple, int] = defaultdict(int)
 
     def read(view: _Router) -> None:
-        least_busy = next((s for s in view.selectors if isinstance(s, LeastBusyLoggingHandler)), None)
+        least_busy = next((s for s in view.selectors if isinstance(s, least_busy_handler)), None)
         if least_busy is None:
             return
         keys = [f"{group}_request_count:{deployment_id}" for group, deployment_id in view.deployments]
@@ -147,16 +145,11 @@ def in_flight(cap: int) -> dict[tuple, int]:
 def latency_p50(cap: int) -> dict[tuple, float]:
     """The p50 of the latency samples the latency strategy keeps, per deployment with samples (per
     model group, samples pooled, over the cap), for routers with a latency handler."""
-    from litellm.router_strategy.lowest_latency import (
-        LowestLatencyLoggingHandler,
-        _percentile_latency,
-        _usable_latency_samples,
-    )
-
+    latency_handler, usable_samples = ROUTING.latency_handler, ROUTING.usable_latency_samples
     samples: dict[tuple, list[float]] = defaultdict(list)
 
     def read(view: _Router) -> None:
-        if not any(isinstance(selector, LowestLatencyLoggingHandler) for selector in view.selectors):
+        if not any(isinstance(selector, latency_handler) for selector in view.selectors):
             return
         memory = view.cache.in_memory_cache
         per_deployment = view.per_deployment(cap)
@@ -167,12 +160,13 @@ def latency_p50(cap: int) -> dict[tuple, float]:
                 maps[group] = dict(state) if isinstance(state, dict) else {}
             entry = maps[group].get(deployment_id)
             kept = entry.get("latency_normalized") if isinstance(entry, dict) else None
-            usable = _usable_latency_samples(kept) if isinstance(kept, list) else ()
+            usable = usable_samples(kept) if isinstance(kept, list) else ()
             if usable:
                 samples[_attributes(group, deployment_id if per_deployment else None)].extend(usable)
 
     _each_router(read)
-    return {attributes: _percentile_latency(values, 0.5) for attributes, values in samples.items()}
+    percentile = ROUTING.percentile_latency
+    return {attributes: percentile(values, 0.5) for attributes, values in samples.items()}
 
 
 def instruments(series_cap: Callable[[], int]) -> list[Observable]:

@@ -27,7 +27,7 @@ with Redis too, since the handler's own counts are the memory tier's (`local_onl
 reservations stay read in place from the handler's reservation store.
 
 `CacheMirrors` (a mirror per router cache, made on its first pick, and the reasons counted) is shared
-with latency-based-routing's mirrors (`routing_latency`).
+with latency-based-routing's mirrors (`latency`).
 
 Left to litellm's cache read: a write by another thread straight into `cache_dict` while a
 write through the cache's methods is in progress (between its `begin` and `written`).
@@ -37,6 +37,8 @@ import weakref
 from collections import Counter
 
 from litellm_rust import _native
+from litellm_rust._control import standing_in_for
+from litellm_rust._litellm import ROUTING
 
 
 class CacheMirrors:
@@ -91,18 +93,17 @@ class UsageMirrors(CacheMirrors):
     """The routing component's usage-v2 mirrors, by router cache."""
 
     def __init__(self) -> None:
-        from litellm.caching.in_memory_cache import InMemoryCache
-
         super().__init__(_native.UsageMirror)
-        methods = vars(InMemoryCache)
-        self._replacements = {
+        self._methods = vars(ROUTING.in_memory_cache)
+
+    def wrappers(self) -> dict:
+        """`InMemoryCache`'s write methods, copying each write into the cache's mirror."""
+        methods = self._methods
+        return {
             methods["set_cache"]: _copied_write(methods["set_cache"], self._mirrors, _written_key),
             methods["_remove_key"]: _copied_write(methods["_remove_key"], self._mirrors, _written_key),
             methods["flush_cache"]: _copied_write(methods["flush_cache"], self._mirrors, _flushed),
         }
-
-    def replacements(self) -> dict:
-        return self._replacements
 
     def least_used(self, call, cache, minute: str, prefetched: bool, count_input_tokens, keys, stats) -> list | None:
         """The usage-v2 pick's choices (`_native.least_used`'s) read from the cache's mirror, or
@@ -145,7 +146,4 @@ def _copied_write(reference, mirrors: dict, copy):
         finally:
             copy(mirror, self, current, args, kwargs)
 
-    write.__name__ = reference.__name__
-    write.__doc__ = reference.__doc__
-    write.__wrapped__ = reference
-    return write
+    return standing_in_for(reference, write)

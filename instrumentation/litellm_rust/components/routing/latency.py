@@ -16,16 +16,20 @@ candidates that are the caller's own dicts rather than the router's shared recor
 (`dict_versions`), and a pick that finds the mirror held by another thread's pick (`busy`).
 """
 
+import sys
+
 from litellm_rust import _native
-from litellm_rust.components.routing_state import CacheMirrors
+from litellm_rust.components.routing.mirrors import CacheMirrors
+
+# Python 3.12 made `sum()` of floats compensated, which moves latency means in the last bits.
+_COMPENSATED_SUM = sys.version_info >= (3, 12)
 
 
 class LatencyMirrors(CacheMirrors):
     """The routing component's latency mirrors, by router cache."""
 
-    def __init__(self, compensated_sum: bool) -> None:
-        super().__init__(lambda: _native.LatencyMirror(compensated_sum))
-        self._compensated_sum = compensated_sum
+    def __init__(self) -> None:
+        super().__init__(lambda: _native.LatencyMirror(_COMPENSATED_SUM))
 
     def latency_choices(self, call, cache, state, **pick) -> tuple:
         """`_native.latency_choices` over the cache's mirror of `state` (the group's map as the
@@ -36,4 +40,4 @@ class LatencyMirrors(CacheMirrors):
             mirrored = mirror.latency_choices(call.deployments, state, group=call.model, **pick)
             if mirrored is not None:
                 return mirrored
-        return _native.latency_choices(call.deployments, state, compensated_sum=self._compensated_sum, **pick)
+        return _native.latency_choices(call.deployments, state, compensated_sum=_COMPENSATED_SUM, **pick)
