@@ -14,7 +14,7 @@ counters and least-busy's in-flight counts (`routing_state`) and latency-based-r
 (`routing_latency`) are read from native mirrors of the cache where they are exact, else in place;
 least-busy's reservations (a tuple per deployment in the handler's own store) are read in place. Over the router's shared records
 (`routing_steps`), least-busy's counter keys and usage-based (v1)'s ids and limits are read once per
-list of them (`_native.CandidatePlans`; measured at 100 deployments, the native least-busy pick went
+list of them (kept in the component's `_native.PickContext`; measured at 100 deployments, the native least-busy pick went
 from ~22 µs to ~5 µs and the usage-based one to about a quarter of its time, ~43 µs before).
 
 With Redis, the state is read as litellm's pick reads it: usage-based-routing v1's maps through the
@@ -113,10 +113,15 @@ class RoutingComponent(Component):
             lowest_cost.LowestCostLoggingHandler: ("cost-based-routing", self._cost),
             least_busy.LeastBusyLoggingHandler: ("least-busy", self._least_busy),
         }
-        # The least-busy and usage-v2 counter keys, built once per deployment.
-        self._counter_keys = _native.CounterKeys()
-        # What the least-busy and usage-based (v1) picks read of a list of shared records, kept per list.
-        self._plans = _native.CandidatePlans()
+        # What every pick shares, with the least-busy and usage-v2 counter keys built once per
+        # deployment and what the least-busy and usage-based (v1) picks read of a list of shared
+        # records, kept per list.
+        self._pick_context = _native.PickContext(
+            stats=self.stats,
+            randrange=random.randrange,
+            compensated_sum=_COMPENSATED_SUM,
+            reservation_ttl=least_busy.SELECTION_RESERVATION_TTL_SECONDS,
+        )
         self._rates_memo: dict[tuple, tuple] = {}
         self._rates_memo_key: tuple = ()
         self.reference_async = selection.pick_async
@@ -279,15 +284,16 @@ class RoutingComponent(Component):
             call,
             cache.in_memory_cache,
             state,
-            minute=minute,
-            stream=request is not None and request.get("stream") is True,
-            ttft_percentile=args.ttft_percentile,
-            buffer=args.lowest_latency_buffer,
+            request=_native.LatencyRequest(
+                minute=minute,
+                stream=request is not None and request.get("stream") is True,
+                ttft_percentile=args.ttft_percentile,
+                buffer=args.lowest_latency_buffer,
+                commit=serve,
+                debug=metadata_field is not None and metadata_field in request,
+            ),
             count_input_tokens=self._input_tokens(module, call),
-            commit=serve,
-            debug=metadata_field is not None and metadata_field in request,
-            randrange=random.randrange,
-            stats=self.stats,
+            context=self._pick_context,
         )
         if not serve:
             return choices
@@ -308,7 +314,7 @@ class RoutingComponent(Component):
             rates=self._cost_rates,
             count_input_tokens=self._input_tokens(module, call),
             commit=serve,
-            stats=self.stats,
+            context=self._pick_context,
         )
         if serve:
             return picked
@@ -363,7 +369,7 @@ class RoutingComponent(Component):
         choices = None
         if not redis:
             choices = self.usage_mirrors.least_used(
-                call, memory, minute, covered is not None, count, self._counter_keys, self.stats
+                call, memory, minute, covered is not None, count, self._pick_context
             )
         if choices is None:
             choices = _native.least_used(
@@ -373,8 +379,7 @@ class RoutingComponent(Component):
                 prefetched_keys=covered,
                 prefetched_values=values,
                 count_input_tokens=count,
-                keys=self._counter_keys,
-                stats=self.stats,
+                context=self._pick_context,
             )
         if not choices:
             _decline("no_deployment_available")  # litellm raises its own error, with its details
@@ -407,18 +412,13 @@ class RoutingComponent(Component):
             rpm=rpm,
             count_input_tokens=self._input_tokens(module, call),
             commit=serve,
-            stats=self.stats,
-            plans=self._plans_for(call),
+            context=self._pick_context,
+            shared_records=call.shared is not None,
         )
         picked = None if index is None else call.deployments[index]
         if serve:
             return picked
         return [] if picked is None else [picked]
-
-    def _plans_for(self, call: _Pick) -> "_native.CandidatePlans | None":
-        """The plans, for a pick over the router's shared records (never a caller's own dicts, which
-        may change between picks)."""
-        return self._plans if call.shared is not None else None
 
     def _least_busy(self, call: _Pick, serve: bool):
         """`LeastBusyLoggingHandler.(async_)get_available_deployments`, reservation included."""
@@ -432,21 +432,16 @@ class RoutingComponent(Component):
         call_id = module.call_id_of(request) if isinstance(request, dict) else None
         deployments = call.deployments
         shared = self._shared_in_flight(call) if selector.router_cache.redis_cache is not None else None
-        plans = self._plans_for(call)
         mirror = self.usage_mirrors.mirror_of(call, memory)
         with module._RESERVATIONS_LOCK:
             now = selector._clock()
             index = _native.least_busy(
                 deployments,
-                group=call.model,
-                counts=memory,
-                reservations=store,
-                now=now,
-                reservation_ttl=module.SELECTION_RESERVATION_TTL_SECONDS,
-                shared=shared,
-                keys=self._counter_keys,
-                stats=self.stats,
-                plans=plans,
+                request=_native.LeastBusyRequest(
+                    group=call.model, counts=memory, reservations=store, now=now, shared_in_flight=shared
+                ),
+                context=self._pick_context,
+                shared_records=call.shared is not None,
                 mirror=mirror,
             )
             if index is None:

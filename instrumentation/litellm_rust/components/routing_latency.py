@@ -25,15 +25,14 @@ class LatencyMirrors(CacheMirrors):
 
     def __init__(self, compensated_sum: bool) -> None:
         super().__init__(lambda: _native.LatencyMirror(compensated_sum))
-        self._compensated_sum = compensated_sum
 
     def latency_choices(self, call, cache, state, **pick) -> tuple:
         """`_native.latency_choices` over the cache's mirror of `state` (the group's map as the
         pick fetched it), or over `state` read in place (the reason counted) when the mirror cannot
-        serve. `pick`: the keyword arguments of `_native.latency_choices` but `compensated_sum`."""
+        serve. `pick`: the keyword arguments of `_native.latency_choices`."""
         mirror = self.mirror_of(call, cache)
         if mirror is not None:
             mirrored = mirror.latency_choices(call.deployments, state, group=call.model, **pick)
             if mirrored is not None:
                 return mirrored
-        return _native.latency_choices(call.deployments, state, compensated_sum=self._compensated_sum, **pick)
+        return _native.latency_choices(call.deployments, state, **pick)

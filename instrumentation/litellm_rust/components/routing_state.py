@@ -104,7 +104,7 @@ class UsageMirrors(CacheMirrors):
     def replacements(self) -> dict:
         return self._replacements
 
-    def least_used(self, call, cache, minute: str, prefetched: bool, count_input_tokens, keys, stats) -> list | None:
+    def least_used(self, call, cache, minute: str, prefetched: bool, count_input_tokens, context) -> list | None:
         """The usage-v2 pick's choices (`_native.least_used`'s) read from the cache's mirror, or
         `None` (counted by reason): the pick reads the cache in place."""
         if prefetched:
@@ -114,7 +114,7 @@ class UsageMirrors(CacheMirrors):
         if mirror is None:
             return None
         return mirror.least_used(
-            call.deployments, minute=minute, cache=cache, count_input_tokens=count_input_tokens, keys=keys, stats=stats
+            call.deployments, minute=minute, cache=cache, count_input_tokens=count_input_tokens, context=context
         )
 
     @staticmethod
