@@ -14,8 +14,9 @@ counters and least-busy's in-flight counts (`routing_state`) and latency-based-r
 (`routing_latency`) are read from native mirrors of the cache where they are exact, else in place;
 least-busy's reservations (a tuple per deployment in the handler's own store) are read in place. Over the router's shared records
 (`routing_steps`), least-busy's counter keys and usage-based (v1)'s ids and limits are read once per
-list of them (kept in the component's `_native.PickContext`; measured at 100 deployments, the native least-busy pick went
-from ~22 µs to ~5 µs and the usage-based one to about a quarter of its time, ~43 µs before).
+list of them (kept in the component's `_native.PickContext`; measured at 100 deployments, the native
+least-busy pick went from ~22 µs to ~5 µs and the usage-based one to about a quarter of its time, ~43 µs
+before).
 
 With Redis, the state is read as litellm's pick reads it: usage-based-routing v1's maps through the
 router's DualCache, usage-v2's counters from the request's prefetched read (an async pick) or the
