@@ -9,6 +9,7 @@ the draw itself.
 import asyncio
 import copy
 import itertools
+import random
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -530,13 +531,22 @@ def test_uninstrument_restores_the_core_step_methods(routing):
     assert {name: vars(core.RustCore)[name] for name in STEP_REPLACED} == originals
 
 
+def _pick_context():
+    """A routing component's `PickContext` of its own (counter keys and plans start empty)."""
+    from litellm_rust import _native
+
+    return _native.PickContext(
+        stats=_native.CallStats(), randrange=random.randrange, compensated_sum=False, reservation_ttl=1.0
+    )
+
+
 def test_remembered_counter_keys_follow_the_minute_and_the_group():
-    """One `CounterKeys` reused across picks: a new minute (usage-v2) or another model group
-    (least-busy) reads that minute's or group's counters, not the remembered keys'."""
+    """One `PickContext`'s counter keys reused across picks: a new minute (usage-v2) or another
+    model group (least-busy) reads that minute's or group's counters, not the remembered keys'."""
     from litellm.caching.in_memory_cache import InMemoryCache
     from litellm_rust import _native
 
-    stats, keys = _native.CallStats(), _native.CounterKeys()
+    context = _pick_context()
     deployments = [{"litellm_params": {"model": "m"}, "model_info": {"id": f"d{i}"}} for i in range(2)]
     usage = InMemoryCache()
     usage.set_cache("d0:m:tpm:10-00", 5)
@@ -552,8 +562,7 @@ def test_remembered_counter_keys_follow_the_minute_and_the_group():
             prefetched_keys=None,
             prefetched_values=None,
             count_input_tokens=lambda: 0,
-            keys=keys,
-            stats=stats,
+            context=context,
         )
 
     assert least_used("10-00") == [deployments[1]]
@@ -567,14 +576,10 @@ def test_remembered_counter_keys_follow_the_minute_and_the_group():
     def least_busy(group: str) -> int | None:
         return _native.least_busy(
             deployments,
-            group=group,
-            counts=counts,
-            reservations=reservations,
-            now=0.0,
-            reservation_ttl=1.0,
-            shared=None,
-            keys=keys,
-            stats=stats,
+            request=_native.LeastBusyRequest(
+                group=group, counts=counts, reservations=reservations, now=0.0, shared_in_flight=None
+            ),
+            context=context,
         )
 
     assert least_busy("a") == 1
@@ -583,12 +588,13 @@ def test_remembered_counter_keys_follow_the_minute_and_the_group():
 
 
 def test_candidate_plans_follow_the_listed_dicts_and_the_group():
-    """A `CandidatePlans` reused across picks reads a list of other dicts (same ids, other limits),
-    another order or another group as that list, not as the plan kept for the first one."""
+    """One `PickContext`'s plans reused across picks over shared records read a list of other dicts
+    (same ids, other limits), another order or another group as that list, not as the plan kept for
+    the first one."""
     from litellm.caching.in_memory_cache import InMemoryCache
     from litellm_rust import _native
 
-    stats, keys, plans = _native.CallStats(), _native.CounterKeys(), _native.CandidatePlans()
+    context = _pick_context()
 
     def records(tpm_limits: list) -> list:
         return [
@@ -606,8 +612,8 @@ def test_candidate_plans_follow_the_listed_dicts_and_the_group():
             rpm=None,
             count_input_tokens=lambda: 10,
             commit=False,
-            stats=stats,
-            plans=plans if with_plans else None,
+            context=context,
+            shared_records=with_plans,
         )
 
     for deployments in (roomy, tight, roomy, list(reversed(tight)), tight):
@@ -621,15 +627,11 @@ def test_candidate_plans_follow_the_listed_dicts_and_the_group():
     def least_busy(deployments: list, group: str) -> int | None:
         return _native.least_busy(
             deployments,
-            group=group,
-            counts=counts,
-            reservations=reservations,
-            now=0.0,
-            reservation_ttl=1.0,
-            shared=None,
-            keys=keys,
-            stats=stats,
-            plans=plans,
+            request=_native.LeastBusyRequest(
+                group=group, counts=counts, reservations=reservations, now=0.0, shared_in_flight=None
+            ),
+            context=context,
+            shared_records=True,
         )
 
     assert [least_busy(roomy, "a"), least_busy(roomy, "b"), least_busy(roomy, "a")] == [1, 0, 1]

@@ -187,27 +187,42 @@ class Slot:
 
 # -- routing: litellm's strategy picks over the strategies' own state (see components/routing.py) --
 
-class CounterKeys:
-    """The least-busy and usage-v2 counter keys, built once per deployment id (and group, or model
-    and minute) and reused by every pick."""
+class PickContext:
+    """What every pick of one routing component shares: its stats, the least-busy and usage-v2
+    counter keys (built once per deployment id and group, or model and minute), the plans of the
+    router's shared candidate records (kept per list), Python's `random.randrange`, whether `sum()`
+    compensates floats, and least-busy's reservation lifetime in seconds."""
 
-    def __init__(self) -> None: ...
+    def __init__(
+        self, *, stats: CallStats, randrange: Callable[[int], int], compensated_sum: bool, reservation_ttl: float
+    ) -> None: ...
+
+class LatencyRequest:
+    """One latency-based-routing pick's inputs: the minute (`%Y-%m-%d-%H-%M`), whether the request
+    streams, the router's `ttft_percentile` and `lowest_latency_buffer`, whether the handler's
+    placeholders are written (`commit`), whether `_latency_per_deployment` is reported (`debug`)."""
+
+    def __init__(
+        self, *, minute: str, stream: bool, ttft_percentile: float | None, buffer: float, commit: bool, debug: bool
+    ) -> None: ...
+
+class LeastBusyRequest:
+    """One least-busy pick's inputs: the model group, the in-memory cache of in-flight counts, the
+    handler's reservation store, `now` on the handler's clock, and with Redis the in-flight counts
+    every worker shares (one per candidate)."""
+
+    def __init__(
+        self, *, group: str, counts: Any, reservations: Any, now: float, shared_in_flight: tuple[int, ...] | None
+    ) -> None: ...
 
 def latency_choices(
     deployments_list: list[dict[str, Any]],
     map: dict[str, Any] | None,
     /,
     *,
-    minute: str,
-    stream: bool,
-    ttft_percentile: float | None,
-    buffer: float,
-    compensated_sum: bool,
+    request: LatencyRequest,
     count_input_tokens: Callable[[], int],
-    commit: bool,
-    debug: bool,
-    randrange: Callable[[int], int],
-    stats: CallStats,
+    context: PickContext,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]: ...
 def cheapest(
     deployments_list: list[dict[str, Any]],
@@ -218,7 +233,7 @@ def cheapest(
     rates: Callable[[dict[str, Any]], Any],
     count_input_tokens: Callable[[], int],
     commit: bool,
-    stats: CallStats,
+    context: PickContext,
 ) -> dict[str, Any] | None: ...
 def least_used(
     deployments_list: list[dict[str, Any]],
@@ -229,8 +244,7 @@ def least_used(
     prefetched_keys: frozenset[str] | None,
     prefetched_values: dict[str, Any] | None,
     count_input_tokens: Callable[[], int],
-    keys: CounterKeys,
-    stats: CallStats,
+    context: PickContext,
 ) -> list[dict[str, Any]]:
     """`cache` (an `InMemoryCache`) is read on its own clock."""
 
@@ -242,15 +256,11 @@ def lowest_tpm(
     rpm: dict[Any, Any] | None,
     count_input_tokens: Callable[[], int],
     commit: bool,
-    stats: CallStats,
-    plans: CandidatePlans | None = None,
-) -> int | None: ...
-
-class CandidatePlans:
-    """What the least-busy and usage-based (v1) picks read of a list of the router's shared
-    candidate records (ids, counter keys, limits), kept per list (the same dicts, in order)."""
-
-    def __init__(self) -> None: ...
+    context: PickContext,
+    shared_records: bool = False,
+) -> int | None:
+    """`shared_records`: the candidates are the router's shared records, whose ids and limits the
+    context keeps per list (never a caller's own dicts, which may change between picks)."""
 
 class UsageMirror:
     """One router `InMemoryCache`'s entries as usage-based-routing-v2's and least-busy's picks read
@@ -272,8 +282,7 @@ class UsageMirror:
         minute: str,
         cache: Any,
         count_input_tokens: Callable[[], int],
-        keys: CounterKeys,
-        stats: CallStats,
+        context: PickContext,
     ) -> list[dict[str, Any]] | None:
         """`least_used` from the mirror, on the cache's clock; `None`: some counter must be read in the
         cache itself."""
@@ -294,15 +303,9 @@ class LatencyMirror:
         /,
         *,
         group: str,
-        minute: str,
-        stream: bool,
-        ttft_percentile: float | None,
-        buffer: float,
+        request: LatencyRequest,
         count_input_tokens: Callable[[], int],
-        commit: bool,
-        debug: bool,
-        randrange: Callable[[int], int],
-        stats: CallStats,
+        context: PickContext,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None] | None:
         """`latency_choices` from the mirror; `None`: another pick holds it (read in place)."""
     def counts(self) -> dict[str, int]:
@@ -312,21 +315,16 @@ def least_busy(
     deployments_list: list[dict[str, Any]],
     /,
     *,
-    group: str,
-    counts: Any,
-    reservations: Any,
-    now: float,
-    reservation_ttl: float,
-    shared: tuple[int, ...] | None,
-    keys: CounterKeys,
-    stats: CallStats,
-    plans: CandidatePlans | None = None,
+    request: LeastBusyRequest,
+    context: PickContext,
+    shared_records: bool = False,
     mirror: UsageMirror | None = None,
 ) -> int | None:
-    """The index of the first deployment with the fewest in-flight calls (the larger of `shared`
-    and this worker's, with `shared`) plus live reservations; `counts` and `reservations` (each an
-    `InMemoryCache`) are read on their own clocks. With `plans` and `mirror`, this worker's counts
-    are read from the mirror where it is exact."""
+    """The index of the first deployment with the fewest in-flight calls (the larger of the shared
+    counts and this worker's, with `request.shared_in_flight`) plus live reservations; the request's
+    `counts` and `reservations` (each an `InMemoryCache`) are read on their own clocks. With
+    `shared_records` (see `lowest_tpm`) and `mirror`, this worker's counts are read from the mirror
+    where it is exact."""
 
 def cooling_keys(keys: list[str], snapshot: dict[str, Any]) -> list[tuple[int, str]] | None:
     """`(position, id)` of each cooldown key whose deployment the cooldown store's entries hold;

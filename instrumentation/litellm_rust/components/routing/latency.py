@@ -22,22 +22,22 @@ from litellm_rust import _native
 from litellm_rust.components.routing.mirrors import CacheMirrors
 
 # Python 3.12 made `sum()` of floats compensated, which moves latency means in the last bits.
-_COMPENSATED_SUM = sys.version_info >= (3, 12)
+COMPENSATED_SUM = sys.version_info >= (3, 12)
 
 
 class LatencyMirrors(CacheMirrors):
     """The routing component's latency mirrors, by router cache."""
 
     def __init__(self) -> None:
-        super().__init__(lambda: _native.LatencyMirror(_COMPENSATED_SUM))
+        super().__init__(lambda: _native.LatencyMirror(COMPENSATED_SUM))
 
     def latency_choices(self, call, cache, state, **pick) -> tuple:
         """`_native.latency_choices` over the cache's mirror of `state` (the group's map as the
         pick fetched it), or over `state` read in place (the reason counted) when the mirror cannot
-        serve. `pick`: the keyword arguments of `_native.latency_choices` but `compensated_sum`."""
+        serve. `pick`: the keyword arguments of `_native.latency_choices`."""
         mirror = self.mirror_of(call, cache)
         if mirror is not None:
             mirrored = mirror.latency_choices(call.deployments, state, group=call.model, **pick)
             if mirrored is not None:
                 return mirrored
-        return _native.latency_choices(call.deployments, state, compensated_sum=_COMPENSATED_SUM, **pick)
+        return _native.latency_choices(call.deployments, state, **pick)

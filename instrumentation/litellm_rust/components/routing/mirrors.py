@@ -105,7 +105,7 @@ class UsageMirrors(CacheMirrors):
             methods["flush_cache"]: _copied_write(methods["flush_cache"], self._mirrors, _flushed),
         }
 
-    def least_used(self, call, cache, minute: str, prefetched: bool, count_input_tokens, keys, stats) -> list | None:
+    def least_used(self, call, cache, minute: str, prefetched: bool, count_input_tokens, context) -> list | None:
         """The usage-v2 pick's choices (`_native.least_used`'s) read from the cache's mirror, or
         `None` (counted by reason): the pick reads the cache in place."""
         if prefetched:
@@ -115,7 +115,7 @@ class UsageMirrors(CacheMirrors):
         if mirror is None:
             return None
         return mirror.least_used(
-            call.deployments, minute=minute, cache=cache, count_input_tokens=count_input_tokens, keys=keys, stats=stats
+            call.deployments, minute=minute, cache=cache, count_input_tokens=count_input_tokens, context=context
         )
 
     @staticmethod

@@ -13,8 +13,8 @@ request metadata, least-busy's pick reservations. usage-v2's counters and least-
 counts (`mirrors`) and latency-based-routing's maps (`latency`) are read from native mirrors of the
 cache where they are exact, else in place; least-busy's reservations (a tuple per deployment in the
 handler's own store) are read in place. Over the router's shared records (`records`), least-busy's
-counter keys and usage-based (v1)'s ids and limits are read once per list of them
-(`_native.CandidatePlans`).
+counter keys and usage-based (v1)'s ids and limits are read once per list of them (kept in the
+component's `_native.PickContext`).
 
 With Redis, the state is read as litellm's pick reads it: usage-based-routing v1's maps through the
 router's DualCache, usage-v2's counters from the request's prefetched read (an async pick) or the
@@ -43,7 +43,7 @@ from litellm_rust import _native
 from litellm_rust._control import Control, Site, decline
 from litellm_rust._litellm import ROUTING
 from litellm_rust.components.routing import health, router_cache
-from litellm_rust.components.routing.latency import LatencyMirrors
+from litellm_rust.components.routing.latency import COMPENSATED_SUM, LatencyMirrors
 from litellm_rust.components.routing.mirrors import UsageMirrors
 from litellm_rust.components.routing.records import SharedCandidates, shared_candidates
 
@@ -99,7 +99,6 @@ class StrategyPicks:
     def __init__(self, control: Control, usage_mirrors: UsageMirrors, latency_mirrors: LatencyMirrors) -> None:
         surface = ROUTING
         self._control = control
-        self._stats = control.stats
         self._usage_mirrors = usage_mirrors
         self._latency_mirrors = latency_mirrors
         self._litellm = surface.litellm
@@ -126,10 +125,15 @@ class StrategyPicks:
             surface.cost_handler: ("cost-based-routing", self._cost),
             surface.least_busy_handler: ("least-busy", self._least_busy),
         }
-        # The least-busy and usage-v2 counter keys, built once per deployment.
-        self._counter_keys = _native.CounterKeys()
-        # What the least-busy and usage-based (v1) picks read of a list of shared records, kept per list.
-        self._plans = _native.CandidatePlans()
+        # What every pick shares, with the least-busy and usage-v2 counter keys built once per
+        # deployment and what the least-busy and usage-based (v1) picks read of a list of shared
+        # records, kept per list.
+        self._pick_context = _native.PickContext(
+            stats=control.stats,
+            randrange=random.randrange,
+            compensated_sum=COMPENSATED_SUM,
+            reservation_ttl=self._reservation_ttl,
+        )
         self._rates_memo: dict[tuple, tuple] = {}
         self._rates_memo_key: tuple = ()
         self.reference_async = surface.pick_async
@@ -246,15 +250,16 @@ class StrategyPicks:
             call,
             cache.in_memory_cache,
             state,
-            minute,
-            request is not None and request.get("stream") is True,
-            args.ttft_percentile,
-            args.lowest_latency_buffer,
-            self._input_tokens(call),
-            serve,
-            metadata_field is not None and metadata_field in request,
-            random.randrange,
-            self._stats,
+            request=_native.LatencyRequest(
+                minute=minute,
+                stream=request is not None and request.get("stream") is True,
+                ttft_percentile=args.ttft_percentile,
+                buffer=args.lowest_latency_buffer,
+                commit=serve,
+                debug=metadata_field is not None and metadata_field in request,
+            ),
+            count_input_tokens=self._input_tokens(call),
+            context=self._pick_context,
         )
         if not serve:
             return choices
@@ -270,11 +275,11 @@ class StrategyPicks:
         picked = _native.cheapest(
             call.deployments,
             self._map(call.selector.router_cache, f"cost_map:{call.model}"),
-            ROUTING.live("cost_datetime").now().strftime("%Y-%m-%d-%H-%M"),
-            self._cost_rates,
-            self._input_tokens(call),
-            serve,
-            self._stats,
+            minute=ROUTING.live("cost_datetime").now().strftime("%Y-%m-%d-%H-%M"),
+            rates=self._cost_rates,
+            count_input_tokens=self._input_tokens(call),
+            commit=serve,
+            context=self._pick_context,
         )
         if serve:
             return picked
@@ -328,19 +333,17 @@ class StrategyPicks:
         choices = None
         if not redis:
             choices = self._usage_mirrors.least_used(
-                call, memory, minute, covered is not None, count, self._counter_keys, self._stats
+                call, memory, minute, covered is not None, count, self._pick_context
             )
         if choices is None:
             choices = _native.least_used(
                 call.deployments,
-                minute,
-                None if redis else memory,
-                memory._clock(),
-                covered,
-                values,
-                count,
-                self._counter_keys,
-                self._stats,
+                minute=minute,
+                cache=None if redis else memory,
+                prefetched_keys=covered,
+                prefetched_values=values,
+                count_input_tokens=count,
+                context=self._pick_context,
             )
         if not choices:
             decline("no_deployment_available")  # litellm raises its own error, with its details
@@ -367,17 +370,18 @@ class StrategyPicks:
         if any(state is not None and type(state) is not dict for state in (tpm, rpm)):
             decline("unsupported_state")
         index = _native.lowest_tpm(
-            call.deployments, tpm, rpm, self._input_tokens(call), serve, self._stats, self._plans_for(call)
+            call.deployments,
+            tpm=tpm,
+            rpm=rpm,
+            count_input_tokens=self._input_tokens(call),
+            commit=serve,
+            context=self._pick_context,
+            shared_records=call.shared is not None,
         )
         picked = None if index is None else call.deployments[index]
         if serve:
             return picked
         return [] if picked is None else [picked]
-
-    def _plans_for(self, call: Pick) -> "_native.CandidatePlans | None":
-        """The plans, for a pick over the router's shared records (never a caller's own dicts, which
-        may change between picks)."""
-        return self._plans if call.shared is not None else None
 
     def _least_busy(self, call: Pick, serve: bool):
         """`LeastBusyLoggingHandler.(async_)get_available_deployments`, reservation included."""
@@ -390,24 +394,17 @@ class StrategyPicks:
         call_id = self._call_id_of(request) if isinstance(request, dict) else None
         deployments = call.deployments
         shared = self._shared_in_flight(call) if selector.router_cache.redis_cache is not None else None
-        plans = self._plans_for(call)
         mirror = self._usage_mirrors.mirror_of(call, memory)
         with self._reservations_lock:
             now = selector._clock()
             index = _native.least_busy(
                 deployments,
-                call.model,
-                memory,
-                memory._clock(),
-                store,
-                store._clock(),
-                now,
-                self._reservation_ttl,
-                shared,
-                self._counter_keys,
-                self._stats,
-                plans,
-                mirror,
+                request=_native.LeastBusyRequest(
+                    group=call.model, counts=memory, reservations=store, now=now, shared_in_flight=shared
+                ),
+                context=self._pick_context,
+                shared_records=call.shared is not None,
+                mirror=mirror,
             )
             if index is None:
                 return None if serve else []

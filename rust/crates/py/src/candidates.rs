@@ -136,6 +136,6 @@ pub(crate) fn same_objects(known: &[Py<PyAny>], list: &Bound<'_, PyList>) -> boo
             .all(|(known, item)| known.as_ptr() == item.as_ptr())
 }
 
-/// Plans kept per mirror, and per kind by `routing::CandidatePlans` (candidate lists differ by
+/// Plans kept per mirror, and per kind by `candidate_plans::CandidatePlans` (candidate lists differ by
 /// cooldowns and model groups).
 pub(crate) const PLANS_KEPT: usize = 16;

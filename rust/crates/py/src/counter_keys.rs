@@ -17,23 +17,11 @@ const KEYS_KEPT: usize = 16_384;
 /// The counter keys the least-busy and usage-v2 picks read, built once per deployment id (and
 /// model group, or model and minute) instead of formatted on every pick: kept Python strings also
 /// keep their hash, so every cache lookup with them skips hashing.
-#[pyclass(frozen, module = "litellm_rust._native")]
-pub struct CounterKeys {
+pub(crate) struct CounterKeys {
     /// id -> (group, `{group}_request_count:{id}`, `least_busy_reservations:{id}`)
     least_busy: Py<PyDict>,
     /// id -> (model, minute, `{id}:{model}:tpm:{minute}`, `{id}:{model}:rpm:{minute}`)
     usage: Py<PyDict>,
-}
-
-#[pymethods]
-impl CounterKeys {
-    #[new]
-    fn new(py: Python<'_>) -> Self {
-        Self {
-            least_busy: PyDict::new(py).unbind(),
-            usage: PyDict::new(py).unbind(),
-        }
-    }
 }
 
 /// The memo's entry for `id` when its leading parts are still `parts`; the remaining items are keys.
@@ -80,6 +68,13 @@ fn key_pair<'py>(
 }
 
 impl CounterKeys {
+    pub(crate) fn new(py: Python<'_>) -> Self {
+        Self {
+            least_busy: PyDict::new(py).unbind(),
+            usage: PyDict::new(py).unbind(),
+        }
+    }
+
     /// (`{group}_request_count:{id}`, `least_busy_reservations:{id}`)
     pub(crate) fn least_busy<'py>(
         &self,

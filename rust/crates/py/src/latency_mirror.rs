@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
-use routing::latency_state::{map_visits, LatencyEntry, MapVisits, Selection};
+use routing::latency_state::{map_visits, LatencyEntry, MapVisits};
 use routing::samples::{Number, SumRule};
 use routing::{LatencyCandidate, Limits};
 
@@ -34,7 +34,7 @@ use crate::latency_map::{
     api_base_groups, latency_per_deployment, write_placeholders, LatencyParts,
 };
 use crate::object_layout::{dict_versions_work, list_items, list_items_work, version_tag};
-use crate::stats::CallStats;
+use crate::pick_inputs::{LatencyRequest, PickContext};
 
 /// A sample list as read: the list and the items it held then (kept alive, so their pointers
 /// cannot be reused by other objects while the mirror compares them).
@@ -244,13 +244,12 @@ struct State {
     walks: u64,
 }
 
-/// What one pick reads: the group's map (as the pick fetched it) at this minute, and how.
-struct Request<'a, 'py> {
+/// What one pick reads: the group's map (as the pick fetched it), at the request's minute and how
+/// the request says.
+struct Read<'a, 'py> {
     group: &'a str,
     map: Option<&'a Bound<'py, PyDict>>,
-    minute: &'a Bound<'py, PyString>,
-    selection: Selection,
-    debug: bool,
+    request: &'a LatencyRequest,
 }
 
 /// What a pick takes out of the state before it runs any Python code.
@@ -374,16 +373,15 @@ impl LatencyMirror {
         &self,
         state: &mut State,
         list: &Bound<'_, PyList>,
-        request: &Request<'_, '_>,
+        read: &Read<'_, '_>,
     ) -> PyResult<Scored> {
         let py = list.py();
-        let Request {
+        let Read {
             group,
             map,
-            minute,
-            selection,
-            debug,
-        } = *request;
+            request,
+        } = *read;
+        let minute = request.minute.bind(py);
         let generation = self.synced(state, group, map, minute.to_str()?)?;
         let index = Self::plan_index(state, list)?;
         let State { groups, plans, .. } = state;
@@ -407,12 +405,12 @@ impl LatencyMirror {
                 None => &self.placeholder,
             };
             let (latency, candidate) = entry
-                .candidate(selection, plan.limits[candidate])
+                .candidate(request.selection, plan.limits[candidate])
                 .ok_or_else(|| decline("unsupported_state"))?;
             latencies.push(latency);
             scored.push(candidate);
         }
-        let groups = debug.then(|| plan.api_base_groups(py, &visits));
+        let groups = request.debug.then(|| plan.api_base_groups(py, &visits));
         Ok(Scored {
             scored,
             latencies,
@@ -447,34 +445,20 @@ impl LatencyMirror {
     /// `routing.latency_choices` over the mirror: `map` is the group's cached map as the pick
     /// fetched it (`None`: none, or an empty one), for candidates that stay the same dicts while
     /// they are the same objects. `None` when another call holds the mirror (read in place).
-    #[pyo3(signature = (deployments_list, map, /, *, group, minute, stream, ttft_percentile, buffer, count_input_tokens, commit, debug, randrange, stats))]
+    /// Samples are summed as the mirror was made to sum them (its `compensated_sum`).
+    #[pyo3(signature = (deployments_list, map, /, *, group, request, count_input_tokens, context))]
     fn latency_choices<'py>(
         &self,
         deployments_list: &Bound<'py, PyList>,
         map: Option<&Bound<'py, PyDict>>,
         group: &str,
-        minute: &Bound<'py, PyString>,
-        stream: bool,
-        ttft_percentile: Option<f64>,
-        buffer: f64,
+        request: &Bound<'py, LatencyRequest>,
         count_input_tokens: &Bound<'py, PyAny>,
-        commit: bool,
-        debug: bool,
-        randrange: &Bound<'py, PyAny>,
-        stats: &Bound<'py, CallStats>,
+        context: &Bound<'py, PickContext>,
     ) -> PyResult<Option<Choices<'py>>> {
         guarded(|| {
             let py = deployments_list.py();
-            let request = Request {
-                group,
-                map,
-                minute,
-                selection: Selection {
-                    stream,
-                    ttft_percentile,
-                },
-                debug,
-            };
+            let (request, context) = (request.get(), context.get());
             // No Python code runs while the state is held: the token count and draws run after.
             let Scored {
                 scored,
@@ -487,7 +471,12 @@ impl LatencyMirror {
                     self.read_in_place.fetch_add(1, Ordering::Relaxed);
                     return Ok(None);
                 };
-                self.scored(&mut state, deployments_list, &request)?
+                let read = Read {
+                    group,
+                    map,
+                    request,
+                };
+                self.scored(&mut state, deployments_list, &read)?
             };
             let tokens = input_tokens(
                 scored.iter().any(|c| c.limits.counts_tokens()),
@@ -495,7 +484,7 @@ impl LatencyMirror {
             )?;
             let visited = &visits.visits;
             let chosen = skewed(
-                routing::latency_choices(&scored, tokens, buffer),
+                routing::latency_choices(&scored, tokens, request.buffer),
                 visited.len(),
             );
             let debug_map = match (groups, chosen.is_empty()) {
@@ -509,19 +498,19 @@ impl LatencyMirror {
                         py,
                         bound.into_iter(),
                         &latencies,
-                        randrange,
+                        context.randrange.bind(py),
                     )?)
                 }
                 _ => None,
             };
-            if let Some(map) = map.filter(|_| commit) {
+            if let Some(map) = map.filter(|_| request.commit) {
                 write_placeholders(
                     map,
                     visits
                         .missing
                         .iter()
                         .map(|&index| id_objects[index].bind(py)),
-                    minute,
+                    request.minute.bind(py),
                 )?;
             }
             let picks = PyList::new(
@@ -532,7 +521,7 @@ impl LatencyMirror {
                     .collect::<PyResult<Vec<_>>>()?,
             )?;
             self.mirrored_picks.fetch_add(1, Ordering::Relaxed);
-            stats.get().rust_call();
+            context.stats.get().rust_call();
             Ok(Some((picks, debug_map)))
         })
     }

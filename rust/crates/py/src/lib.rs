@@ -4,6 +4,7 @@
 //! failure (including a panic) into an ordinary Python exception the adapter can catch and fall
 //! back from. Component logic lives in the crates.
 
+mod candidate_plans;
 mod candidates;
 mod counter_keys;
 mod errors;
@@ -14,6 +15,7 @@ mod latency_mirror;
 mod numbers;
 mod object_layout;
 mod parallel_slots;
+mod pick_inputs;
 mod proxy_limits;
 mod rate_limiter;
 mod router_limits;
@@ -42,6 +44,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<parallel_slots::ParallelSlots>()?;
     m.add_class::<parallel_slots::Slot>()?;
     m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
+    pick_inputs::register(m)?;
     routing::register(m)?;
     m.add_class::<usage_mirror::UsageMirror>()?;
     m.add_class::<latency_mirror::LatencyMirror>()?;

@@ -7,21 +7,20 @@
 //! with Python's `random` when the handler draws. Anything read that the handler would treat
 //! differently from a plain number, dict or list raises `Unsupported` and litellm picks.
 //! Each entry point takes the candidates (and the state they are judged on) positionally, every
-//! option by keyword.
+//! other input by keyword: the routing component's `PickContext`, and the pick's own inputs (one
+//! request object for the picks litellm feeds many).
 
 use std::cell::OnceCell;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashSet;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFrozenSet, PyList, PyString, PyTuple};
 
-use routing::latency_state::{LatencyEntry, Selection};
-use routing::samples::SumRule;
-use routing::{CostCandidate, Limits, UsageCandidate};
+use routing::latency_state::LatencyEntry;
+use routing::{CostCandidate, UsageCandidate};
 
-use crate::candidates::{deployments, input_tokens, same_objects, PLANS_KEPT};
-use crate::counter_keys::{least_busy_keys, usage_keys, CounterKeys, LeastBusyKeys};
+use crate::candidates::{deployments, input_tokens};
+use crate::counter_keys::usage_keys;
 use crate::errors::decline;
 use crate::faults::{guarded, skewed};
 use crate::in_memory_cache::{self, MemoryCache};
@@ -30,39 +29,29 @@ use crate::latency_map::{
     zero_counters, LatencyParts, Visits,
 };
 use crate::numbers::state_number;
-use crate::stats::CallStats;
+use crate::pick_inputs::{LatencyRequest, LeastBusyRequest, PickContext};
 use crate::usage_mirror::UsageMirror;
 
 /// `LowestLatencyLoggingHandler._get_available_deployments` up to its draw: the deployments it
-/// draws from uniformly (empty: it returns `None`) and, when `debug`, the
+/// draws from uniformly (empty: it returns `None`) and, when `request.debug`, the
 /// `_latency_per_deployment` dict it leaves in the request's metadata.
 ///
 /// `map` is the cached `{group}_map` when it is a non-empty dict (the handler's `or {}` gives a
-/// fresh dict otherwise, which nothing keeps). With `commit`, the handler's placeholders
+/// fresh dict otherwise, which nothing keeps). With `request.commit`, the handler's placeholders
 /// (`{"latency_normalized": [0], minute: {"tpm": 0, "rpm": 0}}`) are written into it.
 #[pyfunction]
-#[pyo3(signature = (deployments_list, map, /, *, minute, stream, ttft_percentile, buffer, compensated_sum, count_input_tokens, commit, debug, randrange, stats))]
+#[pyo3(signature = (deployments_list, map, /, *, request, count_input_tokens, context))]
 pub fn latency_choices<'py>(
     deployments_list: &Bound<'py, PyList>,
     map: Option<&Bound<'py, PyDict>>,
-    minute: &Bound<'py, PyString>,
-    stream: bool,
-    ttft_percentile: Option<f64>,
-    buffer: f64,
-    compensated_sum: bool,
+    request: &Bound<'py, LatencyRequest>,
     count_input_tokens: &Bound<'py, PyAny>,
-    commit: bool,
-    debug: bool,
-    randrange: &Bound<'py, PyAny>,
-    stats: &Bound<'py, CallStats>,
+    context: &Bound<'py, PickContext>,
 ) -> PyResult<(Bound<'py, PyList>, Option<Bound<'py, PyDict>>)> {
     guarded(|| {
         let py = deployments_list.py();
-        let rule = SumRule::of(compensated_sum);
-        let selection = Selection {
-            stream,
-            ttft_percentile,
-        };
+        let (request, context) = (request.get(), context.get());
+        let (rule, minute) = (context.rule, request.minute.bind(py));
         let candidates = deployments(deployments_list)?;
         let Visits { visits, missing } = visits(&candidates, map)?;
         // Built at the first candidate the map lacks, if any.
@@ -78,7 +67,7 @@ pub fn latency_choices<'py>(
                 .as_ref()
                 .unwrap_or_else(|| placeholder.get_or_init(|| LatencyEntry::placeholder(rule)));
             let (latency, candidate) = entry
-                .candidate(selection, candidates[*index].limits(true)?)
+                .candidate(request.selection, candidates[*index].limits(true)?)
                 .ok_or_else(|| decline("unsupported_state"))?;
             latencies.push(latency);
             scored.push(candidate);
@@ -88,10 +77,10 @@ pub fn latency_choices<'py>(
             count_input_tokens,
         )?;
         let chosen = skewed(
-            routing::latency_choices(&scored, tokens, buffer),
+            routing::latency_choices(&scored, tokens, request.buffer),
             visits.len(),
         );
-        let debug_map = if debug && !chosen.is_empty() {
+        let debug_map = if request.debug && !chosen.is_empty() {
             let groups = api_base_groups(&candidates, visits.iter().map(|(index, _)| *index))?;
             Some(latency_per_deployment(
                 py,
@@ -99,12 +88,12 @@ pub fn latency_choices<'py>(
                     .iter()
                     .map(|(api_base, members)| (api_base, members.as_slice())),
                 &latencies,
-                randrange,
+                context.randrange.bind(py),
             )?)
         } else {
             None
         };
-        if let (true, Some(map)) = (commit, map) {
+        if let (true, Some(map)) = (request.commit, map) {
             write_placeholders(
                 map,
                 missing.iter().map(|&index| &candidates[index].id),
@@ -117,7 +106,7 @@ pub fn latency_choices<'py>(
                 .iter()
                 .map(|&visit| &candidates[visits[visit].0].dict),
         )?;
-        stats.get().rust_call();
+        context.stats.get().rust_call();
         Ok((picks, debug_map))
     })
 }
@@ -128,7 +117,7 @@ pub fn latency_choices<'py>(
 /// `commit` the handler's placeholders (`{minute: {"tpm": 0, "rpm": 0}}`) are written into `map`
 /// (see `latency_choices`).
 #[pyfunction]
-#[pyo3(signature = (deployments_list, map, /, *, minute, rates, count_input_tokens, commit, stats))]
+#[pyo3(signature = (deployments_list, map, /, *, minute, rates, count_input_tokens, commit, context))]
 pub fn cheapest<'py>(
     deployments_list: &Bound<'py, PyList>,
     map: Option<&Bound<'py, PyDict>>,
@@ -136,7 +125,7 @@ pub fn cheapest<'py>(
     rates: &Bound<'py, PyAny>,
     count_input_tokens: &Bound<'py, PyAny>,
     commit: bool,
-    stats: &Bound<'py, CallStats>,
+    context: &Bound<'py, PickContext>,
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
     guarded(|| {
         let py = deployments_list.py();
@@ -178,7 +167,7 @@ pub fn cheapest<'py>(
                 map.set_item(&candidates[index].id, placeholder)?;
             }
         }
-        stats.get().rust_call();
+        context.get().stats.get().rust_call();
         Ok(chosen
             .first()
             .map(|&visit| candidates[visits[visit].0].dict.clone()))
@@ -194,7 +183,7 @@ pub fn cheapest<'py>(
 /// router with Redis, whose counters only litellm's own read gets right) uncovered keys decline
 /// the pick.
 #[pyfunction]
-#[pyo3(signature = (deployments_list, /, *, minute, cache, prefetched_keys, prefetched_values, count_input_tokens, keys, stats))]
+#[pyo3(signature = (deployments_list, /, *, minute, cache, prefetched_keys, prefetched_values, count_input_tokens, context))]
 pub fn least_used<'py>(
     deployments_list: &Bound<'py, PyList>,
     minute: &str,
@@ -202,13 +191,13 @@ pub fn least_used<'py>(
     prefetched_keys: Option<&Bound<'py, PyFrozenSet>>,
     prefetched_values: Option<&Bound<'py, PyDict>>,
     count_input_tokens: &Bound<'py, PyAny>,
-    keys: &Bound<'py, CounterKeys>,
-    stats: &Bound<'py, CallStats>,
+    context: &Bound<'py, PickContext>,
 ) -> PyResult<Bound<'py, PyList>> {
     guarded(|| {
         let py = deployments_list.py();
+        let context = context.get();
         let candidates = deployments(deployments_list)?;
-        let (ids, keys) = usage_keys(&candidates, minute, keys.get())?;
+        let (ids, keys) = usage_keys(&candidates, minute, &context.keys)?;
         let prefetched = match prefetched_keys {
             Some(covered)
                 if keys.iter().all(|(tpm, rpm)| {
@@ -259,60 +248,49 @@ pub fn least_used<'py>(
             count_input_tokens,
         )?;
         let chosen = skewed(routing::lowest_usage(&scored, tokens), kept.len());
-        stats.get().rust_call();
+        context.stats.get().rust_call();
         PyList::new(py, chosen.iter().map(|&slot| &candidates[kept[slot]].dict))
     })
 }
 
 /// `LeastBusyLoggingHandler._select`'s choice (the caller holds litellm's reservation lock and
 /// makes the reservation): the index of the first deployment with the fewest in-flight calls
-/// (`{group}_request_count:{id}` in the router's in-memory cache `counts`) plus live pick
-/// reservations (`least_busy_reservations:{id}` in the `reservations` store, younger than
-/// `reservation_ttl` seconds at `now` on the handler's clock); each cache is read on its own
-/// clock. With `shared` (a router with Redis: the counts every worker shares, read by the caller
-/// as litellm reads them) a deployment's count is the larger of the shared and this worker's.
-/// With `plans` and `mirror` (the in-memory cache's `UsageMirror`), the in-flight counts are read
-/// from the mirror where it is exact, else in place. `None` for no deployments.
+/// (`{group}_request_count:{id}` in the router's in-memory cache `request.counts`) plus live pick
+/// reservations (`least_busy_reservations:{id}` in the `request.reservations` store, younger than
+/// the context's `reservation_ttl` seconds at `request.now` on the handler's clock); each cache is
+/// read on its own clock. With `request.shared_in_flight` (a router with Redis: the counts every
+/// worker shares, read by the caller as litellm reads them) a deployment's count is the larger of
+/// the shared and this worker's. With `shared_records` (the candidates are the router's shared
+/// records, whose keys the context keeps per list) and `mirror` (the in-memory cache's
+/// `UsageMirror`), the in-flight counts are read from the mirror where it is exact, else in
+/// place. `None` for no deployments.
 #[pyfunction]
-#[pyo3(signature = (deployments_list, /, *, group, counts, reservations, now, reservation_ttl, shared, keys, stats, plans=None, mirror=None))]
+#[pyo3(signature = (deployments_list, /, *, request, context, shared_records=false, mirror=None))]
 pub fn least_busy<'py>(
     deployments_list: &Bound<'py, PyList>,
-    group: &Bound<'py, PyString>,
-    counts: &Bound<'py, PyAny>,
-    reservations: &Bound<'py, PyAny>,
-    now: f64,
-    reservation_ttl: f64,
-    shared: Option<Vec<i64>>,
-    keys: &Bound<'py, CounterKeys>,
-    stats: &Bound<'py, CallStats>,
-    plans: Option<&Bound<'py, CandidatePlans>>,
+    request: &Bound<'py, LeastBusyRequest>,
+    context: &Bound<'py, PickContext>,
+    shared_records: bool,
     mirror: Option<&Bound<'py, UsageMirror>>,
 ) -> PyResult<Option<usize>> {
     guarded(|| {
-        if shared
-            .as_ref()
-            .is_some_and(|shared| shared.len() != deployments_list.len())
-        {
+        let py = deployments_list.py();
+        let (request, context) = (request.get(), context.get());
+        let shared = request.shared_in_flight.as_ref();
+        if shared.is_some_and(|shared| shared.len() != deployments_list.len()) {
             return Err(decline("unsupported_state"));
         }
         if deployments_list.is_empty() {
-            stats.get().rust_call();
+            context.stats.get().rust_call();
             return Ok(None);
         }
-        let py = deployments_list.py();
-        let reservations = MemoryCache::now(reservations)?;
-        let plan = match plans {
-            Some(plans) => plans
-                .get()
-                .least_busy(deployments_list, group, keys.get())?,
-            None => Arc::new(LeastBusyKeys {
-                group: group.to_str()?.to_owned(),
-                keys: least_busy_keys(deployments_list, group, keys.get())?,
-            }),
-        };
+        let counts = request.counts.bind(py);
+        let reservations = MemoryCache::now(request.reservations.bind(py))?;
+        let plan =
+            context.least_busy_keys(deployments_list, request.group.bind(py), shared_records)?;
         let counts_now = in_memory_cache::clock(counts)?;
-        let mirrored = match (plans, mirror) {
-            (Some(_), Some(mirror)) => mirror.get().in_flight(counts, counts_now, &plan)?,
+        let mirrored = match (shared_records, mirror) {
+            (true, Some(mirror)) => mirror.get().in_flight(counts, counts_now, &plan)?,
             _ => None,
         };
         let keys = &plan.keys;
@@ -332,20 +310,21 @@ pub fn least_busy<'py>(
         };
         let mut loads = Vec::with_capacity(keys.len());
         for (index, ((_, reservation_key), count)) in keys.iter().zip(in_flight).enumerate() {
-            let shared = shared.as_ref().map(|shared| shared[index]);
+            let shared = shared.map(|shared| shared[index]);
             let count =
                 routing::in_flight(count, shared).ok_or_else(|| decline("unsupported_state"))?;
             let made_at = match reservations.get(reservation_key.bind(py))? {
                 None => Vec::new(),
                 Some(picks) => reservation_times(&picks)?,
             };
-            loads.push(count + routing::live_reservations(&made_at, now, reservation_ttl) as i64);
+            let live = routing::live_reservations(&made_at, request.now, context.reservation_ttl);
+            loads.push(count + live as i64);
         }
         let chosen = skewed(
             routing::least_busy(&loads).into_iter().collect(),
             loads.len(),
         );
-        stats.get().rust_call();
+        context.stats.get().rust_call();
         Ok(chosen.first().copied())
     })
 }
@@ -411,23 +390,22 @@ pub fn cooling_keys<'py>(
 /// handler read them (`None` when unset). The handler walks `tpm` in its order after adding a 0
 /// for each candidate missing from it (in the cached dict itself: done here when `commit`), takes
 /// the last candidate with each id, and keeps the first strictly lowest count under the limits.
+/// With `shared_records` (see `least_busy`), what is read of the candidates is kept per list.
 #[pyfunction]
-#[pyo3(signature = (deployments_list, /, *, tpm, rpm, count_input_tokens, commit, stats, plans=None))]
+#[pyo3(signature = (deployments_list, /, *, tpm, rpm, count_input_tokens, commit, context, shared_records=false))]
 pub fn lowest_tpm<'py>(
     deployments_list: &Bound<'py, PyList>,
     tpm: Option<&Bound<'py, PyDict>>,
     rpm: Option<&Bound<'py, PyDict>>,
     count_input_tokens: &Bound<'py, PyAny>,
     commit: bool,
-    stats: &Bound<'py, CallStats>,
-    plans: Option<&Bound<'py, CandidatePlans>>,
+    context: &Bound<'py, PickContext>,
+    shared_records: bool,
 ) -> PyResult<Option<usize>> {
     guarded(|| {
         let py = deployments_list.py();
-        let candidates = match plans {
-            Some(plans) => plans.get().lowest_tpm(deployments_list)?,
-            None => Arc::new(TpmCandidates::read(deployments_list)?),
-        };
+        let context = context.get();
+        let candidates = context.tpm_candidates(deployments_list, shared_records)?;
         // The walk's order: the map's own keys, then the candidates it lacks (each id once).
         let mut walk: Vec<(Option<usize>, Option<Bound<'py, PyAny>>)> =
             Vec::with_capacity(candidates.ids.len());
@@ -493,135 +471,9 @@ pub fn lowest_tpm<'py>(
                 .collect(),
             order.len(),
         );
-        stats.get().rust_call();
+        context.stats.get().rust_call();
         Ok(chosen.first().map(|&slot| order[slot]))
     })
-}
-
-/// What the usage-based (v1) pick reads of its candidates: each one's id, the last candidate with
-/// each id (the handler's lookup loop), and that candidate's limits.
-struct TpmCandidates {
-    ids: Vec<Py<PyAny>>,
-    id_texts: Vec<String>,
-    last_with_id: HashMap<String, usize>,
-    /// By candidate; read for the last candidate with each id only, as the handler reads them.
-    limits: Vec<Option<Limits>>,
-}
-
-impl TpmCandidates {
-    fn read(deployments_list: &Bound<'_, PyList>) -> PyResult<Self> {
-        let candidates = deployments(deployments_list)?;
-        let mut ids = Vec::with_capacity(candidates.len());
-        let mut id_texts = Vec::with_capacity(candidates.len());
-        let mut last_with_id = HashMap::with_capacity(candidates.len());
-        for (index, deployment) in candidates.iter().enumerate() {
-            let id_text = deployment.id_str()?.to_owned();
-            last_with_id.insert(id_text.clone(), index);
-            ids.push(deployment.id.clone().unbind());
-            id_texts.push(id_text);
-        }
-        let mut limits = vec![None; candidates.len()];
-        for &index in last_with_id.values() {
-            limits[index] = Some(candidates[index].limits(false)?);
-        }
-        Ok(Self {
-            ids,
-            id_texts,
-            last_with_id,
-            limits,
-        })
-    }
-
-    fn limits(&self, index: usize) -> PyResult<Limits> {
-        self.limits[index].ok_or_else(|| decline("unsupported_deployment"))
-    }
-}
-
-/// What a pick derived from one list of candidates (the same dicts, in order).
-struct Known<T> {
-    deployments: Vec<Py<PyAny>>,
-    derived: Arc<T>,
-}
-
-/// The least-busy keys and usage-based (v1) candidates of the router's shared candidate records
-/// (`routing_steps`), derived once per list of them: the records are built once per registry
-/// version and only read, so what is read of them holds while a list holds the same dicts (kept
-/// alive here, so no other dict takes their place). Never for a caller's own dicts.
-#[pyclass(frozen, module = "litellm_rust._native")]
-pub struct CandidatePlans {
-    least_busy: Mutex<Vec<Known<LeastBusyKeys>>>,
-    lowest_tpm: Mutex<Vec<Known<TpmCandidates>>>,
-}
-
-#[pymethods]
-impl CandidatePlans {
-    #[new]
-    fn new() -> Self {
-        Self {
-            least_busy: Mutex::new(Vec::new()),
-            lowest_tpm: Mutex::new(Vec::new()),
-        }
-    }
-}
-
-/// The plan `list` matches in `plans`, else `derive`d and kept. The lock is held only to search
-/// and to insert, never while Python runs.
-fn known<T>(
-    plans: &Mutex<Vec<Known<T>>>,
-    list: &Bound<'_, PyList>,
-    fits: impl Fn(&T) -> bool,
-    derive: impl FnOnce() -> PyResult<T>,
-) -> PyResult<Arc<T>> {
-    // A panic elsewhere cannot leave a half-made plan here: entries are pushed whole.
-    let lock = || plans.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(found) = lock()
-        .iter()
-        .find(|known| same_objects(&known.deployments, list) && fits(&known.derived))
-    {
-        return Ok(found.derived.clone());
-    }
-    let derived = Arc::new(derive()?);
-    let known = Known {
-        deployments: list.iter().map(Bound::unbind).collect(),
-        derived: derived.clone(),
-    };
-    let mut plans = lock();
-    let evicted = (plans.len() >= PLANS_KEPT).then(|| plans.remove(0));
-    plans.push(known);
-    drop(plans);
-    drop(evicted); // its dicts may be freed now, outside the lock
-    Ok(derived)
-}
-
-impl CandidatePlans {
-    fn least_busy(
-        &self,
-        list: &Bound<'_, PyList>,
-        group: &Bound<'_, PyString>,
-        memo: &CounterKeys,
-    ) -> PyResult<Arc<LeastBusyKeys>> {
-        let group_text = group.to_str()?;
-        known(
-            &self.least_busy,
-            list,
-            |known| known.group == group_text,
-            || {
-                Ok(LeastBusyKeys {
-                    group: group_text.to_owned(),
-                    keys: least_busy_keys(list, group, memo)?,
-                })
-            },
-        )
-    }
-
-    fn lowest_tpm(&self, list: &Bound<'_, PyList>) -> PyResult<Arc<TpmCandidates>> {
-        known(
-            &self.lowest_tpm,
-            list,
-            |_| true,
-            || TpmCandidates::read(list),
-        )
-    }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -631,7 +483,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(least_busy, m)?)?;
     m.add_function(wrap_pyfunction!(lowest_tpm, m)?)?;
     m.add_function(wrap_pyfunction!(cooling_keys, m)?)?;
-    m.add_class::<CounterKeys>()?;
-    m.add_class::<CandidatePlans>()?;
     Ok(())
 }

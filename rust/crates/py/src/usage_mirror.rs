@@ -27,7 +27,7 @@ use crate::errors::decline;
 use crate::faults::{guarded, skewed};
 use crate::in_memory_cache::{self, CacheDicts, Stamp};
 use crate::object_layout::dict_versions_work;
-use crate::stats::CallStats;
+use crate::pick_inputs::PickContext;
 
 /// A plan of a candidate list (the same dicts, in order) at one minute.
 struct KnownPlan {
@@ -48,7 +48,7 @@ struct State {
     /// `None`: the mirror must re-read the cache before it answers.
     stamp: Option<Stamp>,
     plans: Vec<KnownPlan>,
-    /// least-busy's plans, by the candidate plan (`CandidatePlans`) whose keys they read: kept
+    /// least-busy's plans, by the candidate keys (`PickContext::least_busy_keys`) they read: kept
     /// alive here, so no other plan takes its address.
     in_flight: Vec<(Arc<LeastBusyKeys>, InFlightPlan)>,
 }
@@ -265,18 +265,18 @@ impl UsageMirror {
     /// `least_used` read from the mirror on the cache's clock, for candidates that stay the same
     /// dicts while they are the same objects; `None` when a counter must be read in place (see
     /// the module docs).
-    #[pyo3(signature = (deployments_list, /, *, minute, cache, count_input_tokens, keys, stats))]
+    #[pyo3(signature = (deployments_list, /, *, minute, cache, count_input_tokens, context))]
     fn least_used<'py>(
         &self,
         deployments_list: &Bound<'py, PyList>,
         minute: &str,
         cache: &Bound<'py, PyAny>,
         count_input_tokens: &Bound<'py, PyAny>,
-        keys: &Bound<'py, CounterKeys>,
-        stats: &Bound<'py, CallStats>,
+        context: &Bound<'py, PickContext>,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
         guarded(|| {
             let py = deployments_list.py();
+            let context = context.get();
             let now = in_memory_cache::clock(cache)?;
             // No Python code runs while the state is held: the token count runs after.
             let (scored, kept) = {
@@ -285,7 +285,7 @@ impl UsageMirror {
                     return Ok(None);
                 };
                 self.synced(&mut state, cache)?;
-                let index = Self::plan_index(&mut state, deployments_list, minute, keys.get())?;
+                let index = Self::plan_index(&mut state, deployments_list, minute, &context.keys)?;
                 let State {
                     counters, plans, ..
                 } = &mut *state;
@@ -304,7 +304,7 @@ impl UsageMirror {
             )?;
             let chosen = skewed(routing::lowest_usage(&scored, tokens), kept.len());
             self.mirrored_picks.fetch_add(1, Ordering::Relaxed);
-            stats.get().rust_call();
+            context.stats.get().rust_call();
             PyList::new(
                 py,
                 chosen
