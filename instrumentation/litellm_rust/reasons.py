@@ -148,8 +148,8 @@ REASONS: dict[str, Reasons] = {
             "no_deployment_available": "nothing to choose from; litellm's select raised its own error",
         },
     ),
-    "routing (usage counters)": Reasons(
-        'status()["routing"]["usage_counters"]',
+    "group_usage": Reasons(
+        _FALLBACKS.format("group_usage"),
         {
             "unindexed_group": "a group name that is not a string (the pattern routers are asked); litellm named them",
             "routing_groups": "a router with routing groups (members can change between reads); litellm named them",
