@@ -1,64 +1,40 @@
 """The command line's tools live in `litellm_rust.cli`, which only `litellm_rust.__main__` imports, one
 module per subcommand when it runs; no runtime module imports them, at import time or later."""
 
-import ast
 import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import litellm_rust
 import pytest
+from imports import MODULES, imported_modules
 from litellm_rust.__main__ import main
 
-PACKAGE = Path(litellm_rust.__file__).parent
 CLI = "litellm_rust.cli"
 
 
 def _runtime_modules() -> dict[str, Path]:
     """Every module of the package but the command line (`__main__` and the `cli` subpackage)."""
-    modules = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        parts = path.relative_to(PACKAGE).with_suffix("").parts
-        if parts[0] in ("cli", "__main__"):
-            continue
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        modules[".".join(("litellm_rust", *parts))] = path
-    return modules
-
-
-def _imported_names(module: str, path: Path) -> set[str]:
-    """The absolute names of the modules `path` imports anywhere in its body (a function's lazy
-    import included), relative imports resolved against `module`."""
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{anchor}.{base}" if base else anchor
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
-    return names
+    return {
+        name: path
+        for name, path in MODULES.items()
+        if not (name == CLI or name.startswith(f"{CLI}.") or name == "litellm_rust.__main__")
+    }
 
 
 def test_the_scan_sees_the_runtime_modules_and_the_command_lines_imports():
     modules = _runtime_modules()
     assert {"litellm_rust", "litellm_rust._control", "litellm_rust.components"} <= modules.keys()
     assert not any(name.startswith(CLI) or name == "litellm_rust.__main__" for name in modules)
-    main_imports = _imported_names("litellm_rust.__main__", PACKAGE / "__main__.py")
+    main_imports = imported_modules("litellm_rust.__main__")
     assert {f"{CLI}.bench_tokens", f"{CLI}.bench_ratelimit", f"{CLI}.bench_routing", f"{CLI}.demo"} <= main_imports
 
 
 def test_no_runtime_module_imports_the_command_line_tools():
     offenders = {
-        module: sorted(name for name in _imported_names(module, path) if name == CLI or name.startswith(f"{CLI}."))
-        for module, path in _runtime_modules().items()
+        module: sorted(name for name in imported_modules(module) if name == CLI or name.startswith(f"{CLI}."))
+        for module in _runtime_modules()
     }
     assert {module: names for module, names in offenders.items() if names} == {}
 

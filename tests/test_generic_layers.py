@@ -11,56 +11,13 @@ from pathlib import Path
 
 import pytest
 from conftest import metric_points
+from imports import MODULES, import_closure
 from litellm_rust import RateLimiter
 from litellm_rust.components import COMPONENT_NAMES, components, settings_classes
 from litellm_rust.config import ComponentSettings
 from litellm_rust.redis_health import REDIS_HEALTH, RedisHealth
 
-PACKAGE = Path(__file__).resolve().parent.parent / "instrumentation" / "litellm_rust"
 GENERIC_MODULES = ("config", "telemetry", "control_plane", "environment_variables", "_component")
-
-
-def module_path(module: str) -> Path | None:
-    """The source of a `litellm_rust` module, or None (the native extension, another package)."""
-    parts = module.split(".")
-    if parts[0] != "litellm_rust":
-        return None
-    base = PACKAGE.joinpath(*parts[1:])
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
-
-
-def is_module(name: str) -> bool:
-    """A `litellm_rust` module in source, or the native extension (which imports nothing of ours)."""
-    base = PACKAGE.joinpath(*name.split(".")[1:])
-    return module_path(name) is not None or any(base.parent.glob(f"{base.name}.*.so"))
-
-
-def direct_imports(module: str) -> set[str]:
-    """The `litellm_rust` modules `module`'s import statements name, at top level or in a function.
-    `from package import name` counts the package only when `name` is not a module of its own."""
-    imported = set()
-    for node in ast.walk(ast.parse(module_path(module).read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, f"{module}: relative import"
-            for alias in node.names:
-                submodule = f"{node.module}.{alias.name}"
-                imported.add(submodule if is_module(submodule) else node.module)
-    return {name for name in imported if module_path(name)}
-
-
-def import_closure(module: str) -> set[str]:
-    """Every `litellm_rust` module `module` imports, directly or through the modules it imports."""
-    seen, pending = set(), [module]
-    while pending:
-        for imported in direct_imports(pending.pop()) - seen:
-            seen.add(imported)
-            pending.append(imported)
-    return seen
 
 
 def names_in_code(path: Path) -> set[str]:
@@ -92,9 +49,9 @@ def own_settings() -> set[str]:
 
 
 def test_the_import_closure_follows_imports_through_modules():
-    """The helper itself: routing's component reaches routing_health, and through it telemetry."""
-    closure = import_closure("litellm_rust.components.routing")
-    assert {"litellm_rust.routing_health", "litellm_rust.telemetry", "litellm_rust.breaker"} <= closure
+    """The helper itself: routing's component reaches its health module, and through it telemetry."""
+    closure = import_closure("litellm_rust.components.routing.picks")
+    assert {"litellm_rust.components.routing.health", "litellm_rust.telemetry", "litellm_rust.breaker"} <= closure
 
 
 def test_telemetry_imports_no_component_and_no_routing_health():
@@ -111,7 +68,7 @@ def test_the_standalone_rate_limiter_does_not_import_the_instrumentors_runtime()
 def test_the_generic_layers_name_no_component_and_no_components_own_setting():
     assert own_settings() >= {"rate_limit_algorithm", "deployment_series_cap"}
     for module in GENERIC_MODULES:
-        named = names_in_code(module_path(f"litellm_rust.{module}"))
+        named = names_in_code(MODULES[f"litellm_rust.{module}"])
         particular = {name for name in named for word in (*COMPONENT_NAMES, *own_settings()) if word in name.split(".")}
         assert not particular, f"{module} names {particular}"
 
