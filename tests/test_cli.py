@@ -68,3 +68,14 @@ def test_each_subcommand_runs_its_tool(monkeypatch, argv, module, function, argu
     monkeypatch.setattr(tool, function, lambda **kwargs: calls.append(kwargs))
     assert main(argv) == 0
     assert calls == [arguments]
+
+
+def test_the_token_benchmarks_overhead_rows_measure_the_native_count(capsys, token_component):
+    """The overhead table calls the native counter directly: its call must match the native API."""
+    from litellm_rust import LiteLLMRustInstrumentor
+    from litellm_rust.cli.bench_tokens import _print_overhead
+
+    _print_overhead(LiteLLMRustInstrumentor(), token_component, rounds=1, budget=0.001)
+    printed = capsys.readouterr().out
+    assert "native TokenCounter.count alone" in printed
+    assert "litellm.token_counter, telemetry off" in printed
