@@ -147,14 +147,7 @@ def test_a_panic_surfaces_as_an_ordinary_exception(token_component):
     _native.inject_fault("panic")
     try:
         with pytest.raises(_native.RustPanic):
-            token_component.profile("gpt-4o").count(
-                "x",
-                None,
-                count_response_tokens=False,
-                tools=None,
-                tool_choice=None,
-                use_default_image_token_count=False,
-            )
+            token_component.profile("gpt-4o").count("x", None, False, None, None, False)
     finally:
         _native.inject_fault(None)
 

@@ -57,12 +57,11 @@ class TokenCounter:
         self,
         text: Any,
         messages: Any,
-        /,
-        *,
         count_response_tokens: Any,
         tools: Any,
         tool_choice: Any,
         use_default_image_token_count: Any,
+        /,
     ) -> int: ...
     def count_batch(self, texts: list[str]) -> list[int]:
         """`[token_counter(model, text=t) for t in texts]` in one call, in parallel for large batches."""

@@ -157,15 +157,6 @@ def run_token_benchmark(quick: bool = False) -> list[dict]:
     return results
 
 
-# `TokenCounter.count`'s options as `litellm.token_counter(model=..., messages=...)` leaves them.
-_NO_OPTIONS = {
-    "count_response_tokens": False,
-    "tools": None,
-    "tool_choice": None,
-    "use_default_image_token_count": False,
-}
-
-
 def _print_overhead(instrumentor, component, rounds: int, budget: float) -> None:
     """The instrumentation's own cost per call: the replacement function and control plane on top
     of the native count, with telemetry off (no-op providers, nothing sampled) and on (SDK meter
@@ -187,7 +178,7 @@ def _print_overhead(instrumentor, component, rounds: int, budget: float) -> None
         pass  # the SDK is a test dependency; without it only the no-op row is measured
     samples: dict[str, list[float]] = {name: [] for name in ("native", *variants)}
     for _ in range(rounds):
-        samples["native"].append(time_per_call(lambda: counter.count(None, CHAT, **_NO_OPTIONS), budget))
+        samples["native"].append(time_per_call(lambda: counter.count(None, CHAT, False, None, None, False), budget))
         for name, settings in variants.items():
             instrumentor.instrument(**settings)
             try:

@@ -126,12 +126,7 @@ class TokenCounterComponent(Component):
         if custom_tokenizer is not None:
             decline("custom_tokenizer")
         return self.profile(model).count(
-            text,
-            messages,
-            count_response_tokens=count_response_tokens,
-            tools=tools,
-            tool_choice=tool_choice,
-            use_default_image_token_count=use_default_image_token_count,
+            text, messages, count_response_tokens, tools, tool_choice, use_default_image_token_count
         )
 
     def _litellm_count(self, *args, **kwargs) -> int:
