@@ -11,8 +11,9 @@ Two dashboards read the metrics the Prometheus exporter makes of `litellm_rust.t
 
 Every query filters on `$job` and `$instance` (and `$component` where the metric has the label) and
 every rate uses `$__rate_interval`, so the dashboards work for any scrape interval; panel ids are
-assigned in build order, so regeneration is byte-identical. Regenerate the committed files with
-`python -m dashboards.grafana`; `tests/test_dashboards.py` fails when they drift.
+assigned in build order, so regeneration is byte-identical. Regenerate the committed files, the
+package's data in instrumentation/litellm_rust/assets/grafana, with `python -m dashboards.grafana`;
+`tests/test_dashboards.py` fails when they drift.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import heatmap as heatmap_models
 from grafana_foundation_sdk.models import prometheus as prometheus_models
 
+from dashboards import ASSETS
+
 OVERVIEW_UID = "litellm-rust-overview"
 COMPONENT_UID = "litellm-rust-component"
 OVERVIEW_FILE = f"{OVERVIEW_UID}.json"
 COMPONENT_FILE = f"{COMPONENT_UID}.json"
-OUT_DIR = Path(__file__).resolve().parent / "grafana"
+OUT_DIR = ASSETS / "grafana"
 TAGS = ["litellm-rust"]
 
 DATASOURCE = models.DataSourceRef(type_val="prometheus", uid="${datasource}")

@@ -40,8 +40,13 @@ RULE_NAMES = [rule["alert"] for rule in production_rules()]
 
 def test_committed_rule_file_is_the_generators_output():
     assert alerts.DEFAULT_OUT.read_text(encoding="utf-8") == alerts.render(), (
-        "exporters/prometheus/litellm-rust-alerts.yaml is stale: run `python -m dashboards.alerts`"
+        f"{alerts.DEFAULT_OUT} is stale: run `python -m dashboards.alerts`"
     )
+
+
+def test_the_committed_folder_holds_only_the_rule_file():
+    # `litellm-rust export prometheus-rules` ships every file in it: a stale extra one would ship too.
+    assert [path.name for path in alerts.DEFAULT_OUT.parent.iterdir()] == [alerts.DEFAULT_OUT.name]
 
 
 def test_promtool_accepts_the_committed_rule_file():

@@ -1,50 +1,29 @@
-"""The Grafana dashboards: committed JSON matches the generator, and every panel passes the lint rules.
+"""The Grafana dashboards: committed JSON (the package's data) matches the generator, every dashboard
+passes the lint (tests/dashboard_lint.py), and the panels say what they are meant to."""
 
-Rules (monitoring-mixin conventions): datasource/job/instance/component variables; every target on
-`${datasource}`; every selector filtered by `$job` and `$instance`; every rate/irate/increase over
-`$__rate_interval`; a description and a unit on every panel; unique ids; stable uids; every
-expression parses (`promtool check rules`).
-"""
-
-import json
+import copy
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
-from servers import require_tool
+from dashboard_lint import RULES, check_expressions_parse, exprs, panels, query_panels, variable
 
 from dashboards import grafana
 from dashboards.grafana import build_dashboards, dumps
-from dashboards.render import _panels, panel_queries
+from dashboards.render import panel_queries
 
-COMMITTED = Path(grafana.__file__).resolve().parent / "grafana"
+COMMITTED = grafana.OUT_DIR
 DASHBOARDS = build_dashboards()
 UIDS = {grafana.OVERVIEW_FILE: "litellm-rust-overview", grafana.COMPONENT_FILE: "litellm-rust-component"}
 
 by_file = pytest.mark.parametrize("name", sorted(DASHBOARDS))
 
 
-def panels(name):
-    """Every panel of a dashboard, rows and panels nested in collapsed rows included."""
-    return list(_panels(DASHBOARDS[name]["panels"]))
-
-
-def query_panels(name):
-    return [panel for panel in panels(name) if panel["type"] != "row"]
-
-
-def exprs(name):
-    return [(panel["title"], target["expr"]) for panel in query_panels(name) for target in panel["targets"]]
-
-
-def variable(name, var):
-    matches = [v for v in DASHBOARDS[name]["templating"]["list"] if v["name"] == var]
-    assert len(matches) == 1, f"{name}: template variable {var!r} missing or duplicated"
-    return matches[0]
-
-
 # -- generated == committed ---------------------------------------------------------------------
+
+
+def test_the_committed_folder_holds_exactly_the_generated_dashboards():
+    # `litellm-rust export grafana` ships every file in it: a stale extra one would ship too.
+    assert sorted(path.name for path in COMMITTED.iterdir()) == sorted(DASHBOARDS)
 
 
 @by_file
@@ -75,41 +54,60 @@ def test_uid_is_stable(name):
     assert DASHBOARDS[name]["uid"] == UIDS[name]
 
 
-# -- variables ----------------------------------------------------------------------------------
+# -- the lint ------------------------------------------------------------------------------------
 
 
 @by_file
-def test_datasource_variable_is_prometheus(name):
-    datasource = variable(name, "datasource")
-    assert datasource["type"] == "datasource"
-    assert datasource["query"] == "prometheus"
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.__name__)
+def test_dashboard_passes_the_lint_rule(name, rule):
+    assert list(rule(DASHBOARDS[name])) == []
 
 
-@by_file
-@pytest.mark.parametrize("var", ["job", "instance", "component"])
-def test_label_variables_query_the_calls_metric_on_the_datasource(name, var):
-    v = variable(name, var)
-    assert v["type"] == "query"
-    assert v["datasource"]["uid"] == "${datasource}"
-    assert v["query"].startswith(f"label_values({grafana.CALLS}")
+def _first_target(dashboard):
+    return query_panels(dashboard)[0]["targets"][0]
 
 
-@by_file
-def test_variables_are_chained_by_job_and_instance(name):
-    assert 'job=~"$job"' in variable(name, "instance")["query"]
-    component = variable(name, "component")["query"]
-    assert 'job=~"$job"' in component and 'instance=~"$instance"' in component
-    assert component.endswith(", litellm_rust_operation)")
+# One way to break each rule, so a rule that stopped finding anything would fail here.
+BREAKAGES = {
+    "datasource_variable_is_prometheus": lambda d: variable(d, "datasource").update(query="loki"),
+    "label_variables_query_the_calls_metric": lambda d: variable(d, "job").update(query="label_values(up, job)"),
+    "variables_are_chained_by_job_and_instance": lambda d: variable(d, "instance").update(
+        query="label_values(litellm_rust_operation_calls_total, instance)"
+    ),
+    "panel_ids_are_unique": lambda d: query_panels(d)[1].update(id=query_panels(d)[0]["id"]),
+    "every_panel_has_a_description_and_a_unit": lambda d: query_panels(d)[0].update(description=""),
+    "every_target_uses_the_datasource_variable": lambda d: _first_target(d)["datasource"].update(uid="prom-1"),
+    "every_selector_filters_on_job_and_instance": lambda d: _first_target(d).update(
+        expr='sum(rate(litellm_rust_operation_calls_total{job=~"$job"}[$__rate_interval]))'
+    ),
+    "every_rate_uses_rate_interval": lambda d: _first_target(d).update(
+        expr='sum(rate(litellm_rust_operation_calls_total{job=~"$job", instance=~"$instance"}[5m]))'
+    ),
+}
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.__name__)
+def test_lint_rule_reports_a_broken_dashboard(rule):
+    broken = copy.deepcopy(DASHBOARDS[grafana.OVERVIEW_FILE])
+    BREAKAGES[rule.__name__](broken)
+    assert list(rule(broken))
+
+
+def test_every_expression_parses_with_promtool(tmp_path):
+    check_expressions_parse(DASHBOARDS, tmp_path)
+
+
+# -- what the panels show ------------------------------------------------------------------------
 
 
 def test_overview_repeats_a_row_per_component():
-    assert variable(grafana.OVERVIEW_FILE, "component")["multi"] is True
-    rows = [p for p in panels(grafana.OVERVIEW_FILE) if p["type"] == "row"]
+    assert variable(DASHBOARDS[grafana.OVERVIEW_FILE], "component")["multi"] is True
+    rows = [p for p in panels(DASHBOARDS[grafana.OVERVIEW_FILE]) if p["type"] == "row"]
     assert [row.get("repeat") for row in rows] == ["component"]
 
 
 def test_drill_down_selects_one_component():
-    component = variable(grafana.COMPONENT_FILE, "component")
+    component = variable(DASHBOARDS[grafana.COMPONENT_FILE], "component")
     assert component["multi"] is False and component["includeAll"] is False
 
 
@@ -119,84 +117,15 @@ def test_drill_down_links_back_to_the_overview():
 
 
 def test_overview_panels_link_to_the_drill_down():
-    for panel in query_panels(grafana.OVERVIEW_FILE):
+    for panel in query_panels(DASHBOARDS[grafana.OVERVIEW_FILE]):
         assert any(link["url"].startswith("/d/litellm-rust-component?") for link in panel.get("links", [])), panel[
             "title"
         ]
 
 
-# -- panels -------------------------------------------------------------------------------------
-
-
-@by_file
-def test_panel_ids_are_unique(name):
-    ids = [panel["id"] for panel in panels(name)]
-    assert len(ids) == len(set(ids)), ids
-    assert all(isinstance(i, int) and i > 0 for i in ids)
-
-
-@by_file
-def test_every_panel_has_a_description_and_a_unit(name):
-    for panel in query_panels(name):
-        assert panel.get("description", "").strip(), f"{panel['title']}: no description"
-        assert panel.get("fieldConfig", {}).get("defaults", {}).get("unit"), f"{panel['title']}: no unit"
-
-
-@by_file
-def test_every_panel_and_target_uses_the_datasource_variable(name):
-    for panel in query_panels(name):
-        assert panel["datasource"]["uid"] in ("${datasource}", "$datasource"), panel["title"]
-        assert panel["targets"], f"{panel['title']}: no targets"
-        for target in panel["targets"]:
-            assert target["datasource"]["uid"] in ("${datasource}", "$datasource"), panel["title"]
-            assert target["datasource"]["type"] == "prometheus", panel["title"]
-
-
-SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}")
-# What is left of an expression without its selectors, grouping label lists and strings: a metric
-# name still in it has no selector at all.
-NOT_METRICS = re.compile(r"\{[^}]*\}|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)|\"[^\"]*\"")
-METRIC = re.compile(r"\b(litellm_rust_\w+|ALERTS)\b")
-
-
-@by_file
-def test_every_selector_filters_on_job_and_instance(name):
-    for title, expr in exprs(name):
-        assert not METRIC.findall(NOT_METRICS.sub("", SELECTOR.sub("", expr))), f"{title}: bare metric in {expr}"
-        selectors = SELECTOR.findall(expr)
-        assert selectors, f"{title}: no selector in {expr}"
-        for metric, matchers in selectors:
-            assert 'job=~"$job"' in matchers, f"{title}: {metric} not filtered on $job"
-            assert 'instance=~"$instance"' in matchers, f"{title}: {metric} not filtered on $instance"
-
-
-def _calls(expr, function):
-    """The argument text of every call of `function` in `expr`."""
-    for match in re.finditer(rf"\b{function}\s*\(", expr):
-        depth, start = 1, match.end()
-        for i in range(start, len(expr)):
-            depth += {"(": 1, ")": -1}.get(expr[i], 0)
-            if depth == 0:
-                yield expr[start:i]
-                break
-        else:
-            pytest.fail(f"unbalanced parentheses in {expr}")
-
-
-@by_file
-def test_every_rate_uses_rate_interval(name):
-    for title, expr in exprs(name):
-        for function in ("rate", "irate", "increase"):
-            for argument in _calls(expr, function):
-                ranges = re.findall(r"\[([^\]]*)\]", argument)
-                assert ranges == ["$__rate_interval"], f"{title}: {function}({argument})"
-        # and no range selector anywhere else uses a fixed window
-        assert set(re.findall(r"\[([^\]]*)\]", expr)) <= {"$__rate_interval"}, f"{title}: {expr}"
-
-
 def test_breaker_panels_map_states_to_names():
     for name in DASHBOARDS:
-        breakers = [p for p in query_panels(name) if "breaker" in p["title"].lower()]
+        breakers = [p for p in query_panels(DASHBOARDS[name]) if "breaker" in p["title"].lower()]
         assert breakers, name
         for panel in breakers:
             options = panel["fieldConfig"]["defaults"]["mappings"][0]["options"]
@@ -204,7 +133,7 @@ def test_breaker_panels_map_states_to_names():
 
 
 def test_latency_quantiles_compare_rust_and_python():
-    overview = {p["title"]: p for p in query_panels(grafana.OVERVIEW_FILE)}
+    overview = {p["title"]: p for p in query_panels(DASHBOARDS[grafana.OVERVIEW_FILE])}
     latency = overview["Latency p50/p95/p99: Rust vs Python"]
     quantiles = [re.match(r"histogram_quantile\(([\d.]+),", t["expr"]).group(1) for t in latency["targets"]]
     assert quantiles == ["0.5", "0.95", "0.99"]
@@ -216,7 +145,7 @@ def test_latency_quantiles_compare_rust_and_python():
 
 @by_file
 def test_alert_panels_show_the_components_and_the_control_planes_alerts(name):
-    alert_exprs = [expr for _, expr in exprs(name) if "ALERTS{" in expr]
+    alert_exprs = [expr for _, expr in exprs(DASHBOARDS[name]) if "ALERTS{" in expr]
     assert alert_exprs
     for expr in alert_exprs:
         assert 'alertname=~"LiteLLMRust.*"' in expr and 'component=~"$component|control_plane"' in expr
@@ -229,7 +158,7 @@ def test_alert_panels_show_the_components_and_the_control_planes_alerts(name):
 @by_file
 def test_panel_queries_expands_every_target(name):
     queries = panel_queries(DASHBOARDS[name], {"__rate_interval": "30s"})
-    assert [title for title, _ in queries] == [title for title, _ in exprs(name)]
+    assert [title for title, _ in queries] == [title for title, _ in exprs(DASHBOARDS[name])]
     for title, expr in queries:
         assert "$" not in expr, f"{title}: {expr}"
         assert "[30s]" in expr or "rate(" not in expr, f"{title}: {expr}"
@@ -261,22 +190,3 @@ def test_panel_queries_rejects_unknown_variables():
     dashboard = {"panels": [{"type": "stat", "title": "t", "targets": [{"expr": 'up{a=~"$nope"}'}]}]}
     with pytest.raises(KeyError):
         panel_queries(dashboard, {})
-
-
-# -- every expression parses --------------------------------------------------------------------
-
-
-def test_every_expression_parses_with_promtool(tmp_path):
-    promtool = require_tool("promtool")
-    rules = [
-        {"record": f"dashboard:{Path(name).stem.replace('-', '_')}:target_{i}", "expr": expr}
-        for name in sorted(DASHBOARDS)
-        for i, (_, expr) in enumerate(panel_queries(DASHBOARDS[name], {"__rate_interval": "1m"}))
-    ]
-    assert rules
-    path = tmp_path / "dashboard-queries.yml"
-    # JSON is YAML: no YAML dependency needed.
-    path.write_text(json.dumps({"groups": [{"name": "dashboard-queries", "rules": rules}]}, indent=1))
-    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(rules)} rules found" in result.stdout + result.stderr

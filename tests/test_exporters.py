@@ -1,5 +1,6 @@
 """The exporter configuration: Prometheus and Alertmanager configs accepted by their own tools, the
-degrade route reaching the package's webhook, the Collector config wired and on loopback."""
+degrade route reaching the package's webhook, the Collector config wired and on loopback. The rules
+and the Alertmanager config are the package's data (`litellm-rust export ...` writes them out)."""
 
 import re
 import subprocess
@@ -9,11 +10,13 @@ import pytest
 import yaml
 from servers import require_tool
 
+from dashboards import ASSETS, alerts
+
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTERS = ROOT / "exporters"
 PROMETHEUS = EXPORTERS / "prometheus" / "prometheus.yml"
-RULES = EXPORTERS / "prometheus" / "litellm-rust-alerts.yaml"
-ALERTMANAGER = EXPORTERS / "alertmanager" / "alertmanager.yml"
+RULES = alerts.DEFAULT_OUT
+ALERTMANAGER = ASSETS / "alertmanager" / "alertmanager.yml"
 COLLECTOR = EXPORTERS / "otel-collector" / "config.yaml"
 WEBHOOK_URL = "http://127.0.0.1:9465/alerts"
 
@@ -145,4 +148,4 @@ def test_collector_listens_only_on_loopback():
 def test_readme_describes_every_exporter_file():
     readme = (EXPORTERS / "README.md").read_text(encoding="utf-8")
     for path in (PROMETHEUS, RULES, ALERTMANAGER, COLLECTOR):
-        assert str(path.relative_to(EXPORTERS)) in readme
+        assert f"`{path.relative_to(ROOT)}`" in readme

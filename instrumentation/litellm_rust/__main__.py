@@ -1,9 +1,11 @@
-"""`litellm-rust` command line: `bench tokens`, `bench ratelimit`, `bench routing`, `demo`, `status`."""
+"""`litellm-rust` command line: `bench tokens`, `bench ratelimit`, `bench routing`, `demo`, `status`,
+`export grafana|prometheus-rules|alertmanager DIR`."""
 
 import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 
 def _offline() -> None:
@@ -21,6 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (noisier ratios)")
     commands.add_parser("demo", help="a litellm Router workload on a loopback server, Rust vs Python")
     commands.add_parser("status", help="print status() after instrumenting")
+    export = commands.add_parser(
+        "export", help="write the packaged Grafana dashboards, Prometheus alert rules or Alertmanager config into DIR"
+    )
+    # The names of the package's assets folders (litellm_rust/assets/<what>).
+    export.add_argument("what", choices=["grafana", "prometheus-rules", "alertmanager"])
+    export.add_argument("directory", metavar="DIR", type=Path, help="created if missing")
+    export.add_argument("--force", action="store_true", help="overwrite files that exist with other content")
     args = parser.parse_args(argv)
     _offline()
 
@@ -40,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         from litellm_rust.cli.demo import run_demo
 
         run_demo()
+    elif args.command == "export":
+        from litellm_rust.cli.export import run_export
+
+        return run_export(args.what, args.directory, force=args.force)
     else:
         from litellm_rust import LiteLLMRustInstrumentor, status
 
