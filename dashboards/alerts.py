@@ -2,8 +2,8 @@
 
 `python -m dashboards.alerts` writes the production rule file into the package's data,
 instrumentation/litellm_rust/assets/prometheus-rules/litellm-rust-alerts.yaml (shipped in the wheel,
-written out by `litellm-rust export prometheus-rules DIR`). Every window, `for` and threshold is a parameter,
-because production windows (5m) cannot fire inside a test: promtool's unit tests
+written out by `litellm-rust export prometheus-rules DIR`). Every window, `for` and threshold is a
+parameter, because production windows (5m) cannot fire inside a test: promtool's unit tests
 (dashboards/alerts_test.yaml) check the production values, and a live loop generates the same rules
 with `rule_groups(window="10s", for_="0s")`.
 

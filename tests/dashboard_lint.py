@@ -116,7 +116,7 @@ def every_selector_filters_on_job_and_instance(dashboard: Mapping) -> Iterator[s
                     yield f"{title}: {metric} not filtered on {scope}"
 
 
-def _call_arguments(expr: str, function: str) -> Iterator[str]:
+def _call_arguments(expr: str, function: str) -> Iterator[str | None]:
     """The argument text of every call of `function` in `expr` (None for an unbalanced call)."""
     for match in re.finditer(rf"\b{function}\s*\(", expr):
         depth, start = 1, match.end()
