@@ -1,4 +1,4 @@
-"""The fallback-reason registry (`litellm_rust.reasons`) against the sources and the README.
+"""The fallback-reason registry (`litellm_rust.reasons`) against the sources and the documentation.
 
 Sources: every reason the Python package or the Rust crates hand a call back to litellm for is
 registered, and every registered reason is raised somewhere. The scan reads the sources as they are
@@ -11,9 +11,10 @@ written, wherever the files live:
   * Rust (comments left out): `decline("x")`, `unsupported("x")`, `Unsupported::new_err("x")`, and
     the labels of the token counter crate's `Unsupported` enum (`Unsupported::Image => "x"`).
 
-README: its table of reasons is generated from the registry (`python tests/test_reasons.py` rewrites
-it) and must be up to date; and where its prose names a reason, in parentheses in a sentence about a
-call that falls back, the reason is a registered one.
+Documentation: the table of reasons in docs/telemetry.md is generated from the registry
+(`python tests/test_reasons.py` rewrites it) and must be up to date; and wherever the README's or a
+docs/ page's prose names a reason, in parentheses in a sentence about a call that falls back, the
+reason is a registered one.
 """
 
 import ast
@@ -28,7 +29,8 @@ from litellm_rust.reasons import REASONS
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "instrumentation" / "litellm_rust"
 CRATES = ROOT / "rust" / "crates"
-README = ROOT / "README.md"
+TELEMETRY_DOC = ROOT / "docs" / "telemetry.md"
+PROSE = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 TABLE_BEGIN = "<!-- fallback reasons: generated from instrumentation/litellm_rust/reasons.py by `python tests/test_reasons.py` -->"
 TABLE_END = "<!-- end of fallback reasons -->"
@@ -123,11 +125,11 @@ def test_the_registry_imports_nothing_of_the_package_or_litellm():
     assert int(subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, check=True).stdout) > 0
 
 
-# -- the README ---------------------------------------------------------------------------------------------
+# -- the documentation ---------------------------------------------------------------------------------------------
 
 
 def _table() -> str:
-    """The README's reason table, as the registry gives it."""
+    """The reason table, as the registry gives it."""
     lines = []
     for part, reasons in REASONS.items():
         lines += ["", f"**{part}**, counted in `{reasons.counted_in}`:", "", "| reason | meaning |", "|---|---|"]
@@ -135,18 +137,28 @@ def _table() -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _readme_parts() -> tuple[str, str, str]:
-    """The README before its generated table, the table, and the README after it."""
-    text = README.read_text()
+def _table_parts(text: str) -> tuple[str, str, str]:
+    """A page before its generated table, the table, and the page after it."""
     before, found, rest = text.partition(TABLE_BEGIN + "\n")
-    assert found, f"README.md has no line {TABLE_BEGIN!r}"
+    assert found, f"no line {TABLE_BEGIN!r}"
     table, found, after = rest.partition(TABLE_END)
-    assert found, f"README.md has no line {TABLE_END!r} after the table"
+    assert found, f"no line {TABLE_END!r} after the table"
     return before, table, after
 
 
-def test_the_readmes_reason_table_is_generated_from_the_registry():
-    assert _readme_parts()[1] == _table(), "run `python tests/test_reasons.py` to regenerate it"
+def _without_table(text: str) -> str:
+    if TABLE_BEGIN not in text:
+        return text
+    before, _, after = _table_parts(text)
+    return before + after
+
+
+def test_the_reason_table_is_generated_from_the_registry():
+    assert _table_parts(TELEMETRY_DOC.read_text())[1] == _table(), "run `python tests/test_reasons.py` to regenerate it"
+
+
+def test_only_docs_telemetry_holds_the_reason_table():
+    assert [path.name for path in PROSE if TABLE_BEGIN in path.read_text()] == ["telemetry.md"]
 
 
 # A sentence about a call handed to litellm, and a parenthesised name (list) in it: "(`a`)", "(`a`: why)",
@@ -167,13 +179,12 @@ def _prose_reasons(text: str) -> set[str]:
     return names
 
 
-def test_the_reasons_the_readmes_prose_names_are_registered():
-    before, _, after = _readme_parts()
-    named = _prose_reasons(before + after)
-    assert {"redis_cache", "unusual_value", "first_use", "no_registry_handle"} <= named  # the prose is read
-    assert sorted(named - _registered()) == []
+def test_the_reasons_the_documentations_prose_names_are_registered():
+    named = {path.name: _prose_reasons(_without_table(path.read_text())) for path in PROSE}
+    assert {"redis_cache", "unusual_value", "first_use", "no_registry_handle"} <= named["components.md"]  # read
+    assert {name: sorted(reasons - _registered()) for name, reasons in named.items() if reasons - _registered()} == {}
 
 
-if __name__ == "__main__":  # rewrite the README's table from the registry
-    before, _, after = _readme_parts()
-    README.write_text(before + TABLE_BEGIN + "\n" + _table() + TABLE_END + after)
+if __name__ == "__main__":  # rewrite docs/telemetry.md's table from the registry
+    before, _, after = _table_parts(TELEMETRY_DOC.read_text())
+    TELEMETRY_DOC.write_text(before + TABLE_BEGIN + "\n" + _table() + TABLE_END + after)
