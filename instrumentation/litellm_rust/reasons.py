@@ -7,7 +7,7 @@ it sends to read litellm's cache in place the same way. Each meaning says what t
 was; in every case litellm served it as shipped (or, for a mirror, the pick read litellm's cache).
 
 Data only, importing nothing of the package or of litellm. `tests/test_reasons.py` checks it against
-every reason the sources raise and against the README's table, which is generated from it.
+every reason the sources raise and against the table in docs/telemetry.md, which is generated from it.
 """
 
 from dataclasses import dataclass
