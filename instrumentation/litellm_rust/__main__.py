@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (noisier ratios)")
     commands.add_parser("demo", help="a litellm Router workload on a loopback server, Rust vs Python")
     commands.add_parser("status", help="print status() after instrumenting")
+    doctor = commands.add_parser("doctor", help="check the installation and configuration (exit 1 on a problem)")
+    doctor.add_argument("--json", action="store_true", help="the findings as JSON")
     args = parser.parse_args(argv)
     _offline()
 
@@ -40,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         from litellm_rust.cli.demo import run_demo
 
         run_demo()
+    elif args.command == "doctor":
+        from litellm_rust.cli.doctor import run_doctor
+
+        return run_doctor(as_json=args.json)
     else:
         from litellm_rust import LiteLLMRustInstrumentor, status
 
