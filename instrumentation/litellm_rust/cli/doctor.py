@@ -128,7 +128,7 @@ def check_breakers() -> list[Finding]:
             findings.append(Finding(OK, name, "closed"))
             continue
         reason = breaker["transitions"][-1]["reason"] if breaker["transitions"] else "no transition recorded"
-        why = f"{breaker['state']}{' (forced)' if breaker['forced'] else ''}: {reason}; Python serves its calls"
+        why = f"{breaker['state']}: {reason}; Python serves its calls"
         fix = (
             f"litellm_rust.release({name!r}) once the cause is resolved"
             if breaker["forced"]
