@@ -159,4 +159,4 @@ def test_a_check_that_raises_is_a_problem_not_a_crash():
 
     report = doctor.run_checks({"group": (check_the_impossible,)})
     assert report == {"group": [doctor.Finding("PROBLEM", "the_impossible", "the check raised RuntimeError: boom")]}
-    assert doctor.render(report).splitlines()[-1] == "1 problems, 0 warnings"
+    assert doctor.render(report).splitlines()[-1] == "problems: 1, warnings: 0"

@@ -231,10 +231,16 @@ def check_exporters() -> list[Finding]:
     distro = list(entry_points(group="opentelemetry_distro", name="distro"))
     findings, unavailable = [], {}
     for signal, variable, group in _SIGNALS:
-        selected = os.environ.get(variable) or (_DISTRO_DEFAULT_EXPORTER if distro else "")
-        subject = f"{variable}={selected}" + ("" if variable in os.environ else " (opentelemetry-distro's default)")
-        if not selected or selected.strip().lower() == "none":
-            findings.append(Finding(OK, subject or variable, f"no {signal} exporter"))
+        selected = os.environ.get(variable)
+        if selected:
+            subject = f"{variable}={selected}"
+        elif distro:
+            selected = _DISTRO_DEFAULT_EXPORTER
+            subject = f"{variable}={selected} (opentelemetry-distro's default)"
+        else:
+            selected, subject = "none", f"{variable} unset"
+        if selected.strip().lower() == "none":
+            findings.append(Finding(OK, subject, f"no {signal} exporter"))
             continue
         for name in selected.split(","):
             entry_point = _get_exporter_entry_point(name.strip(), signal)
@@ -254,11 +260,9 @@ def check_exporters() -> list[Finding]:
             f"{variable}={metrics_reader if variable == 'OTEL_METRICS_EXPORTER' else 'none'}"
             for variable in unavailable
         )
-        why = (
-            "would fail to initialise and load no instrumentor: litellm runs with zero acceleration and nothing says so"
-        )
         if metrics_reader == "prometheus" and "OTEL_METRICS_EXPORTER" in unavailable:
             settings += " (or OTEL_METRICS_EXPORTER=none)"
+        why = "would fail to initialise and load no instrumentor: litellm runs with zero acceleration, silently"
         fix = f"{settings}, or pip install {' '.join(sorted(set(unavailable.values())))}"
         findings.append(Finding(PROBLEM, "opentelemetry-instrument", why, fix))
     return findings
@@ -433,7 +437,7 @@ def render(report: Mapping[str, list[Finding]]) -> str:
             if finding.fix:
                 lines.append(f"  {'':<8}fix: {finding.fix}")
     counts = {level: sum(f.level == level for fs in report.values() for f in fs) for level in (PROBLEM, WARN)}
-    lines.append(f"{counts[PROBLEM]} problems, {counts[WARN]} warnings")
+    lines.append(f"problems: {counts[PROBLEM]}, warnings: {counts[WARN]}")
     return "\n".join(lines)
 
 
