@@ -48,6 +48,11 @@ def check_litellm() -> list[Finding]:
     except PackageNotFoundError:
         return [Finding(PROBLEM, "litellm", "not installed: there is nothing to accelerate", install)]
     subject = f"litellm {installed}"
+    try:
+        import litellm  # noqa: F401
+    except Exception as error:
+        why = f"installed but does not import ({type(error).__name__}: {error}): nothing can be accelerated"
+        return [Finding(PROBLEM, subject, why, f"pip install --force-reinstall '{required}'")]
     # The instrumentor's own gate: instrument() declines (logging an error) when this conflicts.
     if get_dependency_conflicts(_instruments) is not None:
         why = f"outside the supported range {required!r}: instrument() declines and nothing is accelerated"
