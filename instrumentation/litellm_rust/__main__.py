@@ -1,5 +1,5 @@
 """`litellm-rust` command line: `bench tokens`, `bench ratelimit`, `bench routing`, `demo`, `status`,
-`export grafana|prometheus-rules|alertmanager DIR`."""
+`export grafana|prometheus-rules|alertmanager DIR`, `doctor`."""
 
 import argparse
 import json
@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("what", choices=["grafana", "prometheus-rules", "alertmanager"])
     export.add_argument("directory", metavar="DIR", type=Path, help="created if missing")
     export.add_argument("--force", action="store_true", help="overwrite files that exist with other content")
+    doctor = commands.add_parser("doctor", help="check the installation and configuration (exit 1 on a problem)")
+    doctor.add_argument("--json", action="store_true", help="the findings as JSON")
     args = parser.parse_args(argv)
     _offline()
 
@@ -53,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         from litellm_rust.cli.export import run_export
 
         return run_export(args.what, args.directory, force=args.force)
+    elif args.command == "doctor":
+        from litellm_rust.cli.doctor import run_doctor
+
+        return run_doctor(as_json=args.json)
     else:
         from litellm_rust import LiteLLMRustInstrumentor, status
 

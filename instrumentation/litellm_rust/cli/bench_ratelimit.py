@@ -26,6 +26,7 @@ import time
 from contextlib import contextmanager
 
 from litellm_rust._bindings import rebind
+from litellm_rust.cli.progress import Progress
 from litellm_rust.cli.timing import time_per_call
 from litellm_rust.components import components
 
@@ -147,7 +148,7 @@ def _as_shipped(component: str | None = None):
         rebind(replacements)
 
 
-def _print_proxy_rows(quick: bool) -> None:
+def _print_proxy_rows(quick: bool, progress: Progress) -> None:
     print()
     try:
         import litellm.proxy.hooks.parallel_request_limiter_v3  # noqa: F401
@@ -156,7 +157,9 @@ def _print_proxy_rows(quick: bool) -> None:
         return
     from litellm_rust.cli.bench_proxy_limiter import print_proxy_limiter_table, proxy_limiter_rows
 
-    print_proxy_limiter_table(proxy_limiter_rows(requests=200 if quick else 2_000, rounds=3 if quick else 5))
+    requests, rounds = (200, 3) if quick else (2_000, 5)
+    progress(f"proxy limiter (v3, in memory): {requests} requests per column, {rounds} rounds, then the decisions")
+    print_proxy_limiter_table(proxy_limiter_rows(requests=requests, rounds=rounds))
 
 
 def _free_port() -> int:
@@ -210,6 +213,7 @@ def _print_row(name: str, litellm_call, ours_call, shipped: str | None = None, *
 def run_ratelimit_benchmark(quick: bool = False) -> None:
     from litellm_rust import LiteLLMRustInstrumentor, RateLimiter, configure
 
+    progress = Progress("ratelimit")
     rounds, budget = (3, 0.05) if quick else (7, 0.2)
     ours_check = RateLimiter(rpm=_UNLIMITED)
     instrumentor = LiteLLMRustInstrumentor()
@@ -222,9 +226,11 @@ def run_ratelimit_benchmark(quick: bool = False) -> None:
         ]
         print(f"{'local check':<40} {'litellm py ns':>14} {'litellm-rust ns':>16} {'py/ours':>8}")
         print("-" * 81)
-        for row in rows:
+        for number, row in enumerate(rows, 1):
+            progress(f"{row[0]}: litellm vs litellm-rust ({number}/{len(rows)})")
             _print_row(*row, rounds=rounds, budget=budget)
         _, litellm_sync, ours_sync = rows[0]  # the sync router check, timed again under gcra
+        progress("router check (rpm+tpm), gcra: litellm vs litellm-rust")
         configure("rate_limits", rate_limit_algorithm="gcra")
         try:
             _print_row("router check (rpm+tpm), gcra", litellm_sync, ours_sync, rounds=rounds, budget=budget)
@@ -233,7 +239,7 @@ def run_ratelimit_benchmark(quick: bool = False) -> None:
     finally:
         instrumentor.uninstrument()
 
-    _print_proxy_rows(quick)
+    _print_proxy_rows(quick, progress)
     redis_server = shutil.which("redis-server")
     if redis_server is None:
         print("\nredis-server not installed: shared (Redis) rows skipped")
@@ -258,6 +264,7 @@ def run_ratelimit_benchmark(quick: bool = False) -> None:
         )
         try:
             time.sleep(0.3)
+            progress(f"shared checks through redis-server on 127.0.0.1:{port}, from 1 process then 4")
             rates = _redis_rates(f"redis://127.0.0.1:{port}/0", 2_000 if quick else 10_000)
         finally:
             server.terminate()

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 
+from litellm_rust.cli.progress import Progress
 from litellm_rust.cli.timing import time_per_call
 
 STRATEGIES = (
@@ -56,8 +57,9 @@ def _router(strategy: str, deployments: int):
     return Router(model_list=model_list, routing_strategy=strategy, num_retries=0)
 
 
-def _worker(strategy: str, deployments: int, rounds: int, budget: float) -> dict:
-    """Runs in its own process; returns µs per call by phase and mode."""
+def _worker(strategy: str, deployments: int, rounds: int, budget: float, started: float) -> dict:
+    """Runs in its own process; returns µs per call by phase and mode. `started`: the parent's
+    progress origin."""
     import litellm
 
     from litellm_rust import LiteLLMRustInstrumentor, status
@@ -96,8 +98,11 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float) -> dict
     instrumentor = LiteLLMRustInstrumentor()
     samples = {(phase, mode): [] for phase in phases for mode in ("python", "rust")}
     served = {"rust": 0, "all": 0}
-    for _ in range(rounds):
+    progress = Progress("routing", started)
+    for round_number in range(1, rounds + 1):
         for mode in ("python", "rust"):
+            side = "litellm as shipped" if mode == "python" else "instrumented"
+            progress(f"{strategy} n={deployments}, {side}: {', '.join(phases)} (round {round_number}/{rounds})")
             if mode == "rust":
                 instrumentor.instrument(mode="rust")
                 before = status().get("routing", {})
@@ -123,15 +128,16 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float) -> dict
     }
 
 
-def _measure(strategy: str, deployments: int, rounds: int, budget: float) -> dict:
+def _measure(strategy: str, deployments: int, rounds: int, budget: float, progress: Progress) -> dict:
     program = (
         "import json, sys; from litellm_rust.cli.bench_routing import _worker; "
-        f"print(json.dumps(_worker({strategy!r}, {deployments}, {rounds}, {budget})))"
+        f"print(json.dumps(_worker({strategy!r}, {deployments}, {rounds}, {budget}, {progress.started!r})))"
     )
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
-    output = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=1800)
+    # The worker's stderr is this process's: its progress lines, and its traceback if it fails.
+    output = subprocess.run([sys.executable, "-c", program], env=env, stdout=subprocess.PIPE, text=True, timeout=1800)
     if output.returncode != 0:
-        raise RuntimeError(f"{strategy} n={deployments} failed:\n{output.stderr[-2000:]}")
+        raise RuntimeError(f"{strategy} n={deployments} failed (its traceback is above)")
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
@@ -143,14 +149,16 @@ def run_routing_benchmark(quick: bool = False) -> None:
     )
     print(header)
     print("-" * len(header))
-    for strategy in STRATEGIES:
-        for deployments in sizes:
-            measured = _measure(strategy, deployments, rounds, budget)
-            for phase in ("sync pick", "async pick", "request"):
-                litellm_us = measured["us"].get(f"{phase}|python")
-                ours_us = measured["us"].get(f"{phase}|rust")
-                if litellm_us is None:
-                    row = f"{'–':>11} {'–':>16} {'–':>13}"
-                else:
-                    row = f"{litellm_us:>11,.0f} {ours_us:>16,.0f} {litellm_us / ours_us:>12.1f}x"
-                print(f"{strategy:<24} {deployments:>5} {phase:<10} {row} {measured['rust_share']:>10.0%}")
+    progress = Progress("routing")
+    runs = [(strategy, deployments) for strategy in STRATEGIES for deployments in sizes]
+    for number, (strategy, deployments) in enumerate(runs, 1):
+        progress(f"{strategy} n={deployments}: a fresh process builds the Router ({number}/{len(runs)})")
+        measured = _measure(strategy, deployments, rounds, budget, progress)
+        for phase in ("sync pick", "async pick", "request"):
+            litellm_us = measured["us"].get(f"{phase}|python")
+            ours_us = measured["us"].get(f"{phase}|rust")
+            if litellm_us is None:
+                row = f"{'–':>11} {'–':>16} {'–':>13}"
+            else:
+                row = f"{litellm_us:>11,.0f} {ours_us:>16,.0f} {litellm_us / ours_us:>12.1f}x"
+            print(f"{strategy:<24} {deployments:>5} {phase:<10} {row} {measured['rust_share']:>10.0%}")

@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from litellm_rust.cli.progress import Progress
 from litellm_rust.cli.timing import time_per_call
 
 CHAT = [
@@ -112,6 +113,7 @@ def run_token_benchmark(quick: bool = False) -> list[dict]:
     from litellm_rust import LiteLLMRustInstrumentor, count_tokens_batch
     from litellm_rust.components import components
 
+    progress = Progress("tokens")
     litellm.suppress_debug_info = True
     component = components()["token_counter"]
     python_counter = component.reference
@@ -128,7 +130,8 @@ def run_token_benchmark(quick: bool = False) -> list[dict]:
         )
         print(header)
         print("-" * len(header))
-        for row in rows:
+        for number, row in enumerate(rows, 1):
+            progress(f"{row.model}, {row.workload}: litellm py, litellm native, litellm-rust ({number}/{len(rows)})")
             times = _measure(row, rounds, budget)
             expected = row.python()
             native_equal = "n/a" if row.native is None else str(row.native() == expected)
@@ -153,6 +156,7 @@ def run_token_benchmark(quick: bool = False) -> list[dict]:
             print(f'{model}: litellm-rust time on 100 KB of "a" / on 100 KB text = {pathological:.2f}')
     finally:
         instrumentor.uninstrument()
+    progress(f"instrumentation overhead per call: native count vs instrumented, telemetry off and on ({rounds} rounds)")
     _print_overhead(instrumentor, component, rounds, budget)
     return results
 

@@ -28,6 +28,8 @@ import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from litellm_rust.cli.progress import Progress
+
 _MODES = ("python", "rust")
 _MODEL_GROUP = "gpt-4o"
 _LARGE_PROMPT_BYTES = 20_000
@@ -260,21 +262,26 @@ async def _rate_limited_phase(router, phase: str) -> tuple[float, int, int]:
     return time.process_time() - cpu, outcomes["admitted"], outcomes["refused"]
 
 
-def _within_one_minute(seconds_needed: float = 15.0) -> None:
+def _within_one_minute(progress: Progress, seconds_needed: float = 15.0) -> None:
     """litellm's rpm windows are wall-clock minutes: start a burst only when it ends in the same one."""
     left = 60.0 - time.time() % 60.0
     if left < seconds_needed:
+        progress(f"waiting {left:.0f}s for the next wall-clock minute (litellm's rpm window)")
         time.sleep(left + 0.05)
 
 
-def _rate_limit_scenario(port: int, instrumentor, loop) -> dict[str, tuple[float, int, int]]:
+def _rate_limit_scenario(port: int, instrumentor, loop, progress: Progress) -> dict[str, tuple[float, int, int]]:
     router = _build_limited_router(port)
     results = {}
     for mode in _MODES:
+        progress(
+            f"rate-limit scenario, mode {mode}: a burst of {_BURST_PER_GROUP} requests on each of "
+            f"{_LIMITED_GROUPS} groups (rpm {_GROUP_RPM})"
+        )
         instrumentor.instrument(mode=mode)
         try:
             loop.run_until_complete(_rate_limited_phase(router, f"warm-{mode}"))
-            _within_one_minute()
+            _within_one_minute(progress)
             results[mode] = loop.run_until_complete(_rate_limited_phase(router, mode))
         finally:
             instrumentor.uninstrument()
@@ -352,6 +359,7 @@ def run_demo() -> None:
     picks = _env_int("LITELLM_RUST_DEMO_PICKS", 400)
     direct_calls = _env_int("LITELLM_RUST_DEMO_DIRECT_CALLS", 200)
 
+    progress = Progress("demo")
     litellm = _quiet_litellm()
     from litellm_rust import LiteLLMRustInstrumentor, status
 
@@ -391,10 +399,17 @@ def run_demo() -> None:
             if instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.uninstrument()
             # Warm up once, uninstrumented: client creation, litellm's lazy imports, tokenizer load.
+            progress(f"warm-up, uninstrumented: a Router over {deployments} deployments on 127.0.0.1:{port}")
             loop.run_until_complete(_router_phase(router, _CONCURRENCY))
             litellm.token_counter(model=_MODEL_GROUP, messages=big_messages)
             for round_index, modes in schedule:
                 for mode in modes:
+                    progress(
+                        f"mode {mode} (round {round_index + 1}/{len(schedule)}): "
+                        f"{round_requests[round_index]} router requests, "
+                        f"{round_direct[round_index]} direct token_counter calls, "
+                        f"{round_picks[round_index]} sync and async picks"
+                    )
                     instrumentor.instrument(mode=mode)
                     try:
                         # Warm this mode's path (native counter construction) outside the timing.
@@ -424,7 +439,7 @@ def run_demo() -> None:
                     result["counts"] |= counts
                     result["sync_pick_cpu"] += sync_pick_cpu
                     result["async_pick_cpu"] += async_pick_cpu
-            rate_limited = _rate_limit_scenario(port, instrumentor, loop)
+            rate_limited = _rate_limit_scenario(port, instrumentor, loop, progress)
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
