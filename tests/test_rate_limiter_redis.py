@@ -40,7 +40,9 @@ def test_a_shared_limit_is_exact_across_four_processes(redis_server):
         worker.stdin.flush()
     admitted = [int(worker.communicate(timeout=120)[0]) for worker in workers]
     assert sum(admitted) == 1_000
-    assert all(count > 0 for count in admitted)  # the processes really competed
+    # The processes really competed for one limit (on a loaded 2-core machine a late starter can find
+    # it spent already, so not every one of them need admit something).
+    assert sum(count > 0 for count in admitted) >= 2
 
 
 def test_threads_in_one_process_share_connections_exactly(redis_server):
