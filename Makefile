@@ -118,9 +118,10 @@ rust-test: venv system-deps
 py-test: venv system-deps
 	$(OFFLINE_ENV) $(VPY) -m pytest -q --ignore=tests/test_wheel.py
 
-# The wheel just built, installed into a fresh venv (tests/test_wheel.py).
+# The wheel just built, installed into a fresh venv (tests/test_wheel.py); without conftest.py, which
+# imports this checkout's package: the wheel alone is under test.
 wheel-test: wheel
-	$(OFFLINE_ENV) $(VPY) -m pytest -q tests/test_wheel.py
+	$(OFFLINE_ENV) $(VPY) -m pytest -q --noconftest tests/test_wheel.py
 
 demo: venv system-deps
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench tokens
