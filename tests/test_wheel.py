@@ -126,6 +126,7 @@ def assert_served_by_the_wheel(result: dict, venv: Path) -> None:
     calls_before, calls_after = result["routing_rust_calls"]
     assert calls_after > calls_before, result["status"]["routing"]
     assert result["status"]["routing"]["fallbacks"] == 0, result["status"]["routing"]
+    assert result["picked"] in ("https://a.example", "https://b.example")
     assert result["reply"] == "hi"
 
 
