@@ -2,7 +2,9 @@
 #
 #   make venv         .venv with litellm 1.110.2, OTel, pytest, maturin; the package built (release) and installed editable
 #   make system-deps  Debian packages for the integration tests (prometheus, alertmanager, redis-server)
-#   make test         lint, Rust tests and clippy (warnings fail), then the Python test suite (incl. the Prometheus/Alertmanager loop)
+#   make wheel        portable wheel (abi3, manylinux2014, stripped) and sdist in dist/
+#   make test         lint, Rust tests and clippy (warnings fail), the Python test suite (incl. the Prometheus/Alertmanager loop),
+#                     then the built wheel's tests in a fresh venv
 #   make lint         ruff check, ruff format --check, cargo fmt --check
 #   make demo         token-counting, rate-limit and routing benchmarks, then the Router demo (Python vs Rust)
 #   make artifacts    the overview dashboard rendered from the loop test's Prometheus data, as a PNG
@@ -18,9 +20,9 @@ VPY := $(VENV)/bin/python
 # The pip step reruns only when pyproject.toml or this Makefile changes (or the stamp is removed).
 PIP_STAMP := $(VENV)/.deps-stamp
 
-# Run-time dependencies and the `test` and `proxy` extras (litellm's proxy limiter is tested too),
-# read from pyproject.toml (one list, not two), plus the build tool. maturin installs the package itself.
-PRINT_PY_DEPS = $(VPY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; extras = p["optional-dependencies"]; print("\n".join(p["dependencies"] + extras["test"] + extras["proxy"]))'
+# Run-time dependencies, the `test` and `proxy` extras (litellm's proxy limiter is tested too) and the
+# `dev` extra's build tools, read from pyproject.toml (one list, not two). maturin installs the package itself.
+PRINT_PY_DEPS = $(VPY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; extras = p["optional-dependencies"]; tools = [d for d in extras["dev"] if not d.startswith(p["name"])]; print("\n".join(p["dependencies"] + extras["test"] + extras["proxy"] + tools))'
 
 # Nothing may download at run time: litellm's cost map and HF tokenizers stay local.
 OFFLINE_ENV := LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_OFFLINE_MODE=true HF_HUB_OFFLINE=1
@@ -34,7 +36,7 @@ PYO3_ENV = VIRTUAL_ENV=$(VENV) PYO3_PYTHON=$(VPY) \
 CI ?=
 SYSTEM_PACKAGES := prometheus prometheus-alertmanager redis-server
 
-.PHONY: venv system-deps lint test rust-test py-test demo artifacts clean distclean
+.PHONY: venv system-deps wheel lint test rust-test py-test wheel-test demo artifacts clean distclean
 
 # ---------------------------------------------------------------------------------------------
 
@@ -45,11 +47,28 @@ $(VPY):
 
 $(PIP_STAMP): pyproject.toml Makefile | $(VPY)
 	$(VPY) -m pip install -q -U pip
-	$(PRINT_PY_DEPS) | xargs -d '\n' $(VPY) -m pip install -q 'maturin>=1.7,<2'
+	$(PRINT_PY_DEPS) | xargs -d '\n' $(VPY) -m pip install -q
 	touch $@
 
 venv: $(PIP_STAMP)
 	cd $(CURDIR) && $(PYO3_ENV) $(VENV)/bin/maturin develop --release
+
+# Wheels a user installs without a Rust toolchain: abi3 (any CPython >= 3.11), linked by zig against
+# glibc 2.17 (manylinux2014), stripped; the sdist beside them. zig's linker and target triple share no
+# artifacts with the host build, so they get their own target directory. The aarch64 wheel cross-builds
+# the same way (`make wheel WHEEL_TARGETS="x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu"`); CI
+# builds only the one it can run.
+WHEEL_TARGETS ?= x86_64-unknown-linux-gnu
+WHEEL_TARGET_DIR := $(CURDIR)/rust/target/wheel
+
+wheel: $(PIP_STAMP)
+	rm -rf dist
+	for target in $(WHEEL_TARGETS); do \
+		rustup target add $$target; \
+		PATH=$(VENV)/bin:$$PATH $(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 \
+			--target $$target --target-dir $(WHEEL_TARGET_DIR) --interpreter $(VPY) --out dist; \
+	done
+	$(VENV)/bin/maturin sdist --out dist
 
 # ---------------------------------------------------------------------------------------------
 
@@ -84,7 +103,7 @@ system-deps:
 
 # ---------------------------------------------------------------------------------------------
 
-test: lint rust-test py-test
+test: lint rust-test py-test wheel-test
 
 lint: $(PIP_STAMP)
 	$(VENV)/bin/ruff check .
@@ -97,7 +116,12 @@ rust-test: venv system-deps
 	cd rust && $(PYO3_ENV) cargo clippy --workspace --all-targets --release -- -D warnings
 
 py-test: venv system-deps
-	$(OFFLINE_ENV) $(VPY) -m pytest -q
+	$(OFFLINE_ENV) $(VPY) -m pytest -q --ignore=tests/test_wheel.py
+
+# The wheel just built, installed into a fresh venv (tests/test_wheel.py); without conftest.py, which
+# imports this checkout's package: the wheel alone is under test.
+wheel-test: wheel
+	$(OFFLINE_ENV) $(VPY) -m pytest -q --noconftest tests/test_wheel.py
 
 demo: venv system-deps
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench tokens
