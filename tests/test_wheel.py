@@ -143,3 +143,16 @@ def test_opentelemetry_instrument_serves_the_same_from_rust(plain_run, venv):
     assert result["instrumented_before"] is True
     assert result["counts"] == plain_run["litellm_counts"]
     assert_served_by_the_wheel(result, venv)
+
+
+@pytest.mark.parametrize("what", ["grafana", "prometheus-rules", "alertmanager"])
+def test_the_installed_command_exports_the_packaged_files(venv, tmp_path, what):
+    """The dashboards, rules and Alertmanager route are read from the installed wheel's package data."""
+    completed = subprocess.run(
+        [venv / "bin" / "litellm-rust", "export", what, tmp_path], cwd=venv, capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0, completed.stderr
+    committed = ROOT / "instrumentation" / "litellm_rust" / "assets" / what
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in committed.iterdir())
+    for path in committed.iterdir():
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes()
