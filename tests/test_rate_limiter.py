@@ -110,6 +110,13 @@ def test_idle_keys_are_evicted():
     assert len(limiter) == 1
 
 
+def test_a_limit_over_the_longest_period_still_refuses_beyond_its_amount():
+    century = 100 * 365.25 * 86_400
+    for algorithm in ("gcra", "fixed_window"):
+        limiter = RateLimiter(limits=[("century", "requests", 1, century)], algorithm=algorithm, clock=ManualClock())
+        assert limiter.check("key").allowed and not limiter.check("key").allowed, algorithm
+
+
 def test_a_zero_limit_admits_nothing():
     assert not RateLimiter(rpm=0, clock=ManualClock()).check("key").allowed
 
@@ -122,6 +129,12 @@ def test_a_zero_limit_admits_nothing():
         ({"rpm": 1.5}, TypeError, "rpm: expected a whole number"),
         ({"rpm": True}, TypeError, "rpm: expected a whole number"),
         ({"limits": [("rps", "requests", 1, 0)]}, ValueError, "rps: the period must be a positive number"),
+        # Beyond a century a GCRA tolerance would overflow and admit everything.
+        (
+            {"limits": [("eon", "requests", 1, 2e10)], "algorithm": "gcra"},
+            ValueError,
+            "eon: the period must be at most",
+        ),
         ({"limits": [("x", "bytes", 1, 1)]}, ValueError, "unit must be 'requests' or 'tokens'"),
         ({"limits": [("rpm", "requests", 1, 60)], "rpm": 2}, ValueError, "rpm: defined twice"),
         ({"rpm": 1, "algorithm": "leaky"}, ValueError, "algorithm must be"),

@@ -223,17 +223,11 @@ fn parse_limits(limits: Vec<(String, String, u64, f64)>) -> PyResult<Vec<Limit>>
     limits
         .into_iter()
         .map(|(name, unit_name, amount, period)| {
-            if !(period.is_finite() && period > 0.0) {
-                return Err(PyValueError::new_err(format!(
-                    "{name}: the period must be a positive number of seconds"
-                )));
-            }
+            let quota = Quota::from_seconds(amount, period)
+                .map_err(|error| PyValueError::new_err(format!("{name}: {error}")))?;
             Ok(Limit {
                 unit: unit(&unit_name)?,
-                quota: Quota {
-                    amount,
-                    period_ns: (period * NANOS) as u64,
-                },
+                quota,
                 name,
             })
         })

@@ -17,6 +17,46 @@ pub struct Quota {
     pub period_ns: u64,
 }
 
+/// The longest period a limit may have: its nanoseconds, added to any clock reading, must stay
+/// within `u64`, or a GCRA tolerance would saturate and admit everything.
+pub const MAX_PERIOD_SECONDS: f64 = 100.0 * 365.25 * 86_400.0;
+
+/// Why a number of seconds cannot be a limit's period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeriodError {
+    NotPositive,
+    TooLong,
+}
+
+impl std::fmt::Display for PeriodError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeriodError::NotPositive => {
+                write!(f, "the period must be a positive number of seconds")
+            }
+            PeriodError::TooLong => write!(
+                f,
+                "the period must be at most {MAX_PERIOD_SECONDS:.0} seconds (100 years)"
+            ),
+        }
+    }
+}
+
+impl Quota {
+    /// `amount` per `seconds`.
+    pub fn from_seconds(amount: u64, seconds: f64) -> Result<Quota, PeriodError> {
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return Err(PeriodError::NotPositive);
+        }
+        if seconds > MAX_PERIOD_SECONDS {
+            return Err(PeriodError::TooLong);
+        }
+        // At least one nanosecond: a positive period below it still means a period.
+        let period_ns = ((seconds * 1e9) as u64).max(1);
+        Ok(Quota { amount, period_ns })
+    }
+}
+
 /// What one limit says about a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Verdict {
@@ -328,5 +368,29 @@ mod tests {
         window.debit(quota(60), 0, 150);
         assert_eq!(window.used(quota(60), 30 * SECOND), 150);
         assert_eq!(window.used(quota(60), 60 * SECOND), 0);
+    }
+
+    #[test]
+    fn a_period_is_positive_and_at_most_a_century() {
+        assert_eq!(
+            Quota::from_seconds(5, 60.0),
+            Ok(Quota {
+                amount: 5,
+                period_ns: 60 * SECOND
+            })
+        );
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(Quota::from_seconds(1, bad), Err(PeriodError::NotPositive));
+        }
+        assert_eq!(Quota::from_seconds(1, 2e10), Err(PeriodError::TooLong));
+        assert!(Quota::from_seconds(1, MAX_PERIOD_SECONDS).is_ok());
+    }
+
+    #[test]
+    fn gcra_refuses_beyond_the_limit_at_the_longest_period() {
+        let quota = Quota::from_seconds(1, MAX_PERIOD_SECONDS).unwrap();
+        let state = WindowState::gcra();
+        assert!(state.admit(quota, SECOND, 1).allowed);
+        assert!(!state.admit(quota, 2 * SECOND, 1).allowed);
     }
 }
