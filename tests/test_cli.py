@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from imports import MODULES, imported_modules
 from litellm_rust.__main__ import main
+from litellm_rust.components import COMPONENT_NAMES
+from servers import require_tool
 
 CLI = "litellm_rust.cli"
 
@@ -79,3 +81,18 @@ def test_the_token_benchmarks_overhead_rows_measure_the_native_count(capsys, tok
     printed = capsys.readouterr().out
     assert "native TokenCounter.count alone" in printed
     assert "litellm.token_counter, telemetry off" in printed
+
+
+def test_the_soak_tool_runs_both_modes_and_reports_every_component():
+    require_tool("redis-server")
+    completed = subprocess.run(
+        [sys.executable, "-m", "litellm_rust", "soak", "--minutes", "0.05", "--deployments", "3", "--interval", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = completed.stderr
+    assert "mode rust" in report and "mode shadow" in report, report
+    assert all(f"{name} rust=" in report for name in COMPONENT_NAMES), report
+    assert "errors 0 " in report.splitlines()[-2], report

@@ -1,5 +1,5 @@
 """`litellm-rust` command line: `bench tokens`, `bench ratelimit`, `bench routing`, `demo`, `status`,
-`export grafana|prometheus-rules|alertmanager DIR`, `doctor`."""
+`export grafana|prometheus-rules|alertmanager DIR`, `doctor`, `soak`."""
 
 import argparse
 import json
@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("what", choices=["grafana", "prometheus-rules", "alertmanager"])
     export.add_argument("directory", metavar="DIR", type=Path, help="created if missing")
     export.add_argument("--force", action="store_true", help="overwrite files that exist with other content")
+    soak = commands.add_parser("soak", help="a long Router workload in rust then shadow mode; RSS, errors, mismatches")
+    soak.add_argument("--minutes", type=float, default=10.0, help="how long (half in each mode)")
+    soak.add_argument("--deployments", type=int, default=20, help="deployments per router")
+    soak.add_argument("--interval", type=float, default=30.0, help="seconds between report lines")
     doctor = commands.add_parser("doctor", help="check the installation and configuration (exit 1 on a problem)")
     doctor.add_argument("--json", action="store_true", help="the findings as JSON")
     args = parser.parse_args(argv)
@@ -55,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from litellm_rust.cli.export import run_export
 
         return run_export(args.what, args.directory, force=args.force)
+    elif args.command == "soak":
+        from litellm_rust.cli.soak import run_soak
+
+        return run_soak(args.minutes, args.deployments, args.interval)
     elif args.command == "doctor":
         from litellm_rust.cli.doctor import run_doctor
 
