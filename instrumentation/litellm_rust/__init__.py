@@ -35,11 +35,18 @@ def status() -> dict:
     implementation, fallbacks and their reasons, shadow comparisons and sampled mismatch details,
     and the breaker's state and transitions. Counts are cumulative for the process.
 
-    JSON-serializable; safe to call before or without `instrument()`.
+    JSON-serializable; safe to call before or without `instrument()`, and with any litellm (a
+    component the installed litellm does not support shows `supported: False` and why).
     """
-    from litellm_rust.components import components
+    from litellm_rust.components import COMPONENT_NAMES, components, unsupported
 
-    return {name: component.status() for name, component in components().items()}
+    built, refused = components(), unsupported()
+    return {
+        name: built[name].status()
+        if name in built
+        else {"instrumented": False, "supported": False, "serving": "python", "reason": refused[name]}
+        for name in COMPONENT_NAMES
+    }
 
 
 def count_tokens_batch(model: str, texts: list[str]) -> list[int]:
@@ -47,6 +54,9 @@ def count_tokens_batch(model: str, texts: list[str]) -> list[int]:
 
     Equal to ``[litellm.token_counter(model=model, text=t) for t in texts]``.
     """
-    from litellm_rust.components import components
+    from litellm_rust.components import components, unsupported
 
-    return components()["token_counter"].count_batch(model, texts)
+    component = components().get("token_counter")
+    if component is None:
+        raise RuntimeError(f"token counting is not supported here: {unsupported()['token_counter']}")
+    return component.count_batch(model, texts)

@@ -69,4 +69,9 @@ class Component(ABC):
         return python_result == rust_result
 
     def status(self) -> dict:
-        return {"instrumented": self.instrumented, **self.control.status()}
+        return {
+            "instrumented": self.instrumented,
+            "supported": True,
+            "serving": self.control.serving() if self.instrumented else "python",
+            **self.control.status(),
+        }

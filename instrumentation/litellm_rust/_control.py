@@ -21,7 +21,7 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, NoReturn
 
 from litellm_rust import _native
-from litellm_rust.breaker import CLOSED, HALF_OPEN, CircuitBreaker, Transition, percentile
+from litellm_rust.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, Transition, percentile
 from litellm_rust.config import ComponentSettings
 
 if TYPE_CHECKING:
@@ -407,6 +407,13 @@ class Control:
                 else {"samples": 0}
             )
         return result
+
+    def serving(self) -> str:
+        """Which implementation serves this component's calls now: `python`, `shadow` (Python, Rust
+        compared) or `rust` (some calls on Python below full rollout or while the breaker probes)."""
+        if self.breaker.state == OPEN:
+            return "python"
+        return self.settings.mode
 
     def status(self) -> dict:
         stats = self.stats

@@ -14,7 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 
-from litellm_rust.components import components, settings_classes
+from litellm_rust.components import components, settings_classes, unsupported
 from litellm_rust.config import CONFIG_ENV, Config, ConfigError, from_environment, load_file
 from litellm_rust.redis_health import REDIS_HEALTH
 
@@ -180,6 +180,8 @@ class ControlPlane:
 
     def _control(self, component: str):
         controls = self.controls
+        if component in unsupported():
+            raise ConfigError(f"{component}: not supported with the installed litellm ({unsupported()[component]})")
         if component not in controls:
             raise ConfigError(f"unknown component {component!r} (expected one of {', '.join(controls)})")
         return controls[component]

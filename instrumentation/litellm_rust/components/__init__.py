@@ -1,7 +1,14 @@
-"""The accelerated components, by name. Adding one means adding its module here."""
+"""The accelerated components, by name. Adding one means adding its module here.
+
+Each component is built on its own: one whose litellm names do not resolve on the installed litellm,
+or whose exactness was not verified on its version, is not built and stays on litellm's Python,
+reported by `unsupported()` with the reason; the others are served.
+"""
 
 import importlib
+import logging
 from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 
 from litellm_rust._component import Component
 from litellm_rust.config import ComponentSettings
@@ -33,5 +40,39 @@ def settings_classes() -> dict[str, type[ComponentSettings]]:
 
 
 @cache
+def _built() -> tuple[dict[str, Component], dict[str, str]]:
+    built, unsupported = {}, {}
+    for name in _REGISTRY:
+        reason = _unsupported_reason(name)
+        if reason is None:
+            try:
+                built[name] = _component_class(name)()
+            except Exception as error:  # names that resolve, in a shape this litellm does not have
+                reason = f"could not be built on this litellm: {type(error).__name__}: {error}"
+        if reason is not None:
+            unsupported[name] = reason
+            logging.getLogger("litellm_rust").warning("litellm_rust %s stays on litellm's Python: %s", name, reason)
+    return built, unsupported
+
+
+def _unsupported_reason(name: str) -> str | None:
+    from litellm_rust import _litellm
+
+    try:
+        installed = version("litellm")
+    except PackageNotFoundError:
+        return "litellm is not installed"
+    if installed not in _litellm.VERIFIED_ON:
+        return f"exactness verified on litellm {', '.join(_litellm.VERIFIED_ON)}, not on the installed {installed}"
+    missing = _litellm.SURFACES[name].missing()
+    return f"litellm {installed} lacks {'; '.join(missing.values())}" if missing else None
+
+
 def components() -> dict[str, Component]:
-    return {name: _component_class(name)() for name in _REGISTRY}
+    """The components the installed litellm supports, built (once per process)."""
+    return _built()[0]
+
+
+def unsupported() -> dict[str, str]:
+    """The components the installed litellm does not support, with why: litellm's Python serves them."""
+    return _built()[1]
