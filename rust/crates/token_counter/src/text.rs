@@ -75,12 +75,23 @@ impl TextCounter {
         let sample_count = self.limits.extrapolation_samples.min(total).max(1);
         let sample_chars = total / sample_count;
         let last_start = chars - sample_chars;
-        let offsets = char_offsets(text);
+        let samples: Vec<(usize, usize)> = (0..sample_count)
+            .map(|index| {
+                let start = last_start * index / (sample_count - 1).max(1);
+                (start, start + sample_chars)
+            })
+            .collect();
+        let mut bounds: Vec<usize> = samples
+            .iter()
+            .flat_map(|&(start, end)| [start, end])
+            .collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        let offsets = byte_offsets(text, chars == text.len(), &bounds);
+        let offset = |index: usize| offsets[bounds.binary_search(&index).expect("a sample bound")];
         let mut sampled_tokens: u64 = 0;
-        for index in 0..sample_count {
-            let start = last_start * index / (sample_count - 1).max(1);
-            let end = start + sample_chars;
-            let sample = &text[offsets(start)..offsets(end)];
+        for (start, end) in samples {
+            let sample = &text[offset(start)..offset(end)];
             sampled_tokens += self.count_chunked(sample, sample_chars) as u64;
         }
         let sampled_chars = (sample_count * sample_chars) as u128;
@@ -117,21 +128,25 @@ fn chunk_boundaries(text: &str, chunk: usize) -> impl Iterator<Item = (usize, us
     })
 }
 
-/// Maps a code-point index to its byte offset (the text's length for one past the end).
-fn char_offsets(text: &str) -> impl Fn(usize) -> usize + '_ {
-    let ascii = char_len(text) == text.len();
-    let table: Vec<usize> = if ascii {
-        Vec::new()
-    } else {
-        text.char_indices().map(|(i, _)| i).collect()
-    };
-    move |index| {
-        if ascii {
-            index
-        } else {
-            table.get(index).copied().unwrap_or(text.len())
+/// The byte offsets of the code-point `indices` (ascending) in `text`, the text's length for one
+/// at or past its end. One pass that stops at the last index: no table of every character's offset
+/// (a long non-ASCII text would need eight bytes per character for a few samples).
+fn byte_offsets(text: &str, ascii: bool, indices: &[usize]) -> Vec<usize> {
+    if ascii {
+        return indices.iter().map(|&index| index.min(text.len())).collect();
+    }
+    let mut offsets = Vec::with_capacity(indices.len());
+    let mut wanted = indices.iter().copied().peekable();
+    for (position, (byte, _)) in text.char_indices().enumerate() {
+        while wanted.next_if_eq(&position).is_some() {
+            offsets.push(byte);
+        }
+        if wanted.peek().is_none() {
+            break;
         }
     }
+    offsets.resize(indices.len(), text.len());
+    offsets
 }
 
 #[cfg(test)]
@@ -192,5 +207,22 @@ mod tests {
     fn pathological_repetition_is_counted() {
         let text = "a".repeat(100_000);
         assert!(counter(Encoding::Cl100kBase).count(&text).unwrap() > 0);
+    }
+
+    #[test]
+    fn byte_offsets_of_code_points_in_one_pass() {
+        let text = "aé€😀b";
+        let expected: Vec<usize> = text
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([text.len()])
+            .collect();
+        let all: Vec<usize> = (0..=5).collect();
+        assert_eq!(byte_offsets(text, false, &all), expected);
+        assert_eq!(
+            byte_offsets(text, false, &[1, 3, 9]),
+            vec![1, 6, text.len()]
+        );
+        assert_eq!(byte_offsets("abc", true, &[0, 2, 7]), vec![0, 2, 3]);
     }
 }
