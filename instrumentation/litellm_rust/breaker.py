@@ -18,15 +18,17 @@ import random
 import threading
 import time
 from array import array
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 
 from litellm_rust.config import BreakerSettings
 
 CLOSED, HALF_OPEN, OPEN = "closed", "half_open", "open"
 STATE_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
-IMPLEMENTATIONS = ("rust", "python")
+_IMPLEMENTATIONS = ("rust", "python")
 # An event leaves the window at most window/60 late (1 s at the default 60 s window).
 _BUCKETS_PER_WINDOW = 60
 # Latencies are counted in log-scale bins 5% wide from 100 ns to ~100 s: a p95 is known to within
@@ -64,40 +66,22 @@ def percentile(samples: list[float], fraction: float) -> float:
     return sorted(samples)[_nearest_rank(fraction, len(samples)) - 1]
 
 
-class _LatencyHistogram:
-    """Durations counted in `_LATENCY_BINS` log-scale bins: the same size for any number of samples."""
+def _latency_bins() -> array:
+    """A count per latency bin, none counted yet: the same size for any number of samples."""
+    return array("I", [0]) * _LATENCY_BINS
 
-    __slots__ = ("bins", "count")
 
-    def __init__(self) -> None:
-        self.bins = array("I", [0]) * _LATENCY_BINS
-        self.count = 0
+def _latency_bin(seconds: float) -> int:
+    if seconds <= _LATENCY_FLOOR_SECONDS:
+        return 0
+    return min(int(math.log(seconds / _LATENCY_FLOOR_SECONDS) / _LOG_LATENCY_BIN_GROWTH), _LATENCY_BINS - 1)
 
-    @staticmethod
-    def bin_of(seconds: float) -> int:
-        if seconds <= _LATENCY_FLOOR_SECONDS:
-            return 0
-        return min(int(math.log(seconds / _LATENCY_FLOOR_SECONDS) / _LOG_LATENCY_BIN_GROWTH), _LATENCY_BINS - 1)
 
-    def add(self, bin_index: int) -> None:
-        self.bins[bin_index] += 1
-        self.count += 1
-
-    def subtract(self, other: "_LatencyHistogram") -> None:
-        for bin_index, count in enumerate(other.bins):
-            if count:
-                self.bins[bin_index] -= count
-        self.count -= other.count
-
-    def percentile(self, fraction: float) -> float:
-        """Nearest-rank percentile (the histogram non-empty), as the geometric middle of its bin."""
-        rank = _nearest_rank(fraction, self.count)
-        seen = 0
-        for bin_index, count in enumerate(self.bins):
-            seen += count
-            if seen >= rank:
-                return _LATENCY_FLOOR_SECONDS * _LATENCY_BIN_GROWTH ** (bin_index + 0.5)
-        raise AssertionError("the bins hold fewer samples than counted")
+def _latency_percentile(bins: array, count: int, fraction: float) -> float:
+    """Nearest-rank percentile of the `count` (at least 1) latencies in `bins`, as the geometric
+    middle of its bin."""
+    bin_index = bisect_left(list(accumulate(bins)), _nearest_rank(fraction, count))
+    return _LATENCY_FLOOR_SECONDS * _LATENCY_BIN_GROWTH ** (bin_index + 0.5)
 
 
 class _Bucket:
@@ -109,7 +93,7 @@ class _Bucket:
         self.ends_at = ends_at
         self.first_calls_total = self.last_calls_total = calls_total
         self.errors = self.comparisons = self.mismatches = 0
-        self.latencies: dict[str, _LatencyHistogram] = {}
+        self.latencies: dict[str, array] = {}
 
 
 class _Window:
@@ -120,7 +104,7 @@ class _Window:
         self._buckets: deque[_Bucket] = deque()
         self._calls_total_at_start: int | None = None
         self.errors = self.comparisons = self.mismatches = 0
-        self.latencies = {implementation: _LatencyHistogram() for implementation in IMPLEMENTATIONS}
+        self.latencies = {implementation: _latency_bins() for implementation in _IMPLEMENTATIONS}
 
     @property
     def calls(self) -> int:
@@ -147,14 +131,13 @@ class _Window:
     def add_timing(
         self, now: float, calls_total: int, window_seconds: float, implementation: str, seconds: float
     ) -> None:
-        totals = self.latencies[implementation]
         bucket = self._bucket(now, calls_total, window_seconds)
-        histogram = bucket.latencies.get(implementation)
-        if histogram is None:
-            histogram = bucket.latencies[implementation] = _LatencyHistogram()
-        bin_index = _LatencyHistogram.bin_of(seconds)
-        histogram.add(bin_index)
-        totals.add(bin_index)
+        bins = bucket.latencies.get(implementation)
+        if bins is None:
+            bins = bucket.latencies[implementation] = _latency_bins()
+        bin_index = _latency_bin(seconds)
+        bins[bin_index] += 1
+        self.latencies[implementation][bin_index] += 1
 
     def forget_events(self) -> None:
         """Errors, comparisons and latencies go; the call counts stay, the window still spans them."""
@@ -162,7 +145,7 @@ class _Window:
             bucket.errors = bucket.comparisons = bucket.mismatches = 0
             bucket.latencies.clear()
         self.errors = self.comparisons = self.mismatches = 0
-        self.latencies = {implementation: _LatencyHistogram() for implementation in IMPLEMENTATIONS}
+        self.latencies = {implementation: _latency_bins() for implementation in _IMPLEMENTATIONS}
 
     def _bucket(self, now: float, calls_total: int, window_seconds: float) -> _Bucket:
         """The bucket for an event at `now`, the call counter noted, once the window has slid to `now`."""
@@ -181,8 +164,11 @@ class _Window:
         self.errors -= bucket.errors
         self.comparisons -= bucket.comparisons
         self.mismatches -= bucket.mismatches
-        for implementation, histogram in bucket.latencies.items():
-            self.latencies[implementation].subtract(histogram)
+        for implementation, bins in bucket.latencies.items():
+            totals = self.latencies[implementation]
+            for bin_index, in_bin in enumerate(bins):
+                if in_bin:
+                    totals[bin_index] -= in_bin
 
 
 class CircuitBreaker:
@@ -300,8 +286,10 @@ class CircuitBreaker:
             return
         self._latency_checked_at = now
         rust, python = window.latencies["rust"], window.latencies["python"]
-        if min(rust.count, python.count) >= settings.min_latency_samples:
-            rust_p95, python_p95 = rust.percentile(0.95), python.percentile(0.95)
+        rust_count, python_count = sum(rust), sum(python)
+        if min(rust_count, python_count) >= settings.min_latency_samples:
+            rust_p95 = _latency_percentile(rust, rust_count, 0.95)
+            python_p95 = _latency_percentile(python, python_count, 0.95)
             if rust_p95 > settings.max_latency_ratio * python_p95:
                 self._open(
                     f"Rust p95 {rust_p95 * 1e6:.1f}us > {settings.max_latency_ratio:g}x Python p95 {python_p95 * 1e6:.1f}us"
