@@ -1,6 +1,9 @@
 """The circuit breaker on its own, with an injected clock."""
 
+import tracemalloc
+
 import pytest
+from litellm_rust import breaker as breaker_module
 from litellm_rust.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, percentile
 from litellm_rust.config import BreakerSettings
 
@@ -139,3 +142,92 @@ def test_percentile_is_nearest_rank():
     samples = [float(i) for i in range(1, 101)]
     assert (percentile(samples, 0.5), percentile(samples, 0.95), percentile(samples, 0.99)) == (50.0, 95.0, 99.0)
     assert percentile([3.0], 0.99) == 3.0
+
+
+# -- the window slides: what left it is not judged ---------------------------------------------
+
+
+def test_errors_spread_thinner_than_the_threshold_keep_it_closed_as_they_age_out(clock):
+    b = breaker(clock)  # 10 s window, 10% errors allowed
+    calls = 0
+    for second in range(100):  # 10 calls a second, one error every 2 s: 5 errors in the 100 calls of a window
+        clock.now += 1
+        calls += 10
+        b.timing("rust", 1e-6, rust_calls_total=calls)
+        if second % 2 == 0:
+            b.rust_error(rust_calls_total=calls, reason="rust_error")
+    assert b.state == CLOSED  # 50 errors in all, but never more than 6 in any window
+    for _ in range(10):  # then 2 errors a second
+        clock.now += 1
+        calls += 10
+        b.rust_error(rust_calls_total=calls, reason="rust_error")
+        b.rust_error(rust_calls_total=calls, reason="rust_error")
+    assert b.state == OPEN
+    assert "error rate" in b.transitions[-1].reason
+
+
+def test_mismatches_that_left_the_window_are_not_held_against_later_comparisons(clock):
+    b = breaker(clock, max_mismatch_rate=0.2)
+    for _ in range(9):
+        b.comparison(rust_calls_total=1, matched=True)
+    b.comparison(rust_calls_total=1, matched=False)
+    assert b.state == CLOSED  # 1 in 10
+    clock.now += 11
+    for _ in range(4):
+        b.comparison(rust_calls_total=1, matched=True)
+    b.comparison(rust_calls_total=1, matched=False)
+    assert b.state == CLOSED  # 1 in the 5 of the window: 20%, not 2 in 15 nor 2 in 5
+    b.comparison(rust_calls_total=1, matched=False)
+    assert b.state == OPEN
+    assert "shadow mismatches 2/6" in b.transitions[-1].reason
+
+
+def test_slow_rust_timings_that_left_the_window_do_not_open_it(clock):
+    b = breaker(clock, min_latency_samples=20, max_latency_ratio=2.0)
+    for _ in range(20):
+        b.timing("rust", 500e-6, rust_calls_total=0)  # not judged yet: no Python timings
+    clock.now += 11
+    for _ in range(20):
+        b.timing("python", 10e-6, rust_calls_total=0)
+        b.timing("rust", 12e-6, rust_calls_total=0)
+    assert b.state == CLOSED
+    for _ in range(20):
+        b.timing("rust", 500e-6, rust_calls_total=0)
+    clock.now += 1.5
+    b.timing("rust", 500e-6, rust_calls_total=0)
+    assert b.state == OPEN
+
+
+# -- bounded memory -----------------------------------------------------------------------------
+
+
+def memory_held_by_the_breaker() -> int:
+    """Bytes still allocated by code in breaker.py."""
+    snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, breaker_module.__file__)])
+    return sum(statistic.size for statistic in snapshot.statistics("filename"))
+
+
+def shadowed_call_time(call: int) -> float:
+    """5,000 calls a second for the first 50,000 calls (10 s), then 25,000 a second for 250,000 more (10 s)."""
+    return 1_000 + (call / 5_000 if call <= 50_000 else 10 + (call - 50_000) / 25_000)
+
+
+def test_memory_does_not_grow_with_the_call_rate(clock):
+    b = breaker(clock, max_mismatch_rate=1.0)  # 10 s window; keep comparing whatever matches
+    held = {}
+    tracemalloc.start()
+    try:
+        for call in range(1, 300_001):
+            clock.now = shadowed_call_time(call)
+            b.comparison(rust_calls_total=call, matched=call % 1_000 != 0)
+            if call % 10 == 0:
+                b.timing("rust", 1e-5 * (1 + call // 10 % 7), rust_calls_total=call)
+                b.timing("python", 2e-5 * (1 + call // 10 % 5), rust_calls_total=call)
+            if call in (50_000, 300_000):  # the window is full of calls: 50,000 of them, then 250,000
+                held[call] = memory_held_by_the_breaker()
+    finally:
+        tracemalloc.stop()
+    assert b.state == CLOSED, b.transitions[-1].reason
+    # One entry per call in the window would hold 200,000 x ~100 bytes more; a slice of the
+    # window starting or ending between the two measures may add ~2%.
+    assert held[300_000] <= held[50_000] * 1.05, held
