@@ -21,6 +21,7 @@ from litellm_rust.redis_health import REDIS_HEALTH
 _logger = logging.getLogger("litellm_rust")
 
 RELOAD_INTERVAL_SECONDS = 1.0
+OPERATOR = "operator"
 
 
 class ControlPlane:
@@ -37,6 +38,8 @@ class ControlPlane:
         self.telemetry = None
         self.tracer_provider = None
         self.webhook_decisions: Counter[str] = Counter({"degrade": 0, "release": 0, "ignore": 0, "reject": 0})
+        # component -> who holds its breaker forced open (the operator, an alert webhook)
+        self._holders: dict[str, set[str]] = {}
         self._reloader: threading.Thread | None = None
         self._stop_reloading = threading.Event()
         REDIS_HEALTH.on_event(self.event)
@@ -186,11 +189,30 @@ class ControlPlane:
             raise ConfigError(f"unknown component {component!r} (expected one of {', '.join(controls)})")
         return controls[component]
 
-    def force_open(self, component: str, reason: str) -> None:
-        self._control(component).breaker.force_open(reason)
+    def force_open(self, component: str, reason: str, holder: str = OPERATOR) -> None:
+        """Hold the breaker open on behalf of `holder` until that holder releases it."""
+        with self._lock:
+            breaker = self._control(component).breaker
+            self.holders(component).add(holder)
+            breaker.force_open(reason)
 
-    def release(self, component: str, reason: str) -> None:
-        self._control(component).breaker.release(reason)
+    def release(self, component: str, reason: str, holder: str = OPERATOR) -> set[str]:
+        """Drop `holder`'s hold; the breaker goes to probing once nobody holds it. Returns who still does."""
+        with self._lock:
+            breaker = self._control(component).breaker
+            holders = self.holders(component)
+            holders.discard(holder)
+            if not holders:
+                breaker.release(reason)
+            return set(holders)
+
+    def holders(self, component: str) -> set[str]:
+        """Who holds the component's breaker forced open."""
+        with self._lock:
+            if not self._control(component).breaker.forced:
+                # A reset breaker (re-instrumented, reset by a test) forgot its hold, and so do we.
+                self._holders[component] = set()
+            return self._holders.setdefault(component, set())
 
 
 def _merged(base: Mapping, overrides: Mapping) -> dict:
@@ -226,8 +248,11 @@ def force_open(component: str, reason: str = "external signal") -> None:
 
 
 def release(component: str, reason: str = "external signal resolved") -> None:
-    """End `force_open()`: the breaker goes half-open and probes before closing."""
-    PLANE.release(component, reason)
+    """End `force_open()`: the breaker goes half-open and probes before closing, unless an alert
+    webhook also holds it open (then it stays open until that alert resolves)."""
+    still_held_by = PLANE.release(component, reason)
+    if still_held_by:
+        _logger.warning("litellm_rust: %s stays open, still held by %s", component, ", ".join(sorted(still_held_by)))
 
 
 def stats() -> dict:

@@ -66,4 +66,5 @@ def _webhook_from_environment() -> AlertWebhook | None:
     host, _, port = address.rpartition(":")
     token_file = os.environ.get(WEBHOOK_TOKEN_FILE_ENV)
     token = Path(token_file).read_text().strip() if token_file else None
-    return AlertWebhook(host or "127.0.0.1", int(port), token)
+    # Naming an address in the environment is the deliberate choice; beyond loopback a token is still required.
+    return AlertWebhook(host or "127.0.0.1", int(port), token, allow_remote=True)
