@@ -96,7 +96,10 @@ def write_config(tmp_path):
     def write(content, name: str = "litellm_rust.json") -> Path:
         path = tmp_path / name
         staging = tmp_path / f".staging-{name}"
-        staging.write_text(content if isinstance(content, str) else json.dumps(content))
+        if isinstance(content, bytes):
+            staging.write_bytes(content)
+        else:
+            staging.write_text(content if isinstance(content, str) else json.dumps(content))
         mtime = next(mtimes)
         os.utime(staging, (mtime, mtime))
         os.replace(staging, path)
@@ -233,6 +236,62 @@ def test_runtime_overrides_of_one_component_accumulate_across_calls():
     assert token_counter_status()["rollout_percent"] == 25
 
 
+def test_without_sources_every_setting_comes_from_the_defaults():
+    sources = token_counter_status()["sources"]
+    assert set(sources) >= {"mode", "rollout_percent", "capture_content", "breaker.probe_rate"}
+    assert set(sources.values()) == {"default"}
+
+
+def test_status_shows_which_source_set_each_setting(instrumentor, write_config, monkeypatch):
+    monkeypatch.setenv("OTEL_PYTHON_LITELLM_RUST_ROLLOUT_PERCENT", "50")
+    path = write_config({"mode": "shadow", "components": {"token_counter": {"breaker": {"probe_rate": 0.5}}}})
+    instrumentor.instrument(config_path=str(path), timing_sample_rate=0.5)
+    litellm_rust.set_mode("token_counter", "python")
+    sources = token_counter_status()["sources"]
+    assert sources["mode"] == "runtime"
+    assert sources["rollout_percent"] == "environment"
+    assert sources["timing_sample_rate"] == "instrument"
+    assert sources["breaker.probe_rate"] == "file"
+    assert sources["shadow_sample_rate"] == "default"
+    assert status()["rate_limits"]["sources"]["mode"] == "file"
+
+
+def test_clearing_a_components_overrides_lets_the_file_apply_again(instrumentor, write_config):
+    instrumentor.instrument(config_path=str(write_config({"mode": "shadow"})))
+    litellm_rust.set_mode("token_counter", "python")
+    litellm_rust.clear_overrides("token_counter")
+    assert token_counter_status()["mode"] == "shadow"
+    assert token_counter_status()["sources"]["mode"] == "file"
+    write_config({"mode": "python"})
+    PLANE.check_reload()
+    assert token_counter_status()["mode"] == "python"
+
+
+def test_clearing_one_components_overrides_keeps_the_shared_and_the_others():
+    litellm_rust.configure(rollout_percent=30)
+    litellm_rust.set_mode("token_counter", "python")
+    litellm_rust.set_mode("rate_limits", "shadow")
+    litellm_rust.clear_overrides("token_counter")
+    assert token_counter_status()["mode"] == "rust"
+    assert token_counter_status()["rollout_percent"] == 30
+    assert status()["rate_limits"]["mode"] == "shadow"
+
+
+def test_clearing_every_override_restores_the_other_sources():
+    litellm_rust.configure(rollout_percent=30, breaker={"min_calls": 3})
+    litellm_rust.set_mode("token_counter", "python")
+    litellm_rust.clear_overrides()
+    assert token_counter_settings() == ComponentSettings()
+    assert set(token_counter_status()["sources"].values()) == {"default"}
+
+
+def test_clearing_the_overrides_of_an_unknown_component_is_an_error():
+    litellm_rust.set_mode("token_counter", "python")
+    with pytest.raises(ConfigError, match="unknown component 'embeddings'"):
+        litellm_rust.clear_overrides("embeddings")
+    assert token_counter_status()["mode"] == "python"
+
+
 def test_runtime_breaker_overrides_accumulate_field_by_field_across_calls():
     litellm_rust.configure("token_counter", breaker={"cool_off_seconds": 5})
     litellm_rust.configure("token_counter", breaker={"min_calls": 3})
@@ -278,6 +337,19 @@ def test_runtime_breaker_overrides_accumulate_field_by_field_across_calls():
         ({"breaker": {"probe_rate": 2}}, "breaker.probe_rate"),
         ({"breaker": {"max_error_rate": "1.01"}}, "breaker.max_error_rate"),
         ({"components": {"token_counter": {"breaker": {"tripwire": 1}}}}, "components.token_counter.breaker.tripwire"),
+        ({"breaker": {"probe_rate": 0}}, "breaker.probe_rate"),
+        ({"breaker": {"max_latency_ratio": 0}}, "breaker.max_latency_ratio"),
+        ({"breaker": {"max_latency_ratio": 0.5}}, "breaker.max_latency_ratio"),
+        ({"breaker": {"window_seconds": 0}}, "breaker.window_seconds"),
+        ({"breaker": {"window_seconds": 86_401}}, "breaker.window_seconds"),
+        ({"breaker": {"cool_off_seconds": 1e300}}, "breaker.cool_off_seconds"),
+        ({"breaker": {"probes_to_close": 0}}, "breaker.probes_to_close"),
+        ({"breaker": {"min_latency_samples": 0}}, "breaker.min_latency_samples"),
+        ({"rollout_percent": 10**400}, "rollout_percent"),
+        ({"rollout_percent": "1" * 400}, "rollout_percent"),
+        ({"breaker": {"max_latency_ratio": 10**400}}, "breaker.max_latency_ratio"),
+        ({"breaker": {"min_calls": "9" * 5000}}, "breaker.min_calls"),
+        ({"mode": "x" * 5000}, "mode"),
         ({"breaker": 5}, "breaker"),
         ({"components": ["token_counter"]}, "components"),
         ({"components": {"token_counter": "shadow"}}, "components.token_counter"),
@@ -300,11 +372,41 @@ def test_an_invalid_value_is_rejected_with_an_error_naming_the_field(layer, path
         ({"breaker": {"min_calls": 2.5}}, "expected a whole number, got 2.5"),
         ({"breaker": {"min_calls": 0}}, "must be at least 1, got 0"),
         ({"capture_content": "maybe"}, "expected true or false, got 'maybe'"),
+        ({"breaker": {"probe_rate": 0}}, "must be greater than 0 and at most 1, got 0"),
+        ({"breaker": {"window_seconds": 0}}, "must be greater than 0 and at most 86400.0, got 0"),
+        ({"breaker": {"max_latency_ratio": 0.5}}, "must be at least 1, got 0.5"),
+        ({"breaker": {"cool_off_seconds": 1e300}}, "must be between 0 and 86400.0, got 1e+300"),
+        ({"rollout_percent": 10**400}, "must be between 0 and 100, got 1000000000000000000000000000000000000000..."),
+        ({"breaker": {"max_latency_ratio": 10**400}}, "expected a finite number"),
+        ({"mode": "x" * 5000}, "unknown mode 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (5002 characters)"),
     ],
 )
 def test_an_invalid_value_error_says_what_is_wrong(layer, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         build(layer)
+
+
+def test_the_extremes_of_the_breaker_ranges_are_accepted():
+    breaker = (
+        build(
+            {"breaker": {"probe_rate": 1e-9, "window_seconds": 86_400, "cool_off_seconds": 0, "max_latency_ratio": 1}}
+        )
+        .components["token_counter"]
+        .breaker
+    )
+    assert (breaker.probe_rate, breaker.window_seconds, breaker.cool_off_seconds) == (1e-9, 86_400, 0)
+    assert breaker.max_latency_ratio == 1
+
+
+def test_the_smallest_timing_sample_rate_applies_as_never_timing():
+    litellm_rust.configure("token_counter", timing_sample_rate=5e-324)  # 1 / rate overflows
+    assert token_counter_settings().timing_sample_rate == 5e-324
+
+
+def test_a_huge_integer_given_to_configure_is_an_error_naming_the_field():
+    with field_error("components.token_counter.rollout_percent"):
+        litellm_rust.configure("token_counter", rollout_percent=10**400)
+    assert token_counter_settings() == ComponentSettings()
 
 
 def test_a_layer_that_is_not_a_mapping_is_rejected():
@@ -445,6 +547,13 @@ def test_an_invalid_file_is_rejected_naming_the_file_and_the_problem(tmp_path, n
         load_file(path)
 
 
+def test_a_file_that_is_not_utf8_is_rejected_naming_the_file(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_bytes(b'{"mode": "\xff\xfe"}')
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: not UTF-8 text"):
+        load_file(path)
+
+
 def test_a_yaml_config_file_configures_instrument(instrumentor, write_config):
     path = write_config(
         "components:\n  token_counter:\n    mode: python\n    rollout_percent: 60\n", name="litellm_rust.yml"
@@ -477,6 +586,21 @@ def test_an_invalid_setting_in_the_config_file_at_instrument_raises_naming_the_f
         instrumentor.instrument(config_path=str(path))
     assert token_counter_status()["instrumented"] is False
     assert litellm.utils.token_counter is original
+
+
+def test_a_config_file_that_is_not_utf8_at_instrument_raises_a_config_error(instrumentor, tmp_path):
+    path = tmp_path / "litellm_rust.json"
+    path.write_bytes(b'{"mode": "\xc3\x28"}')
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: not UTF-8 text"):
+        instrumentor.instrument(config_path=str(path))
+    assert token_counter_status()["instrumented"] is False
+
+
+def test_a_huge_integer_in_the_config_file_at_instrument_raises_naming_the_field(instrumentor, write_config):
+    path = write_config('{"components": {"token_counter": {"rollout_percent": ' + "9" * 400 + "}}}")
+    with field_error("components.token_counter.rollout_percent"):
+        instrumentor.instrument(config_path=str(path))
+    assert token_counter_status()["instrumented"] is False
 
 
 def test_a_missing_config_file_at_instrument_raises_and_leaves_litellm_uninstrumented(instrumentor, tmp_path):
@@ -609,6 +733,67 @@ def test_an_invalid_rewrite_with_an_infinite_count_keeps_the_last_good_configura
     assert PLANE.reload_errors == errors_before + 1
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"mode": "\xff"}',
+        b'{"rollout_percent": ' + b"9" * 400 + b"}",
+        b'{"breaker": {"max_latency_ratio": ' + b"9" * 400 + b"}}",
+        b'{"breaker": {"probe_rate": 0}}',
+    ],
+    ids=["not-utf8", "huge-rollout", "huge-latency-ratio", "zero-probe-rate"],
+)
+def test_a_rewrite_with_extreme_content_keeps_the_last_good_configuration(instrumentor, write_config, content):
+    instrumentor.instrument(config_path=str(write_config({"mode": "shadow", "rollout_percent": 10})))
+    errors_before = PLANE.reload_errors
+    write_config(content)
+    assert PLANE.check_reload() is False
+    assert (token_counter_status()["mode"], token_counter_status()["rollout_percent"]) == ("shadow", 10)
+    assert PLANE.reload_errors == errors_before + 1
+    write_config({"mode": "python"})
+    assert PLANE.check_reload() is True
+    assert token_counter_status()["mode"] == "python"
+
+
+def test_an_unexpected_error_at_reload_is_counted_logged_with_its_traceback_and_survived(
+    instrumentor, write_config, monkeypatch, caplog
+):
+    instrumentor.instrument(config_path=str(write_config({"mode": "shadow"})))
+    errors_before = PLANE.reload_errors
+
+    def broken(settings):
+        raise RuntimeError("a component's check is broken")
+
+    monkeypatch.setattr(components()["token_counter"], "check_settings", broken)
+    write_config({"mode": "python"})
+    with caplog.at_level(logging.ERROR, logger="litellm_rust"):
+        assert PLANE.check_reload() is False
+    assert token_counter_status()["mode"] == "shadow"
+    assert PLANE.reload_errors == errors_before + 1
+    [record] = litellm_rust_errors(caplog)
+    assert "RuntimeError: a component's check is broken" in record.getMessage()
+    assert record.exc_info is not None
+    monkeypatch.undo()
+    write_config({"mode": "python"})
+    assert PLANE.check_reload() is True
+
+
+def test_the_background_reloader_survives_a_file_that_is_not_utf8(instrumentor, write_config):
+    instrumentor.instrument(config_path=str(write_config({"mode": "shadow"})))
+    errors_before = PLANE.reload_errors
+    write_config(b'{"mode": "\xff"}')
+    deadline = time.monotonic() + 5
+    while PLANE.reload_errors == errors_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert PLANE.reload_errors == errors_before + 1
+    write_config({"mode": "python"})
+    deadline = time.monotonic() + 5
+    while token_counter_status()["mode"] != "python" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert token_counter_status()["mode"] == "python"
+    assert PLANE._reloader.is_alive()
+
+
 def test_the_background_reloader_applies_a_rewritten_file_on_its_own(instrumentor, write_config):
     instrumentor.instrument(config_path=str(write_config({"mode": "shadow"})))
     write_config({"mode": "python"})
@@ -665,6 +850,13 @@ def test_environment_variable_names_include_the_shared_and_per_component_names()
 def test_every_environment_variable_is_exposed_to_opentelemetry_instrument():
     for name in environment_variable_names(settings_classes()):
         assert getattr(environment_variables, name) == name
+
+
+def test_a_huge_integer_in_an_environment_variable_at_instrument_raises_naming_the_field(instrumentor, monkeypatch):
+    monkeypatch.setenv("OTEL_PYTHON_LITELLM_RUST_TOKEN_COUNTER_ROLLOUT_PERCENT", "9" * 400)
+    with field_error("components.token_counter.rollout_percent"):
+        instrumentor.instrument()
+    assert token_counter_status()["instrumented"] is False
 
 
 def test_an_invalid_environment_variable_at_instrument_raises_naming_the_field(instrumentor, monkeypatch):

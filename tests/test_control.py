@@ -369,3 +369,26 @@ def test_sampled_calls_become_spans_at_the_span_sample_rate(otel):
     assert span.name == "litellm_rust.call"
     assert span.attributes["litellm_rust.implementation"] == "rust"
     assert span.attributes["litellm_rust.duration_s"] > 0
+
+
+def raising(error: Exception):
+    def run():
+        raise error
+
+    return run
+
+
+def test_in_shadow_mode_an_input_both_implementations_reject_alike_is_not_a_rust_error(token_component):
+    litellm_rust.configure("token_counter", mode="shadow", shadow_sample_rate=1.0)
+    before = dict(token_component.stats.fallback_reasons)
+    with pytest.raises(TypeError, match="litellm's"):
+        token_component.control.serve(raising(TypeError("rust's")), raising(TypeError("litellm's")))
+    assert dict(token_component.stats.fallback_reasons) == before
+
+
+def test_in_shadow_mode_a_rust_error_unlike_litellms_is_counted(token_component):
+    litellm_rust.configure("token_counter", mode="shadow", shadow_sample_rate=1.0)
+    before = token_component.stats.fallback_reasons.get("rust_error", 0)
+    with pytest.raises(TypeError, match="litellm's"):
+        token_component.control.serve(raising(ValueError("rust's")), raising(TypeError("litellm's")))
+    assert token_component.stats.fallback_reasons.get("rust_error", 0) == before + 1

@@ -1,6 +1,7 @@
 """Never break the app: bad input gets litellm's own answer or exception, Rust failures fall back."""
 
 import litellm
+import litellm_rust
 import pytest
 from corpus import CHAT, IMAGE_URLS, TEXTS
 from litellm.types.utils import ChatCompletionMessageToolCall, Function, Message
@@ -176,3 +177,16 @@ def test_a_model_litellm_cannot_resolve_is_not_a_rust_error(instrumented, token_
     after = token_component.stats.fallback_reasons
     assert after.get("unsupported_model", 0) == before.get("unsupported_model", 0) + 1
     assert after.get("rust_error", 0) == before.get("rust_error", 0)
+
+
+@pytest.mark.parametrize("mode", ["rust", "shadow"])
+@pytest.mark.parametrize("texts", [("a", "b"), "ab", {"a": 1}], ids=["tuple", "str", "dict"])
+def test_count_tokens_batch_refuses_anything_but_a_list_as_the_callers_error(token_component, mode, texts):
+    litellm_rust.configure("token_counter", mode=mode, breaker={"min_calls": 1})
+    before = token_component.status()
+    for _ in range(5):  # more than the breaker needs to open on errors
+        with pytest.raises(TypeError, match="texts must be a list of str, got"):
+            litellm_rust.count_tokens_batch("gpt-4o", texts)
+    after = token_component.status()
+    assert after["fallback_reasons"] == before["fallback_reasons"]
+    assert after["breaker"]["state"] == "closed"

@@ -145,7 +145,8 @@ class Control:
         self.breaker.settings = settings.breaker
         self.stats.set_mode(settings.mode)
         rate = settings.timing_sample_rate
-        self.timing_every = max(1, round(1 / rate)) if rate > 0 else _NEVER
+        # A rate so small that 1 / rate overflows is never, too.
+        self.timing_every = max(1, round(1 / rate)) if rate > 1 / _NEVER else _NEVER
         self._refresh()
 
     def _refresh(self) -> None:
@@ -340,6 +341,8 @@ class Control:
         try:
             rust = self._run("rust", run_rust, timed)
         except Exception as error:  # declined (nothing to compare) or failed
+            if isinstance(python, _Failed) and type(python.error) is type(error):
+                return  # litellm rejects this input the same way: the caller's error, not Rust's
             self.rust_failed(error, python_serves=False)
             return
         if rust is LITELLM_SERVES:  # litellm's by design: nothing to compare

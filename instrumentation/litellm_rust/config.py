@@ -21,6 +21,7 @@ no component has.
 """
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -31,6 +32,8 @@ from pathlib import Path
 from typing import get_type_hints
 
 MODES = ("python", "shadow", "rust")
+DAY_SECONDS = 86_400.0
+"""The longest breaker window and cool-off: longer ones are a typo, not a policy."""
 ENV_PREFIX = "OTEL_PYTHON_LITELLM_RUST_"
 
 
@@ -43,17 +46,17 @@ def choice(default: str, choices: tuple[str, ...], what: str):
     return field(default=default, metadata={"choices": choices, "what": what})
 
 
-def bounded(default: float, minimum: float, maximum: float | None = None):
-    """A number from `minimum` to `maximum` inclusive (no upper bound when None); a whole number
-    when the field is annotated `int`."""
-    return field(default=default, metadata={"minimum": minimum, "maximum": maximum})
+def bounded(default: float, minimum: float, maximum: float | None = None, *, above_minimum: bool = False):
+    """A number from `minimum` to `maximum` inclusive (no upper bound when None), or greater than
+    `minimum` when `above_minimum`; a whole number when the field is annotated `int`."""
+    return field(default=default, metadata={"minimum": minimum, "maximum": maximum, "above_minimum": above_minimum})
 
 
 @dataclass(frozen=True)
 class BreakerSettings:
     """When a component's Rust path is taken out of service, and how it comes back."""
 
-    window_seconds: float = bounded(60.0, 0)
+    window_seconds: float = bounded(60.0, 0, DAY_SECONDS, above_minimum=True)
     """Errors, mismatches and latencies are judged over this sliding window."""
     min_calls: int = bounded(20, 1)
     """No verdict on error or mismatch rates before this many Rust calls in the window."""
@@ -61,14 +64,15 @@ class BreakerSettings:
     """Rust errors and panics per Rust call above which the breaker opens."""
     max_mismatch_rate: float = bounded(0.0, 0, 1)
     """Shadow mismatches per comparison above which the breaker opens (any mismatch, by default)."""
-    max_latency_ratio: float = bounded(2.0, 0)
-    """Opens when Rust p95 exceeds Python p95 by this factor (on sampled timings)."""
+    max_latency_ratio: float = bounded(2.0, 1)
+    """Opens when Rust p95 exceeds Python p95 by this factor (on sampled timings). At least 1: below
+    it the breaker would hand calls to Python when Rust is the faster of the two."""
     min_latency_samples: int = bounded(50, 1)
     """Timing samples needed per implementation before latencies are compared."""
-    cool_off_seconds: float = bounded(30.0, 0)
+    cool_off_seconds: float = bounded(30.0, 0, DAY_SECONDS)
     """How long an open breaker stays open before probing."""
-    probe_rate: float = bounded(0.05, 0, 1)
-    """Fraction of calls sent to Rust while half-open."""
+    probe_rate: float = bounded(0.05, 0, 1, above_minimum=True)
+    """Fraction of calls sent to Rust while half-open (above 0: no probe would stay half-open forever)."""
     probes_to_close: int = bounded(20, 1)
     """Consecutive successful probes that close the breaker again."""
 
@@ -98,28 +102,46 @@ SettingsClasses = Mapping[str, type[ComponentSettings]]
 """Component name -> the settings class it declares."""
 
 
-def _check_number(path: str, value: object, kind: type, minimum: float, maximum: float | None) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, str):
-            try:
-                value = kind(value)
-            except ValueError:
-                raise ConfigError(f"{path}: expected a number, got {value!r}") from None
-        else:
-            raise ConfigError(f"{path}: expected a number, got {value!r}")
-    if not math.isfinite(value):
+def _check_number(
+    path: str, value: object, kind: type, minimum: float, maximum: float | None, above_minimum: bool
+) -> float | int:
+    if isinstance(value, str):
+        try:
+            value = kind(value)
+        except ValueError:  # also a whole number too long to parse
+            raise ConfigError(f"{path}: expected a number, got {_shown(value)}") from None
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{path}: expected a number, got {_shown(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{path}: expected a finite number, got {value!r}")
     if kind is int and value != int(value):
         raise ConfigError(f"{path}: expected a whole number, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise ConfigError(f"{path}: must be {bounds}, got {value!r}")
-    return kind(value)
+    # Compared as given: an integer of any size compares exactly with a float bound.
+    too_low = value <= minimum if above_minimum else value < minimum
+    if too_low or (maximum is not None and value > maximum):
+        low = f"greater than {minimum}" if above_minimum else f"at least {minimum}"
+        if maximum is None:
+            bounds = low
+        elif above_minimum:
+            bounds = f"{low} and at most {maximum}"
+        else:
+            bounds = f"between {minimum} and {maximum}"
+        raise ConfigError(f"{path}: must be {bounds}, got {_shown(value)}")
+    try:
+        return kind(value)
+    except OverflowError:  # an integer beyond any float, for a setting with no upper bound
+        raise ConfigError(f"{path}: expected a finite number, got {_shown(value)}") from None
+
+
+def _shown(value: object) -> str:
+    """`value` for an error message, cut short: a 400-digit number or a long string stays readable."""
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 4_000 else "a very large integer"
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def _check_choice(path: str, value: object, what: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ConfigError(f"{path}: unknown {what} {value!r} (expected one of {', '.join(choices)})")
+        raise ConfigError(f"{path}: unknown {what} {_shown(value)} (expected one of {', '.join(choices)})")
     return value
 
 
@@ -128,7 +150,7 @@ def _check_bool(path: str, value: object) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
         return value.lower() in ("true", "1", "yes")
-    raise ConfigError(f"{path}: expected true or false, got {value!r}")
+    raise ConfigError(f"{path}: expected true or false, got {_shown(value)}")
 
 
 @cache
@@ -148,7 +170,11 @@ def _checks(settings_class: type) -> dict[str, Callable[[str, object], object]]:
             checks[setting.name] = _check_bool
         elif kind in (int, float) and "minimum" in declared:
             checks[setting.name] = partial(
-                _check_number, kind=kind, minimum=declared["minimum"], maximum=declared["maximum"]
+                _check_number,
+                kind=kind,
+                minimum=declared["minimum"],
+                maximum=declared["maximum"],
+                above_minimum=declared["above_minimum"],
             )
         else:
             raise TypeError(
@@ -181,22 +207,49 @@ def _shared_settings(settings_classes: SettingsClasses) -> dict[str, None]:
     return {setting.name: None for cls in settings_classes.values() for setting in fields(cls)}
 
 
+def _setting_paths(settings_class: type, prefix: str = "") -> Iterator[str]:
+    """The path of every scalar setting of a settings class (`mode`, `breaker.probe_rate`)."""
+    for setting in fields(settings_class):
+        kind = get_type_hints(settings_class)[setting.name]
+        if dataclasses.is_dataclass(kind):
+            yield from _setting_paths(kind, f"{prefix}{setting.name}.")
+        else:
+            yield f"{prefix}{setting.name}"
+
+
+def _paths_set(overrides: Mapping, prefix: str = "") -> Iterator[str]:
+    """The scalar settings a validated layer sets, by path."""
+    for name, value in overrides.items():
+        if isinstance(value, Mapping):
+            yield from _paths_set(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}"
+
+
 @dataclass(frozen=True)
 class Config:
-    """Effective settings per component."""
+    """Effective settings per component, and per component the source that set each of them."""
 
     components: Mapping[str, ComponentSettings]
+    sources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Component -> setting path (`mode`, `breaker.probe_rate`) -> the name of the layer that set
+    it last, or `default`."""
 
     @classmethod
-    def build(cls, settings_classes: SettingsClasses, layers: Iterable[Mapping]) -> "Config":
+    def build(
+        cls, settings_classes: SettingsClasses, layers: Iterable[Mapping], layer_names: Iterable[str] = ()
+    ) -> "Config":
         """Apply `layers` in order over each component's defaults. Within a layer a component's
         own settings win over the shared ones, which reach the components that have them; across
-        layers the later layer wins."""
+        layers the later layer wins. `layer_names` name the layers in `sources` (by default
+        `layer 0`, `layer 1`, ...)."""
         for settings_class in settings_classes.values():
             _checks(settings_class)  # a faulty declaration fails at start, not when a source sets it
         resolved = {name: settings_class() for name, settings_class in settings_classes.items()}
+        sources = {name: dict.fromkeys(_setting_paths(kind), "default") for name, kind in settings_classes.items()}
         shared_settings = _shared_settings(settings_classes)
-        for layer in layers:
+        names = itertools.chain(layer_names, (f"layer {index}" for index in itertools.count()))
+        for layer, layer_name in zip(layers, names, strict=False):  # names run on past the last layer
             if not isinstance(layer, Mapping):
                 raise ConfigError(f"configuration: expected a mapping, got {layer!r}")
             components = layer.get("components", {})
@@ -211,14 +264,20 @@ class Config:
                     raise ConfigError(f"{key}: unknown setting (expected one of {', '.join(shared_settings)})")
             for name, settings in resolved.items():
                 own = {setting.name for setting in fields(settings)}
-                settings = _apply(settings, {key: value for key, value in shared.items() if key in own}, "")
+                own_shared = {key: value for key, value in shared.items() if key in own}
+                settings = _apply(settings, own_shared, "")
                 resolved[name] = _apply(settings, components.get(name, {}), f"components.{name}")
-        return cls(components=resolved)
+                for path in itertools.chain(_paths_set(own_shared), _paths_set(components.get(name, {}))):
+                    sources[name][path] = layer_name
+        return cls(components=resolved, sources=sources)
 
 
 def load_file(path: str | os.PathLike) -> Mapping:
     """A configuration file: JSON, or YAML for `.yaml` / `.yml`."""
-    text = Path(path).read_text()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text: {error}") from None
     is_yaml = Path(path).suffix.lower() in (".yaml", ".yml")
     try:
         if is_yaml:

@@ -33,6 +33,8 @@ class ControlPlane:
         self._kwargs_layer: Mapping = {}
         self._runtime_layer: dict = {"components": {}}
         self.reload_errors = 0
+        self.config: Config | None = None
+        """The configuration in effect (None until the first is applied)."""
         self._last_reload_error: str | None = None
         self._telemetry_by_providers: dict = {}
         self.telemetry = None
@@ -117,13 +119,13 @@ class ControlPlane:
     def _build(self, *, file_layer=None, kwargs_layer=None, runtime_layer=None) -> Config:
         """The settings the layers make, with any of them replaced; raises `ConfigError` before
         anything changes, so a rejected source leaves the previous layers in place."""
-        layers = [
-            self._file_layer if file_layer is None else file_layer,
-            from_environment(settings_classes()),
-            self._kwargs_layer if kwargs_layer is None else kwargs_layer,
-            self._runtime_layer if runtime_layer is None else runtime_layer,
-        ]
-        config = Config.build(settings_classes(), layers)
+        layers = {
+            "file": self._file_layer if file_layer is None else file_layer,
+            "environment": from_environment(settings_classes()),
+            "instrument": self._kwargs_layer if kwargs_layer is None else kwargs_layer,
+            "runtime": self._runtime_layer if runtime_layer is None else runtime_layer,
+        }
+        config = Config.build(settings_classes(), layers.values(), layers)
         for name, component in components().items():
             component.check_settings(config.components[name])
         return config
@@ -132,6 +134,13 @@ class ControlPlane:
         config = config or self._build()
         for name, control in self.controls.items():
             control.apply(config.components[name])
+        self.config = config
+
+    def sources(self, component: str) -> dict[str, str]:
+        """Which source (`default`, `file`, `environment`, `instrument`, `runtime`) set each of the
+        component's settings in effect."""
+        config = self.config or Config.build(settings_classes(), [])  # nothing applied yet: the defaults
+        return dict(config.sources[component])
 
     def _mtime(self) -> float | None:
         try:
@@ -150,11 +159,16 @@ class ControlPlane:
             try:
                 layer = load_file(self.config_path)
                 config = self._build(file_layer=layer)
-            except (ConfigError, OSError) as error:
+            except Exception as error:  # whatever the file holds, the reloader lives on
                 self.reload_errors += 1
-                message = str(error)
+                expected = isinstance(error, (ConfigError, OSError))
+                message = str(error) if expected else f"{type(error).__name__}: {error}"
                 if message != self._last_reload_error:  # log each distinct problem once
-                    _logger.error("litellm_rust: keeping the last good configuration: %s", message)
+                    _logger.error(
+                        "litellm_rust: keeping the last good configuration: %s",
+                        message,
+                        exc_info=None if expected else error,
+                    )
                     self._last_reload_error = message
                 return False
             self._file_layer = layer
@@ -177,9 +191,25 @@ class ControlPlane:
             else:
                 self._control(component)
                 runtime = _merged(self._runtime_layer, {"components": {component: settings}})
-            config = self._build(runtime_layer=runtime)
-            self._runtime_layer = runtime
-            self._apply(config)
+            self._use_runtime_layer(runtime)
+
+    def clear_overrides(self, component: str | None = None) -> None:
+        """Drop the runtime overrides: one component's own, or (None) every runtime override,
+        shared and per component. The settings fall back to the other sources."""
+        with self._lock:
+            if component is None:
+                runtime = {"components": {}}
+            else:
+                self._control(component)
+                runtime = {**self._runtime_layer, "components": dict(self._runtime_layer.get("components", {}))}
+                runtime["components"].pop(component, None)
+            self._use_runtime_layer(runtime)
+
+    def _use_runtime_layer(self, runtime: dict) -> None:
+        """Make `runtime` the runtime layer, unless the settings it makes are invalid."""
+        config = self._build(runtime_layer=runtime)
+        self._runtime_layer = runtime
+        self._apply(config)
 
     def _control(self, component: str):
         controls = self.controls
@@ -234,6 +264,12 @@ PLANE = ControlPlane()
 def set_mode(component: str, mode: str) -> None:
     """Switch one component to `python`, `shadow` or `rust` at run time."""
     PLANE.configure(component, mode=mode)
+
+
+def clear_overrides(component: str | None = None) -> None:
+    """Undo `set_mode()` / `configure()`: for one component its own runtime overrides, or (None)
+    all of them; the file, environment and `instrument()` settings apply again."""
+    PLANE.clear_overrides(component)
 
 
 def configure(component: str | None = None, **settings) -> None:

@@ -153,6 +153,10 @@ class TokenCounterComponent(Component):
 
     def count_batch(self, model: str, texts: list[str]) -> list[int]:
         """`[litellm.token_counter(model=model, text=t) for t in texts]`, in one native call."""
+        # The contract is a list: a str or a dict would be counted per character or per key, and
+        # a caller's mistake must reach the caller, never count as a Rust error.
+        if not isinstance(texts, list):
+            raise TypeError(f"count_tokens_batch: texts must be a list of str, got {type(texts).__name__}")
         if self._litellm.disable_token_counter is True:
             return [0] * len(texts)
         return self.control.serve(
