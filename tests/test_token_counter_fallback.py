@@ -83,9 +83,13 @@ def test_bad_input_gets_litellms_own_outcome(instrumented, name):
     assert instrumented_outcome(**kwargs) == litellm_outcome(**kwargs)
 
 
-def test_ten_megabyte_text_is_extrapolated_exactly_like_litellm():
-    text = (TEXTS["hundred_kb"] * 100)[:10_000_000]
+@pytest.mark.parametrize("piece", ["hundred_kb", "non_ascii"])
+def test_ten_megabyte_text_is_extrapolated_exactly_like_litellm(piece):
+    # Non-ASCII: the samples' code-point bounds differ from their byte offsets.
+    unit = TEXTS["hundred_kb"] if piece == "hundred_kb" else "ключ🔑 漢字 ümlaut "
+    text = (unit * (10_000_000 // len(unit) + 1))[:10_000_000]
     assert_rust_matches_litellm(model="gpt-4o", text=text)
+    assert_rust_matches_litellm(model="gpt-4o", messages=[{"role": "user", "content": text}])
 
 
 def test_huggingface_models_fall_back_and_are_counted(instrumented, token_component):

@@ -7,7 +7,7 @@
 //! result or its own exception.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
 use rayon::prelude::*;
 
 use token_counter::image::{self, Detail, ImageLimits};
@@ -27,6 +27,33 @@ fn unsupported(reason: Reason) -> PyErr {
 }
 
 type Walk<T> = Result<T, Reason>;
+
+/// A text longer than litellm's exact limit, counted from the samples litellm extrapolates from
+/// (`None` for a text within the limit). The samples are sliced by code point in Python, so only
+/// they are converted to UTF-8: not the whole text, which can be many times their size.
+fn count_extrapolated(counter: &TextCounter, text: &Bound<'_, PyString>) -> Walk<Option<i64>> {
+    let chars = text.len().map_err(|_| Reason::Input)?;
+    if chars <= counter.limits.max_exact_chars {
+        return Ok(None);
+    }
+    let py = text.py();
+    let samples = counter
+        .sample_bounds(chars)
+        .into_iter()
+        .map(|(start, end)| {
+            let slice = PySlice::new(py, start as isize, end as isize, 1);
+            text.get_item(slice)
+                .and_then(|sample| Ok(sample.cast_into::<PyString>()?))
+                .map_err(|_| Reason::Input)
+        })
+        .collect::<Walk<Vec<_>>>()?;
+    let strs = samples
+        .iter()
+        .map(|sample| sample.to_str().map_err(|_| Reason::Input))
+        .collect::<Walk<Vec<&str>>>()?;
+    py.detach(|| counter.extrapolated(chars, strs.iter().copied()))
+        .map(Some)
+}
 
 #[pyclass(frozen, module = "litellm_rust._native")]
 pub struct TokenCounter {
@@ -55,6 +82,10 @@ struct Gathered<'a, 'py> {
 
 impl<'py> Gathered<'_, 'py> {
     fn text(&mut self, text: Bound<'py, PyString>) -> Walk<()> {
+        if let Some(tokens) = count_extrapolated(self.counter, &text)? {
+            self.tokens += tokens;
+            return Ok(());
+        }
         let str = text.to_str().map_err(|_| Reason::Input)?;
         if str.len() > RELEASE_GIL_BYTES {
             self.large_texts.push(text);
@@ -150,6 +181,9 @@ impl TokenCounter {
         } else {
             return Err(unsupported(Reason::Input));
         };
+        if let Some(tokens) = count_extrapolated(&self.text, &text).map_err(unsupported)? {
+            return Ok(tokens);
+        }
         let str = text.to_str().map_err(|_| unsupported(Reason::Input))?;
         let count = if str.len() > RELEASE_GIL_BYTES {
             py.detach(|| self.text.count(str))

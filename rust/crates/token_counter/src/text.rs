@@ -67,20 +67,46 @@ impl TextCounter {
             .count_ordinary(std::str::from_utf8(chunk).expect("ascii chunk"))
     }
 
-    /// `_get_extrapolating_count_function` + `_evenly_spaced_samples`:
-    /// `round(sum(sample counts) * len(text) / sampled_chars)` with Python's float division and
-    /// round-half-to-even.
-    fn extrapolate(&self, text: &str, chars: usize) -> Result<i64, Unsupported> {
+    /// The code-point ranges litellm samples from a text of `chars` code points that is too long
+    /// to count exactly (`_evenly_spaced_samples`): evenly spaced, each `chars`-independent long.
+    pub fn sample_bounds(&self, chars: usize) -> Vec<(usize, usize)> {
         let total = self.limits.max_exact_chars;
         let sample_count = self.limits.extrapolation_samples.min(total).max(1);
         let sample_chars = total / sample_count;
         let last_start = chars - sample_chars;
-        let samples: Vec<(usize, usize)> = (0..sample_count)
+        (0..sample_count)
             .map(|index| {
                 let start = last_start * index / (sample_count - 1).max(1);
                 (start, start + sample_chars)
             })
-            .collect();
+            .collect()
+    }
+
+    /// `_get_extrapolating_count_function`: `round(sum(sample counts) * chars / sampled_chars)`
+    /// with Python's float division and round-half-to-even, over the texts of `sample_bounds`.
+    pub fn extrapolated<'t>(
+        &self,
+        chars: usize,
+        samples: impl IntoIterator<Item = &'t str>,
+    ) -> Result<i64, Unsupported> {
+        let mut sampled_tokens: u64 = 0;
+        let mut sampled_chars: u128 = 0;
+        for sample in samples {
+            let sample_chars = char_len(sample);
+            sampled_tokens += self.count_chunked(sample, sample_chars) as u64;
+            sampled_chars += sample_chars as u128;
+        }
+        let numerator = sampled_tokens as u128 * chars as u128;
+        // f64 division is correctly rounded, like Python's int / int, while both fit in 53 bits.
+        const EXACT_F64: u128 = 1 << 53;
+        if numerator >= EXACT_F64 || sampled_chars >= EXACT_F64 || sampled_chars == 0 {
+            return Err(Unsupported::Extrapolation);
+        }
+        Ok((numerator as f64 / sampled_chars as f64).round_ties_even() as i64)
+    }
+
+    fn extrapolate(&self, text: &str, chars: usize) -> Result<i64, Unsupported> {
+        let samples = self.sample_bounds(chars);
         let mut bounds: Vec<usize> = samples
             .iter()
             .flat_map(|&(start, end)| [start, end])
@@ -89,19 +115,12 @@ impl TextCounter {
         bounds.dedup();
         let offsets = byte_offsets(text, chars == text.len(), &bounds);
         let offset = |index: usize| offsets[bounds.binary_search(&index).expect("a sample bound")];
-        let mut sampled_tokens: u64 = 0;
-        for (start, end) in samples {
-            let sample = &text[offset(start)..offset(end)];
-            sampled_tokens += self.count_chunked(sample, sample_chars) as u64;
-        }
-        let sampled_chars = (sample_count * sample_chars) as u128;
-        let numerator = sampled_tokens as u128 * chars as u128;
-        // f64 division is correctly rounded, like Python's int / int, while both fit in 53 bits.
-        const EXACT_F64: u128 = 1 << 53;
-        if numerator >= EXACT_F64 || sampled_chars >= EXACT_F64 || sampled_chars == 0 {
-            return Err(Unsupported::Extrapolation);
-        }
-        Ok((numerator as f64 / sampled_chars as f64).round_ties_even() as i64)
+        self.extrapolated(
+            chars,
+            samples
+                .into_iter()
+                .map(|(start, end)| &text[offset(start)..offset(end)]),
+        )
     }
 }
 
