@@ -43,15 +43,16 @@ def settings_classes() -> dict[str, type[ComponentSettings]]:
 def _built() -> tuple[dict[str, Component], dict[str, str]]:
     built, unsupported = {}, {}
     for name in _REGISTRY:
-        reason = _unsupported_reason(name)
-        if reason is None:
+        # Why the component is not supported here (not a fallback reason: nothing was served).
+        why = _unsupported_reason(name)
+        if why is None:
             try:
                 built[name] = _component_class(name)()
             except Exception as error:  # names that resolve, in a shape this litellm does not have
-                reason = f"could not be built on this litellm: {type(error).__name__}: {error}"
-        if reason is not None:
-            unsupported[name] = reason
-            logging.getLogger("litellm_rust").warning("litellm_rust %s stays on litellm's Python: %s", name, reason)
+                why = f"could not be built on this litellm: {type(error).__name__}: {error}"
+        if why is not None:
+            unsupported[name] = why
+            logging.getLogger("litellm_rust").warning("litellm_rust %s stays on litellm's Python: %s", name, why)
     return built, unsupported
 
 
