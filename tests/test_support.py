@@ -82,3 +82,20 @@ def test_without_litellm_the_public_api_answers():
     assert all(state["supported"] is False and state["reason"] for state in result["status"].values())
     assert result["stats"] == {}
     assert "not supported" in result["count_tokens_batch"]
+
+
+def test_without_the_opentelemetry_sdk_every_component_is_supported():
+    """litellm does not require the SDK; names that import it are ones a component works without."""
+    result = run(
+        """
+        import json, sys
+        class NoSdk:
+            def find_spec(self, name, path=None, target=None):
+                if name == "opentelemetry.sdk" or name.startswith("opentelemetry.sdk."):
+                    raise ModuleNotFoundError(f"No module named {name!r}")
+        sys.meta_path.insert(0, NoSdk())
+        import litellm_rust
+        print(json.dumps(litellm_rust.status()))
+        """
+    )
+    assert {name: state.get("reason") for name, state in result.items() if not state["supported"]} == {}

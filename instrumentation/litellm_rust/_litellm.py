@@ -9,7 +9,7 @@ it), never by importing litellm themselves.
 """
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 # The litellm releases every name below was verified on (`tests/test_litellm_surface.py`).
 VERIFIED_ON = ("1.110.2",)
@@ -32,11 +32,19 @@ class Surface:
     litellm itself looks up by its global name, so a rebinding of it (a patch, a test's monkeypatch)
     is followed as litellm follows it."""
 
-    def __init__(self, paths: Mapping[str, str], attributes: Mapping[str, tuple[str, ...]] = ()) -> None:
+    def __init__(
+        self,
+        paths: Mapping[str, str],
+        attributes: Mapping[str, tuple[str, ...]] = (),
+        optional: Iterable[str] = (),
+    ) -> None:
         """`paths`: name -> litellm path; `attributes`: class path -> the private instance
-        attributes the component reads on that class's objects (checked by the surface test)."""
+        attributes the component reads on that class's objects (checked by the surface test);
+        `optional`: names the component works without (it reads them where they resolve), so a
+        missing one does not make it unsupported."""
         self._paths = dict(paths)
         self._attributes = dict(attributes)
+        self._optional = frozenset(optional)
         self._live: dict[str, tuple[object, str]] = {}
 
     def __getattr__(self, name: str) -> object:
@@ -67,10 +75,13 @@ class Surface:
     def instance_attributes(self) -> Mapping[str, tuple[str, ...]]:
         return self._attributes
 
-    def missing(self) -> dict[str, str]:
-        """The names that do not resolve on the installed litellm, with why."""
+    def missing(self, *, optional: bool = False) -> dict[str, str]:
+        """The names the component needs that do not resolve on the installed litellm, with why
+        (with `optional`, the names it works without as well)."""
         missing = {}
         for name, path in self._paths.items():
+            if name in self._optional and not optional:
+                continue
             try:
                 resolve(path)
             except Exception as error:
@@ -238,6 +249,9 @@ ROUTING = Surface(
         f"{_STRATEGIES}.lowest_latency:LowestLatencyLoggingHandler": ("_select_metadata_field",),
         "litellm.caching.in_memory_cache:InMemoryCache": ("_clock",),
     },
+    # Imports the OpenTelemetry SDK, which litellm does not require: without it nothing records
+    # litellm's phase spans, and whole picks need none.
+    optional=("registered_v2_logger",),
 )
 
 ROUTER_CACHE = Surface(
