@@ -55,6 +55,16 @@ def _text(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
+def _literal_choices(node: ast.AST) -> list[str]:
+    """The strings a value made only of string literals can be (`"a" if x else "b"`); none for any
+    other value (a message built at run time is not a reason)."""
+    if isinstance(node, ast.IfExp):
+        body, orelse = _literal_choices(node.body), _literal_choices(node.orelse)
+        return body + orelse if body and orelse else []
+    text = _text(node)
+    return [] if text is None else [text]
+
+
 def _python_reasons(tree: ast.AST):
     """(reason, line) for every reason the module raises or counts."""
     for node in ast.walk(tree):
@@ -65,9 +75,8 @@ def _python_reasons(tree: ast.AST):
             if (reason := _text(node.slice)) is not None:
                 yield reason, node.lineno
         elif isinstance(node, ast.Assign) and any(_name(target) == "reason" for target in node.targets):
-            for constant in ast.walk(node.value):
-                if (reason := _text(constant)) is not None:
-                    yield reason, node.lineno
+            for reason in _literal_choices(node.value):
+                yield reason, node.lineno
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             returns_reason = re.search(r"\breason\b", ast.get_docstring(node) or "") is not None
             for returned in ast.walk(node):
@@ -90,8 +99,7 @@ def _rust_reasons(source: str):
 def _raised() -> dict[str, list[str]]:
     """Every reason in the sources -> where (file:line)."""
     sites = defaultdict(list)
-    # The runtime's modules: the command line's tools (`cli/`) hand no call back to litellm.
-    for path in sorted(path for path in PACKAGE.rglob("*.py") if "cli" not in path.relative_to(PACKAGE).parts):
+    for path in sorted(PACKAGE.rglob("*.py")):
         for reason, line in _python_reasons(ast.parse(path.read_text(), str(path))):
             sites[reason].append(f"{path.relative_to(ROOT)}:{line}")
     for path in sorted(CRATES.rglob("*.rs")):
