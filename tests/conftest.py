@@ -146,7 +146,7 @@ def instrumented_as():
 def counted_since_start():
     """A component's counts since the test began (components are process-wide); the routing
     component's unless named."""
-    counters = ("rust_calls", "fallbacks", "shadow_comparisons", "shadow_mismatches")
+    counters = ("rust_calls", "fallbacks", "shadow_comparisons", "shadow_mismatches", "shadow_uncompared")
     before = litellm_rust.status()
 
     def counted(component: str = "routing") -> dict:

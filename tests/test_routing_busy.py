@@ -193,6 +193,59 @@ def workload(router) -> list[str]:
     return chosen
 
 
+def before_litellms_read(monkeypatch, land) -> None:
+    """`land(handler)` runs inside litellm's own pick just before it reads the counts: where another
+    thread's callback or pick lands after the shadow pick read them."""
+    select = least_busy.LeastBusyLoggingHandler._select
+
+    def landed_first(self, *args):
+        land(self)
+        return select(self, *args)
+
+    monkeypatch.setattr(least_busy.LeastBusyLoggingHandler, "_select", landed_first)
+
+
+def calls_started(handler) -> None:
+    """Four calls started on d0 (from another thread), making it busier than d1."""
+    for n in range(4):
+        handler.log_pre_api_call(GROUP, MESSAGES, call_kwargs(0, f"landed-{n}"))
+
+
+def picks_reserved(handler) -> None:
+    """Four picks of d0 reserved (by another thread's picks), making it busier than d1."""
+    now = handler._clock()
+    handler._store_reservations(
+        "d0", (*handler._live_reservations("d0", now), *[(now, f"other-{n}") for n in range(4)])
+    )
+
+
+@pytest.mark.parametrize("land", [calls_started, picks_reserved])
+@pytest.mark.parametrize("entry", ["strategy", "router"])
+def test_state_moved_between_the_two_picks_is_not_a_mismatch(shadowed, monkeypatch, counted_since_start, land, entry):
+    router, _ = shadowed
+    busy_except(router, free=0)
+    before_litellms_read(monkeypatch, land)
+    if entry == "strategy":
+        deployments = copy.deepcopy(list(router.registry().all()))
+        picked = selection.pick_sync(STRATEGY, selector_of(router), GROUP, deployments, MESSAGES, None, None, True)
+    else:
+        picked = router.get_available_deployment(GROUP, messages=MESSAGES)
+    assert picked["model_info"]["id"] == "d1"  # litellm's pick read what landed, the shadow's could not
+    counted = counted_since_start()
+    assert counted["shadow_mismatches"] == 0
+    # the router's pick and the strategy pick inside it are each compared
+    assert counted["shadow_uncompared"] == {"strategy": 1, "router": 2}[entry]
+
+
+def test_a_different_pick_over_an_unmoved_state_is_a_mismatch(shadowed, monkeypatch, counted_since_start):
+    router, _ = shadowed
+    busy_except(router, free=0)
+    monkeypatch.setattr(least_busy.LeastBusyLoggingHandler, "_select", lambda self, deployments, *args: deployments[3])
+    assert router.get_available_deployment(GROUP, messages=MESSAGES)["model_info"]["id"] == "d3"
+    counted = counted_since_start()
+    assert (counted["shadow_mismatches"], counted["shadow_uncompared"]) == (1, 0)
+
+
 def test_rust_mode_equals_python_mode(instrumented_as, routing):
     python = workload(make_router(STRATEGY, 8, limits=False))
     assert len(set(python)) > 4  # the calls in flight spread the picks

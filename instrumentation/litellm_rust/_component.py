@@ -64,8 +64,10 @@ class Component(ABC):
         once per meter provider and read when a reader collects."""
         return ()
 
-    def compare(self, python_result: object, rust_result: object) -> bool:
-        """Whether the Rust result is the one Python gave (shadow mode)."""
+    def compare(self, python_result: object, rust_result: object) -> bool | None:
+        """Whether the Rust result is the one Python gave (shadow mode); `None` when the two read
+        different states (another thread changed what the Rust answer read before litellm's call
+        read it): nothing to compare, counted as `shadow_uncompared`."""
         return python_result == rust_result
 
     def status(self) -> dict:

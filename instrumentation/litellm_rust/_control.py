@@ -133,6 +133,7 @@ class Control:
             "python": deque(maxlen=_TIMINGS_KEPT),
         }
         self.mismatch_details: deque[dict] = deque(maxlen=_MISMATCH_DETAILS_KEPT)
+        self.uncompared = 0  # shadowed calls whose two implementations read different states
         self._since_mode_change = self._evidence()
         self.apply(self.settings)
 
@@ -348,6 +349,9 @@ class Control:
         if rust is LITELLM_SERVES:  # litellm's by design: nothing to compare
             return
         matched = not isinstance(python, _Failed) and self.component.compare(python, rust)
+        if matched is None:  # the two read different states
+            self.uncompared += 1
+            return
         self.record_comparison(python, rust, matched, describe)
 
     def record_comparison(self, python, rust, matched: bool, describe) -> None:
@@ -432,6 +436,7 @@ class Control:
             "fallback_reasons": dict(sorted(stats.fallback_reasons.items())),
             "shadow_comparisons": stats.comparisons,
             "shadow_mismatches": stats.mismatches,
+            "shadow_uncompared": self.uncompared,
             "mismatch_details": list(self.mismatch_details),
             "breaker": self.breaker.status(),
         }

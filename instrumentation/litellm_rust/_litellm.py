@@ -199,6 +199,7 @@ ROUTING = Surface(
         "warn_unreadable": f"{_STRATEGIES}.least_busy:_warn_unreadable",
         "request_count_keys": f"{_STRATEGIES}.least_busy:_request_count_keys",
         "deployment_ids": f"{_STRATEGIES}.least_busy:_deployment_ids",
+        "reservation_key": f"{_STRATEGIES}.least_busy:_reservation_key",
         # the router core's steps (`steps`) and whole picks (`whole_picks`)
         "rust_core": f"{_CORE}:RustCore",
         "selection": f"{_CORE}:_Selection",

@@ -15,6 +15,10 @@ class RustPanic(Exception): ...
 def inject_fault(kind: Literal["error", "panic", "wrong_result"] | None) -> None:
     """Make every component's Rust side fail (tests of fallback, breaker and alerting)."""
 
+def dict_version(dict: dict, /) -> int | None:
+    """The dict's PEP 509 version tag, which moves whenever the dict changes (`None`: this CPython
+    keeps none per dict)."""
+
 class CallStats:
     """A component's call accounting in atomics, read by the telemetry at collection time."""
 

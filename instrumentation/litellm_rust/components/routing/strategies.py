@@ -80,10 +80,59 @@ class Pick(NamedTuple):
         return (*self[:3], self.shared.for_litellm(), *self[4:8])
 
 
+class LeastBusyRead(NamedTuple):
+    """What a least-busy pick reads that another thread can change before litellm's own pick reads
+    it (a call's callbacks start and end calls, another thread picks): its candidates' in-flight
+    counts and reservations, kept before the shadow pick, and when. litellm's pick differing from
+    the shadow's is a mismatch only if none of it moved in between."""
+
+    counts: dict  # the router's in-memory cache dict
+    counts_version: int | None  # its version tag: a count that changed and changed back moved too
+    count_keys: list
+    count_values: tuple
+    store: dict  # the handler's reservation store's dict
+    ids: list
+    reservation_keys: tuple
+    reservations: tuple
+    clock: Callable[[], float]
+    read_at: float
+    ttl: float
+
+    def moved(self, picked: object) -> bool:
+        """Whether the state litellm's pick (`picked`) read may differ from the one kept: a count or
+        a reservation changed other than by litellm's own reservation of `picked`, or a kept
+        reservation expired since (or the store holds what cannot be told apart)."""
+        try:
+            return self._moved(picked)
+        except Exception:
+            return True
+
+    def _moved(self, picked: object) -> bool:
+        now = self.clock()
+        counts, store = self.counts, self.store
+        if self.counts_version is not None:
+            if _native.dict_version(counts) != self.counts_version:
+                return True
+        elif any(counts.get(key) != value for key, value in zip(self.count_keys, self.count_values, strict=True)):
+            return True
+        picked_id = str((picked.get("model_info") or {}).get("id")) if isinstance(picked, dict) else None
+        for deployment_id, key, before in zip(self.ids, self.reservation_keys, self.reservations, strict=True):
+            if any(self.read_at - made_at < self.ttl <= now - made_at for made_at, _ in before or ()):
+                return True
+            after = store.get(key)
+            if after == before:
+                continue
+            live = tuple(pick for pick in before or () if now - pick[0] < self.ttl)
+            if deployment_id != picked_id or not after or tuple(after[:-1]) != live:
+                return True
+        return False
+
+
 class Choices(NamedTuple):
-    """The deployments a pick can return, for shadow comparison."""
+    """The deployments a pick can return, for shadow comparison, and what a least-busy pick read."""
 
     deployments: list
+    read: LeastBusyRead | None = None
 
     def matches(self, picked: object) -> bool:
         """litellm's pick (the very dict) is one of them, or both found none."""
@@ -117,6 +166,7 @@ class StrategyPicks:
         self._warn_unreadable = surface.warn_unreadable
         self._request_count_keys = surface.request_count_keys
         self._deployment_ids = surface.deployment_ids
+        self._reservation_key = surface.reservation_key
         # The exact handler class -> the strategy name litellm picks it for, and the Rust pick.
         self._pickers = {
             surface.latency_handler: ("latency-based-routing", self._latency),
@@ -191,8 +241,10 @@ class StrategyPicks:
             at_strategy_pick()
         shared = call.shared
         if shared is None:
-            return Choices(self.choose(call, serve=False))
-        return Choices(shared.as_listed(self.choose(call._replace(deployments=shared.records), serve=False)))
+            return Choices(self.choose(call, serve=False), self.least_busy_read(call))
+        call = call._replace(deployments=shared.records)
+        read = self.least_busy_read(call)
+        return Choices(shared.as_listed(self.choose(call, serve=False)), read)
 
     def choose(self, call: Pick, serve: bool):
         """`serve`: the served strategy's pick over `call.deployments`, with its side effects.
@@ -420,6 +472,35 @@ class StrategyPicks:
                 if tag is not None:
                     selector._record_pick(tag, deployment_id)
         return picked
+
+    def least_busy_read(self, call: Pick) -> LeastBusyRead | None:
+        """What a least-busy shadow pick is about to read (`LeastBusyRead`), kept before it reads."""
+        selector = call.selector
+        if type(selector) is not self._least_busy_handler or type(call.deployments) is not list:
+            return None
+        memory, store = selector.router_cache.in_memory_cache, selector._reservations
+        if type(memory) is not self._in_memory_cache or type(store) is not self._in_memory_cache:
+            return None  # the pick declines
+        try:
+            ids = self._deployment_ids(call.deployments)
+            count_keys = list(self._request_count_keys(call.model, ids))
+        except Exception:
+            return None  # deployments litellm's own pick judges
+        counts, reservations = memory.cache_dict, store.cache_dict
+        reservation_keys = tuple(self._reservation_key(deployment_id) for deployment_id in ids)
+        return LeastBusyRead(
+            counts,
+            _native.dict_version(counts),
+            count_keys,
+            tuple(counts.get(key) for key in count_keys),
+            reservations,
+            list(ids),
+            reservation_keys,
+            tuple(reservations.get(key) for key in reservation_keys),
+            selector._clock,
+            selector._clock(),
+            self._reservation_ttl,
+        )
 
     def _shared_in_flight(self, call: Pick) -> tuple[int, ...] | None:
         """The in-flight counts every worker shares through Redis, read as

@@ -44,6 +44,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<parallel_slots::ParallelSlots>()?;
     m.add_class::<parallel_slots::Slot>()?;
     m.add_function(wrap_pyfunction!(faults::inject_fault, m)?)?;
+    m.add_function(wrap_pyfunction!(object_layout::dict_version, m)?)?;
     pick_inputs::register(m)?;
     routing::register(m)?;
     m.add_class::<usage_mirror::UsageMirror>()?;

@@ -33,6 +33,13 @@ pub(crate) fn version_tag(dict: &Bound<'_, PyDict>) -> u64 {
     unsafe { (*(dict.as_ptr() as *const DictHead)).ma_version_tag }
 }
 
+/// The dict's version tag, which moves whenever the dict changes; `None` on a CPython without
+/// per-dict tags. Shadow comparisons use it to tell a state that moved between two reads.
+#[pyfunction]
+pub(crate) fn dict_version(dict: &Bound<'_, PyDict>) -> Option<u64> {
+    dict_versions_work(dict.py()).then(|| version_tag(dict))
+}
+
 /// The list's items as the pointers it holds now.
 pub(crate) fn list_items<'a>(list: &'a Bound<'_, PyList>) -> &'a [*mut ffi::PyObject] {
     // SAFETY: only read once `list_items_work` has checked the layout; the slice is the list's
