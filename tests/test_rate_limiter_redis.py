@@ -127,6 +127,27 @@ def test_a_stalled_redis_times_out_instead_of_hanging(redis_server):
     wait_until(lambda: limiter.check("k").error is None, 10, "Redis to answer again")
 
 
+def test_a_stalled_redis_is_retried_with_backoff_not_on_every_check(redis_server):
+    limiter = shared(redis_server, rpm=1000, fail_open=True)
+    assert limiter.check("k").error is None
+    opened = limiter.redis_connections
+    stalled = redis_server.command("DEBUG", "SLEEP", "1")
+    try:
+        time.sleep(0.1)  # let the server enter its sleep
+        outcomes = [limiter.check("k") for _ in range(50)]
+    finally:
+        stalled.close()
+    assert all(outcome.allowed and outcome.error is not None for outcome in outcomes)
+    assert "next attempt in" in outcomes[-1].error
+    # one timed-out call on the pooled connection, then checks fail fast until a reconnect is due
+    assert limiter.redis_connections - opened < 5
+    wait_until(lambda: limiter.check("k").error is None, 10, "reconnection")
+    # the connection that answered is pooled and reused
+    opened = limiter.redis_connections
+    assert all(limiter.check("k").error is None for _ in range(20))
+    assert limiter.redis_connections == opened
+
+
 def test_redis_settings_are_validated():
     with pytest.raises(ValueError, match="invalid Redis URL"):
         RateLimiter(rpm=1, redis_url="not-a-url")

@@ -111,6 +111,13 @@ class RateLimiter:
         """Redis calls that failed (the fail mode decided those checks)."""
         return 0 if self._shared is None else self._shared.errors
 
+    @property
+    def redis_connections(self) -> int:
+        """Redis connections opened, attempts included: pooled connections are reused, and after
+        a connection fault a reconnect is tried with exponential backoff (0.1 s doubling to 5 s)
+        while checks fail fast to the fail mode."""
+        return 0 if self._shared is None else self._shared.connections
+
     def check(self, key: str, tokens: int = 0) -> RateLimitResult:
         """Admit one request carrying ``tokens`` (charged to token limits), or refuse it.
 
@@ -132,9 +139,9 @@ class RateLimiter:
         if isinstance(tokens, bool) or not isinstance(tokens, int) or abs(tokens) > _MAX_AMOUNT:
             raise ValueError(f"tokens: expected a whole number within +/-{_MAX_AMOUNT}, got {tokens!r}")
         if self._shared is not None:
-            error = self._shared.record_usage(key, "tokens", tokens, limit)
-            if error is not None or not REDIS_HEALTH.available:
-                REDIS_HEALTH.record(error)
+            asked, error = self._shared.record_usage(key, "tokens", tokens, limit)
+            if asked and (error is not None or not REDIS_HEALTH.available):
+                REDIS_HEALTH.record(error)  # no limit counting tokens: Redis was not asked
             return error
         self._limiter.record_usage(key, "tokens", tokens, limit)
         return None

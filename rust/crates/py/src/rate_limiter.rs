@@ -286,7 +286,8 @@ impl RedisRateLimiter {
         })
     }
 
-    /// Returns the Redis error if the usage could not be recorded.
+    /// Whether Redis was asked (no limit counting the unit: not asked), and the Redis error if
+    /// the usage could not be recorded.
     #[pyo3(signature = (key, unit_name, amount, name=None))]
     fn record_usage(
         &self,
@@ -295,17 +296,25 @@ impl RedisRateLimiter {
         unit_name: &str,
         amount: i64,
         name: Option<&str>,
-    ) -> PyResult<Option<String>> {
+    ) -> PyResult<(bool, Option<String>)> {
         let unit = unit(unit_name)?;
         guarded(|| {
-            Ok(py
-                .detach(|| self.inner.record_usage(key, unit, amount, name))
-                .err())
+            Ok(
+                match py.detach(|| self.inner.record_usage(key, unit, amount, name)) {
+                    Ok(asked) => (asked, None),
+                    Err(error) => (true, Some(error)),
+                },
+            )
         })
     }
 
     #[getter]
     fn errors(&self) -> u64 {
         self.inner.errors()
+    }
+
+    #[getter]
+    fn connections(&self) -> u64 {
+        self.inner.connections()
     }
 }
