@@ -19,6 +19,8 @@ def litellm_lookup(key, /, scale=1, *extra, strict=False, **options):
     """litellm's lookup (a stand-in with every kind of parameter)."""
     if key == "refused":
         raise Refused(key)
+    if key.startswith("rejected"):
+        raise TypeError("litellm's own error")
     return ("python", key, scale, extra, strict, options)
 
 
@@ -26,6 +28,8 @@ async def litellm_async_lookup(key, scale=1):
     """litellm's async lookup."""
     if key == "refused":
         raise Refused(key)
+    if key.startswith("rejected"):
+        raise TypeError("litellm's own error")
     return ("python", key, scale)
 
 
@@ -34,6 +38,10 @@ def rust_lookup(key, scale=1, *extra, strict=False, **options):
         decline("unsupported_input")
     if key == "broken":
         raise RuntimeError("a Rust bug")
+    if key == "rejected":
+        raise TypeError("Rust's error for the input")
+    if key == "rejected otherwise":
+        raise ValueError("Rust's error of another kind")
     if key == "litellm's":
         return LITELLM_SERVES
     if key == "refused":
@@ -122,6 +130,21 @@ def test_a_decline_and_a_failure_fall_back_and_are_counted_by_reason():
     assert lookup("broken") == litellm_lookup("broken")
     assert asyncio.run(async_lookup("broken")) == ("python", "broken", 1)
     assert component.stats.fallback_reasons == {"unsupported_input": 1, "rust_error": 2}
+
+
+@pytest.mark.parametrize("timing_sample_rate", [0.0, 1.0], ids=["fast path", "timed"])
+def test_an_input_litellm_rejects_the_same_way_is_the_callers_error_not_rusts(timing_sample_rate):
+    component = Toy()
+    component.control.apply(ComponentSettings(mode="rust", timing_sample_rate=timing_sample_rate))
+    replacements = component.replacements()
+    lookup, async_lookup = replacements[litellm_lookup], replacements[litellm_async_lookup]
+    for call in (lambda: lookup("rejected"), lambda: asyncio.run(async_lookup("rejected"))):
+        with pytest.raises(TypeError, match="litellm's own error"):
+            call()
+    with pytest.raises(TypeError, match="litellm's own error"):
+        lookup("rejected otherwise")  # Rust raised another exception type: its own fault
+    assert component.stats.fallback_reasons == {"caller_error": 2, "rust_error": 1}
+    assert component.control.evidence_since_mode_change()["rust_errors"] == 1
 
 
 def test_litellm_serves_hands_the_call_over_without_a_fallback():

@@ -225,6 +225,8 @@ class Control:
         route = self._route(request_key)
         if route == "rust":
             result = self._serve_rust(run_rust, timed)
+            if result.__class__ is _Failed:
+                return self.after_rust_error(result.error, run_python)
             return run_python() if result is LITELLM_SERVES else result
         try:
             python = self._run("python", run_python, timed)
@@ -246,6 +248,8 @@ class Control:
         route = self._route(request_key)
         if route == "rust":
             result = self._serve_rust(run_rust, timed)
+            if result.__class__ is _Failed:
+                return await self.after_rust_error_async(result.error, run_python)
             if result is LITELLM_SERVES:
                 return await run_python()
             return await result if result.__class__ is CoroutineType else result
@@ -276,16 +280,52 @@ class Control:
         return "python"
 
     def _serve_rust(self, run_rust: Callable[[], object], timed: bool) -> object:
-        """Rust's result, or `LITELLM_SERVES` when Python must serve the call instead."""
+        """Rust's result, `LITELLM_SERVES` when Python must serve the call instead, or `_Failed`
+        (Python serves it through `after_rust_error`)."""
         probing = self.breaker.state == HALF_OPEN
         try:
             result = self._run("rust", run_rust, timed)
         except Exception as error:
-            self.rust_failed(error)
-            return LITELLM_SERVES
+            return _Failed(error)
         if probing:
             self.breaker.probe_succeeded()
         return result
+
+    def after_rust_error(self, error: Exception, python: Callable, /, *args, **kwargs) -> object:
+        """`python(*args)` serving a call whose Rust path raised `error`. When litellm rejects
+        the call with the same exception type, the input was the caller's error, not Rust's: it
+        is counted as `caller_error`, not against Rust."""
+        if isinstance(error, _native.Unsupported):
+            self.rust_failed(error)
+            return python(*args, **kwargs)
+        try:
+            result = python(*args, **kwargs)
+        except Exception as python_error:
+            self._failed_both(error, python_error)
+            raise
+        self.rust_failed(error)
+        return result
+
+    async def after_rust_error_async(self, error: Exception, python: Callable, /, *args, **kwargs) -> object:
+        """`after_rust_error` for a litellm coroutine."""
+        if isinstance(error, _native.Unsupported):
+            self.rust_failed(error)
+            return await python(*args, **kwargs)
+        try:
+            result = await python(*args, **kwargs)
+        except Exception as python_error:
+            self._failed_both(error, python_error)
+            raise
+        self.rust_failed(error)
+        return result
+
+    def _failed_both(self, rust_error: Exception, python_error: Exception) -> None:
+        if type(python_error) is not type(rust_error):
+            self.rust_failed(rust_error)
+            return
+        reason = "caller_error"  # litellm rejects the input the same way
+        self.stats.python_call()
+        self.stats.fallback(reason)
 
     def rust_failed(self, error: Exception, python_serves: bool = True) -> None:
         """The Rust path declined or failed this call; Python serves it (or, in shadow mode,
@@ -455,8 +495,7 @@ _REPLACEMENT = """
         try:
             _answer = _rust({call})
         except Exception as _error:
-            _control.rust_failed(_error)
-            return {await_}_python({call})
+            return {await_}_after_rust_error(_error, _python, {call})
         if _answer is _LITELLM_SERVES:
             return {await_}_python({call})
 {awaited_answer}        return _answered(_answer)
@@ -479,6 +518,7 @@ _RESERVED = frozenset(
         "_answer",
         "_rust",
         "_error",
+        "_after_rust_error",
         "_python",
         "_LITELLM_SERVES",
         "_answered",
@@ -572,6 +612,7 @@ def _build_replacement(control: Control, site: Site) -> Callable:
     namespace = {
         "_control": control,
         "_ticks": control.ticks,
+        "_after_rust_error": control.after_rust_error_async if is_async else control.after_rust_error,
         "_rust": site.rust,
         "_python": python,
         "_answered": answered if answers else _same,

@@ -29,6 +29,10 @@ REASONS: dict[str, Reasons] = {
         {
             "rust_error": "the Rust path raised an error of its own (not a decline); litellm served the call",
             "rust_panic": "the Rust path panicked; the panic was caught at the boundary and litellm served the call",
+            "caller_error": (
+                "the Rust path raised and litellm raised the same exception type: the caller's input, not a Rust "
+                "fault (not counted against Rust); the caller got litellm's exception"
+            ),
         },
     ),
     "token_counter": Reasons(
