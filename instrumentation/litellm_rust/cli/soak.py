@@ -176,6 +176,11 @@ def run_soak(minutes: float, deployments: int, interval: float) -> int:
             loop.close()
             instrumentor.uninstrument()
     final = status()
+    for name, state in final.items():
+        uncompared = state.get("shadow_uncompared", 0)
+        if state["fallback_reasons"] or uncompared:
+            reasons = ", ".join(f"{reason} {count}" for reason, count in state["fallback_reasons"].items())
+            progress(f"{name}: fallbacks by reason: {reasons or 'none'}; shadow calls not compared: {uncompared}")
     faults = sum(
         state["shadow_mismatches"]
         + state["fallback_reasons"].get("rust_error", 0)
