@@ -638,3 +638,47 @@ def test_candidate_plans_follow_the_listed_dicts_and_the_group():
     assert least_busy(list(reversed(roomy)), "a") == 0
     counts.set_cache("a_request_count:d1", 5)
     assert least_busy(roomy, "a") == 0  # the counts are read on every pick, only the keys are kept
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_pick_litellm_makes_otherwise_on_an_unmoved_state_is_a_mismatch(
+    instrumented_as, counted_since_start, monkeypatch, strategy
+):
+    """What litellm's own pick writes does not count as the state moving: a pick differing from the
+    shadow's on a state nobody else changed is a mismatch, not an uncompared call."""
+    instrumented_as("shadow")
+    router = make_router(strategy, 8)
+
+    async def warm_up():  # every deployment seen, every map made (cost-based-routing picks async only)
+        for _ in range(4):
+            await router.select(GROUP, {}, messages=MESSAGES)
+
+    asyncio.run(warm_up())
+    before = counted_since_start()
+    elsewhere = {"model_name": GROUP, "model_info": {"id": "elsewhere"}}
+    handler = type(selector_of(router))
+    # usage-based-routing's async pick calls its sync one; cost-based-routing has only an async one
+    pick, async_pick = (
+        getattr(handler, name, None) for name in ("get_available_deployments", "async_get_available_deployments")
+    )
+
+    def otherwise(self, *args, **kwargs):
+        pick(self, *args, **kwargs)
+        return elsewhere
+
+    async def otherwise_async(self, *args, **kwargs):
+        await async_pick(self, *args, **kwargs)
+        return elsewhere
+
+    for name, original, replaced in (
+        ("get_available_deployments", pick, otherwise),
+        ("async_get_available_deployments", async_pick, otherwise_async),
+    ):
+        if original is not None:
+            monkeypatch.setattr(handler, name, replaced)
+    deployments = copy.deepcopy(list(router.registry().all()))
+    arguments = (strategy, selector_of(router), GROUP, deployments, MESSAGES, None, None)
+    assert asyncio.run(selection.pick_async(*arguments)) is elsewhere
+    counted = counted_since_start()
+    assert counted["shadow_mismatches"] - before["shadow_mismatches"] == 1
+    assert counted["shadow_uncompared"] == before["shadow_uncompared"]

@@ -62,7 +62,7 @@ class RoutingComponent(Component):
     def compare(self, python_result: object, rust_result: object) -> bool | None:
         """A pick's shadow answer is the set of answers litellm's pick may give (`matches`: a
         strategy pick's choices, a whole pick's ids and answers), nothing to compare when they
-        differ because what a least-busy pick reads moved in between; a step's is litellm's answer."""
+        differ because what the pick reads moved in between; a step's is litellm's answer."""
         matches = getattr(rust_result, "matches", None)
         if matches is None:
             return python_result == rust_result

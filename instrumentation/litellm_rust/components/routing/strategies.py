@@ -80,46 +80,25 @@ class Pick(NamedTuple):
         return (*self[:3], self.shared.for_litellm(), *self[4:8])
 
 
-class LeastBusyRead(NamedTuple):
-    """What a least-busy pick reads that another thread can change before litellm's own pick reads
-    it (a call's callbacks start and end calls, another thread picks): its candidates' in-flight
-    counts and reservations, kept before the shadow pick, and when. litellm's pick differing from
-    the shadow's is a mismatch only if none of it moved in between."""
+class Reservations(NamedTuple):
+    """least-busy's pick reservations of the candidates as a shadow pick read them, and when."""
 
-    counts: dict  # the router's in-memory cache dict
-    counts_version: int | None  # its version tag: a count that changed and changed back moved too
-    count_keys: list
-    count_values: tuple
     store: dict  # the handler's reservation store's dict
     ids: list
-    reservation_keys: tuple
-    reservations: tuple
+    keys: tuple
+    values: tuple
     clock: Callable[[], float]
     read_at: float
     ttl: float
 
     def moved(self, picked: object) -> bool:
-        """Whether the state litellm's pick (`picked`) read may differ from the one kept: a count or
-        a reservation changed other than by litellm's own reservation of `picked`, or a kept
-        reservation expired since (or the store holds what cannot be told apart)."""
-        try:
-            return self._moved(picked)
-        except Exception:
-            return True
-
-    def _moved(self, picked: object) -> bool:
+        """Whether one changed other than by litellm's own reservation of `picked`, or expired since."""
         now = self.clock()
-        counts, store = self.counts, self.store
-        if self.counts_version is not None:
-            if _native.dict_version(counts) != self.counts_version:
-                return True
-        elif any(counts.get(key) != value for key, value in zip(self.count_keys, self.count_values, strict=True)):
-            return True
         picked_id = str((picked.get("model_info") or {}).get("id")) if isinstance(picked, dict) else None
-        for deployment_id, key, before in zip(self.ids, self.reservation_keys, self.reservations, strict=True):
+        for deployment_id, key, before in zip(self.ids, self.keys, self.values, strict=True):
             if any(self.read_at - made_at < self.ttl <= now - made_at for made_at, _ in before or ()):
                 return True
-            after = store.get(key)
+            after = self.store.get(key)
             if after == before:
                 continue
             live = tuple(pick for pick in before or () if now - pick[0] < self.ttl)
@@ -128,11 +107,31 @@ class LeastBusyRead(NamedTuple):
         return False
 
 
+class StateRead(NamedTuple):
+    """What a strategy pick reads that another thread can change before litellm's own pick reads
+    it (a sync call's callbacks in a worker thread, another thread's pick), kept before the shadow
+    pick: the version tags of the router cache's dicts (every write through the cache moves them;
+    litellm's own pick writes none) and least-busy's reservations. litellm's pick differing from the
+    shadow's is a mismatch only if none of it moved in between."""
+
+    dicts: tuple
+    versions: tuple  # `None`s on a CPython without per-dict tags: every difference is a mismatch
+    reservations: Reservations | None
+
+    def moved(self, picked: object) -> bool:
+        try:
+            if any(_native.dict_version(d) != version for d, version in zip(self.dicts, self.versions, strict=True)):
+                return True
+            return self.reservations is not None and self.reservations.moved(picked)
+        except Exception:
+            return True  # a state that cannot be told apart
+
+
 class Choices(NamedTuple):
-    """The deployments a pick can return, for shadow comparison, and what a least-busy pick read."""
+    """The deployments a pick can return, for shadow comparison, and what the pick read."""
 
     deployments: list
-    read: LeastBusyRead | None = None
+    read: StateRead | None = None
 
     def matches(self, picked: object) -> bool:
         """litellm's pick (the very dict) is one of them, or both found none."""
@@ -241,9 +240,9 @@ class StrategyPicks:
             at_strategy_pick()
         shared = call.shared
         if shared is None:
-            return Choices(self.choose(call, serve=False), self.least_busy_read(call))
+            return Choices(self.choose(call, serve=False), self.state_read(call))
         call = call._replace(deployments=shared.records)
-        read = self.least_busy_read(call)
+        read = self.state_read(call)
         return Choices(shared.as_listed(self.choose(call, serve=False)), read)
 
     def choose(self, call: Pick, serve: bool):
@@ -473,34 +472,48 @@ class StrategyPicks:
                     selector._record_pick(tag, deployment_id)
         return picked
 
-    def least_busy_read(self, call: Pick) -> LeastBusyRead | None:
-        """What a least-busy shadow pick is about to read (`LeastBusyRead`), kept before it reads."""
+    def state_read(self, call: Pick) -> StateRead | None:
+        """What a shadow pick is about to read (`StateRead`), kept before it reads."""
         selector = call.selector
-        if type(selector) is not self._least_busy_handler or type(call.deployments) is not list:
+        if type(selector) not in self._pickers:
+            return None  # the pick declines
+        memory = selector.router_cache.in_memory_cache
+        if type(memory) is not self._in_memory_cache:
             return None
-        memory, store = selector.router_cache.in_memory_cache, selector._reservations
-        if type(memory) is not self._in_memory_cache or type(store) is not self._in_memory_cache:
+        dicts = (memory.cache_dict, memory.ttl_dict, *self._maps(call, memory.cache_dict))
+        versions = tuple(_native.dict_version(d) for d in dicts)
+        reservations = self._reservations(call) if type(selector) is self._least_busy_handler else None
+        return StateRead(dicts, versions, reservations)
+
+    def _maps(self, call: Pick, entries: dict) -> list:
+        """The cached maps the pick reads and their per-deployment dicts: a callback changes them
+        in place before it writes the map back through the cache."""
+        strategy = self._pickers[type(call.selector)][0]
+        if strategy == "latency-based-routing":
+            keys: tuple = (f"{call.model}_map",)
+        elif strategy == "cost-based-routing":
+            keys = (f"cost_map:{call.model}",)
+        elif strategy == "usage-based-routing":
+            minute = ROUTING.live("usage_v1_datetime").now().strftime("%H-%M")
+            keys = (f"{call.model}:tpm:{minute}", f"{call.model}:rpm:{minute}")
+        else:
+            return []
+        maps = [value for key in keys if type(value := entries.get(key)) is dict]
+        return maps + [inner for outer in maps for inner in outer.values() if type(inner) is dict]
+
+    def _reservations(self, call: Pick) -> Reservations | None:
+        selector = call.selector
+        store = selector._reservations
+        if type(store) is not self._in_memory_cache or type(call.deployments) is not list:
             return None  # the pick declines
         try:
-            ids = self._deployment_ids(call.deployments)
-            count_keys = list(self._request_count_keys(call.model, ids))
+            ids = list(self._deployment_ids(call.deployments))
         except Exception:
             return None  # deployments litellm's own pick judges
-        counts, reservations = memory.cache_dict, store.cache_dict
-        reservation_keys = tuple(self._reservation_key(deployment_id) for deployment_id in ids)
-        return LeastBusyRead(
-            counts,
-            _native.dict_version(counts),
-            count_keys,
-            tuple(counts.get(key) for key in count_keys),
-            reservations,
-            list(ids),
-            reservation_keys,
-            tuple(reservations.get(key) for key in reservation_keys),
-            selector._clock,
-            selector._clock(),
-            self._reservation_ttl,
-        )
+        reservations = store.cache_dict
+        keys = tuple(self._reservation_key(deployment_id) for deployment_id in ids)
+        values = tuple(reservations.get(key) for key in keys)
+        return Reservations(reservations, ids, keys, values, selector._clock, selector._clock(), self._reservation_ttl)
 
     def _shared_in_flight(self, call: Pick) -> tuple[int, ...] | None:
         """The in-flight counts every worker shares through Redis, read as

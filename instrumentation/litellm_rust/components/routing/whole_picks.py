@@ -53,7 +53,7 @@ from litellm_rust._control import Control, Site, decline
 from litellm_rust._litellm import ROUTING
 from litellm_rust.components.routing import health
 from litellm_rust.components.routing.records import SERVED_STRATEGIES, RecordsByCore, SharedCandidates
-from litellm_rust.components.routing.strategies import AT_STRATEGY_PICK, LeastBusyRead, Pick, StrategyPicks
+from litellm_rust.components.routing.strategies import AT_STRATEGY_PICK, Pick, StateRead, StrategyPicks
 
 # Each set of live cooldowns costs one native dry run; a router cycling through more sets than
 # this starts its memo afresh.
@@ -145,7 +145,7 @@ class WholePickChoices(NamedTuple):
 
     ids: frozenset
     served: object  # id -> the dict the fast path returns for it
-    read: LeastBusyRead | None  # what a least-busy strategy pick read
+    read: StateRead | None  # what the strategy pick read
 
     def matches(self, litellm_answer: object) -> bool:
         if not isinstance(litellm_answer, dict):
@@ -502,7 +502,7 @@ class WholePicks:
         core = call.core
         group, ids = self._checked(call)
         strategy_call = self._strategy_call(core, group, ids, call.messages, call.input, call.kind == _ASYNC_KIND)
-        read = self._strategies.least_busy_read(strategy_call)
+        read = self._strategies.state_read(strategy_call)
         chosen = self._strategies.choose(strategy_call, serve=False)
         source = strategy_call.shared.source
         return WholePickChoices(
