@@ -130,9 +130,9 @@ wheel-test: wheel
 # .venv-compat/: .venv's packages are on its path (a .pth line, after its own), so pip installs there only
 # the release and what .venv lacks of its requirements (`pip check` must pass); the package is this
 # checkout's, with the extension `make venv` built, so no Rust is rebuilt per release. The releases'
-# wheels are downloaded once, into .venv-compat/wheels; two releases are tested at a time (one pytest
-# process each, output kept per release). Outside CI a release that cannot be installed (offline) is
-# skipped with a warning.
+# wheels are downloaded once, into .venv-compat/wheels; a venv is made again when .venv's pip step reruns.
+# Two releases are tested at a time (one pytest process each, output kept per release). Outside CI a
+# release that cannot be installed (offline) is skipped with a warning.
 COMPAT_RELEASES ?= 1.108.14 1.109.3 1.110.0 1.110.1
 COMPAT_JOBS ?= 2
 COMPAT := $(CURDIR)/.venv-compat
@@ -142,7 +142,7 @@ test-compat: venv
 
 compat-%:
 	@venv=$(COMPAT)/$*; \
-	if [ ! -f $$venv/.installed ]; then \
+	if [ ! $$venv/.installed -nt $(PIP_STAMP) ]; then \
 		rm -rf $$venv; \
 		pip="$(VPY) -m pip --python $$venv/bin/python"; \
 		if ! { ls $(COMPAT)/wheels/litellm-$*-*.whl >/dev/null 2>&1 \
