@@ -4,11 +4,12 @@
 #   make system-deps  Debian packages for the integration tests (prometheus, alertmanager, redis-server)
 #   make wheel        portable wheel (abi3, manylinux2014, stripped) and sdist in dist/
 #   make test         lint, Rust tests and clippy (warnings fail), the Python test suite (incl. the Prometheus/Alertmanager loop),
-#                     then the built wheel's tests in a fresh venv
+#                     the built wheel's tests in a fresh venv, then the exactness tests on each supported litellm release
+#   make test-compat  the components' exactness tests on each litellm release of the support table, one venv each
 #   make lint         ruff check, ruff format --check, cargo fmt --check
 #   make demo         token-counting, rate-limit and routing benchmarks, then the Router demo (Python vs Rust)
 #   make artifacts    the overview dashboard rendered from the loop test's Prometheus data, as a PNG
-#   make clean        remove build outputs (keeps .venv; `make distclean` removes it too)
+#   make clean        remove build outputs (keeps .venv and .venv-compat; `make distclean` removes them too)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -36,7 +37,7 @@ PYO3_ENV = VIRTUAL_ENV=$(VENV) PYO3_PYTHON=$(VPY) \
 CI ?=
 SYSTEM_PACKAGES := prometheus prometheus-alertmanager redis-server
 
-.PHONY: venv system-deps wheel lint test rust-test py-test wheel-test demo artifacts clean distclean
+.PHONY: venv system-deps wheel lint test rust-test py-test wheel-test test-compat demo artifacts clean distclean
 
 # ---------------------------------------------------------------------------------------------
 
@@ -103,7 +104,7 @@ system-deps:
 
 # ---------------------------------------------------------------------------------------------
 
-test: lint rust-test py-test wheel-test
+test: lint rust-test py-test wheel-test test-compat
 
 lint: $(PIP_STAMP)
 	$(VENV)/bin/ruff check .
@@ -122,6 +123,42 @@ py-test: venv system-deps
 # imports this checkout's package: the wheel alone is under test.
 wheel-test: wheel
 	$(OFFLINE_ENV) $(VPY) -m pytest -q --noconftest tests/test_wheel.py
+
+# The components' exactness tests (tests/conftest.py's EXACTNESS_TESTS; a component's are skipped, saying
+# why, where it is not supported) and tests/test_compat.py on each litellm release of the table in
+# docs/known-limits.md but .venv's own (py-test runs every test on that one), each in its own venv under
+# .venv-compat/: .venv's packages are on its path (a .pth line, after its own), so pip installs there only
+# the release and what .venv lacks of its requirements (`pip check` must pass); the package is this
+# checkout's, with the extension `make venv` built, so no Rust is rebuilt per release. The releases'
+# wheels are downloaded once, into .venv-compat/wheels; a venv is made again when .venv's pip step reruns.
+# Two releases are tested at a time (one pytest process each, output kept per release). Outside CI a
+# release that cannot be installed (offline) is skipped with a warning.
+COMPAT_RELEASES ?= 1.108.14 1.109.3 1.110.0 1.110.1
+COMPAT_JOBS ?= 2
+COMPAT := $(CURDIR)/.venv-compat
+
+test-compat: venv
+	$(MAKE) --no-print-directory -j$(COMPAT_JOBS) --output-sync=target $(addprefix compat-,$(COMPAT_RELEASES))
+
+compat-%:
+	@venv=$(COMPAT)/$*; \
+	if [ ! $$venv/.installed -nt $(PIP_STAMP) ]; then \
+		rm -rf $$venv; \
+		pip="$(VPY) -m pip --python $$venv/bin/python"; \
+		if ! { ls $(COMPAT)/wheels/litellm-$*-*.whl >/dev/null 2>&1 \
+				|| $(VPY) -m pip download -q --no-deps -d $(COMPAT)/wheels "litellm==$*"; } \
+			|| ! $(VPY) -m venv --without-pip $$venv \
+			|| ! $(VPY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))' \
+				>$$($$venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/litellm-rust-dev.pth \
+			|| ! $$pip install -q --find-links $(COMPAT)/wheels "litellm==$*" \
+			|| ! $$pip check; then \
+			if [ "$(CI)" = true ]; then echo "test-compat: ERROR: could not install litellm $*" >&2; exit 1; fi; \
+			echo "test-compat: WARNING: could not install litellm $*; skipped" >&2; exit 0; \
+		fi; \
+		touch $$venv/.installed; \
+	fi; \
+	echo "test-compat: litellm $*"; \
+	$(OFFLINE_ENV) PYTHONPATH=$(CURDIR)/instrumentation $$venv/bin/python -m pytest -q -p no:cacheprovider --exactness-only tests
 
 demo: venv system-deps
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench tokens
@@ -144,4 +181,4 @@ clean:
 	find . -path ./.venv -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(COMPAT)

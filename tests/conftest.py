@@ -11,7 +11,7 @@ import litellm  # noqa: E402
 import litellm_rust  # noqa: E402
 import pytest  # noqa: E402
 from litellm_rust import LiteLLMRustInstrumentor, _native  # noqa: E402
-from litellm_rust.components import components  # noqa: E402
+from litellm_rust.components import components, unsupported  # noqa: E402
 from litellm_rust.control_plane import PLANE  # noqa: E402
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
@@ -21,6 +21,59 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from servers import RedisServer  # noqa: E402
 
 litellm.suppress_debug_info = True
+
+# Each component's exactness tests, by file -> the components the file needs (`make test-compat` runs
+# these, with `--exactness-only`, on every litellm release of its matrix). A file runs only where every
+# component it needs is supported, and is skipped where one is not, saying why: there its litellm
+# imports may not even resolve.
+EXACTNESS_TESTS = {
+    "test_compat.py": (),
+    "test_token_counter_parity.py": ("token_counter",),
+    "test_token_counter_properties.py": ("token_counter",),
+    "test_token_counter_fallback.py": ("token_counter",),
+    "test_router.py": ("token_counter",),
+    "test_rate_limits.py": ("rate_limits",),
+    "test_rate_limits_gcra.py": ("rate_limits",),
+    "test_proxy_limits.py": ("proxy_limits",),
+    "test_parallel_slots.py": ("parallel_slots",),
+    "test_routing.py": ("routing",),
+    "test_routing_fast.py": ("routing",),
+    "test_routing_latency.py": ("routing",),
+    "test_routing_state.py": ("routing",),
+    "test_routing_busy.py": ("routing",),
+    "test_routing_workload.py": ("routing",),
+    "test_routing_cache.py": ("routing", "router_cache"),
+    "test_routing_usage.py": ("routing", "group_usage"),
+}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--exactness-only", action="store_true", help="run only the components' exactness tests (EXACTNESS_TESTS)"
+    )
+
+
+def pytest_ignore_collect(collection_path, config):
+    if config.getoption("exactness_only") and collection_path.is_file():
+        return collection_path.name not in EXACTNESS_TESTS
+    return None
+
+
+class UnsupportedHere(pytest.File):
+    """A test file whose components are not all supported on the installed litellm: one skip, with why."""
+
+    def collect(self):
+        pytest.skip("; ".join(f"{name} is not supported here: {why}" for name, why in self.why.items()))
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    needs = EXACTNESS_TESTS.get(module_path.name, ())
+    why = {name: reason for name, reason in unsupported().items() if name in needs}
+    if why:
+        skipped = UnsupportedHere.from_parent(parent, path=module_path)
+        skipped.why = why
+        return skipped
+    return None
 
 
 @pytest.fixture

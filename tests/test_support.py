@@ -99,3 +99,20 @@ def test_without_the_opentelemetry_sdk_every_component_is_supported():
         """
     )
     assert {name: state.get("reason") for name, state in result.items() if not state["supported"]} == {}
+
+
+def test_on_a_release_no_component_was_verified_on_every_component_stays_on_python_and_says_why():
+    """Its names may all resolve (1.109.2 is between releases the tests passed on): not verified is not served."""
+    result = run(
+        """
+        import json, litellm
+        from litellm_rust import components
+        components.version = lambda name: "1.109.2" if name == "litellm" else None
+        from litellm_rust import LiteLLMRustInstrumentor, status
+        LiteLLMRustInstrumentor().instrument()
+        litellm.token_counter(model="gpt-4o", text="hello")
+        print(json.dumps(status()))
+        """
+    )
+    assert all(state["supported"] is False and state["serving"] == "python" for state in result.values()), result
+    assert all("not on the installed 1.109.2" in state["reason"] for state in result.values()), result

@@ -11,8 +11,20 @@ it), never by importing litellm themselves.
 import importlib
 from collections.abc import Iterable, Mapping
 
-# The litellm releases every name below was verified on (`tests/test_litellm_surface.py`).
-VERIFIED_ON = ("1.110.2",)
+# The litellm releases each component's exactness was verified on: its exactness tests pass there
+# (`make test-compat` runs them on each release of the table in docs/known-limits.md, which
+# tests/test_compat.py holds this to). On any other release the component stays on litellm's Python.
+# FULLY_VERIFIED: the releases every component was verified on, oldest first.
+FULLY_VERIFIED = ("1.110.0", "1.110.1", "1.110.2")
+VERIFIED_ON = {
+    "token_counter": ("1.109.3", *FULLY_VERIFIED),
+    "rate_limits": ("1.109.3", *FULLY_VERIFIED),
+    "proxy_limits": FULLY_VERIFIED,
+    "parallel_slots": FULLY_VERIFIED,
+    "routing": FULLY_VERIFIED,
+    "router_cache": FULLY_VERIFIED,
+    "group_usage": FULLY_VERIFIED,
+}
 
 
 def resolve(path: str) -> object:

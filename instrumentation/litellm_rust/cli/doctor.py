@@ -38,7 +38,7 @@ def check_litellm() -> list[Finding]:
     """litellm installed, within the `instruments` range, and a release the surface was verified on."""
     from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 
-    from litellm_rust._litellm import VERIFIED_ON
+    from litellm_rust._litellm import FULLY_VERIFIED, VERIFIED_ON
     from litellm_rust.package import _instruments
 
     (required,) = _instruments
@@ -57,12 +57,13 @@ def check_litellm() -> list[Finding]:
     if get_dependency_conflicts(_instruments) is not None:
         why = f"outside the supported range {required!r}: instrument() declines and nothing is accelerated"
         return [Finding(PROBLEM, subject, why, install)]
-    if installed not in VERIFIED_ON:
+    if installed not in FULLY_VERIFIED:
+        verified = [name for name, releases in VERIFIED_ON.items() if installed in releases]
         why = (
-            f"within {required!r} but not a release verified on ({', '.join(VERIFIED_ON)}); "
-            "the components' findings say whether their litellm names resolve"
+            f"within {required!r} but every component is verified only on {', '.join(FULLY_VERIFIED)}; "
+            f"verified here: {', '.join(verified) or 'none'} (the others stay on litellm's Python)"
         )
-        return [Finding(WARN, subject, why, f"pip install 'litellm=={VERIFIED_ON[-1]}'")]
+        return [Finding(WARN, subject, why, f"pip install 'litellm=={FULLY_VERIFIED[-1]}'")]
     return [Finding(OK, subject, f"within {required!r} and verified")]
 
 
@@ -70,8 +71,8 @@ def check_components() -> list[Finding]:
     """Per component: its litellm names resolve, it builds, and what serves its calls: the live
     state when instrumented in this process, else what the configuration in effect would give."""
     from litellm_rust import status
-    from litellm_rust._litellm import SURFACES, VERIFIED_ON
-    from litellm_rust.components import components
+    from litellm_rust._litellm import FULLY_VERIFIED, SURFACES
+    from litellm_rust.components import COMPONENT_NAMES, components, unsupported
     from litellm_rust.config import ConfigError
 
     try:
@@ -80,12 +81,17 @@ def check_components() -> list[Finding]:
         configured, configuration_error = None, f"{type(error).__name__}: {error}"
     statuses = status()
     findings = []
-    for name, component in components().items():
+    install_verified = f"install a litellm every component is verified on ({', '.join(FULLY_VERIFIED)})"
+    for name in COMPONENT_NAMES:
+        if name in unsupported():
+            findings.append(Finding(WARN, name, f"stays on litellm's Python: {unsupported()[name]}", install_verified))
+            continue
+        component = components()[name]
         missing = SURFACES[name].missing()
         if missing:
             listed = "; ".join(f"{attribute} ({why})" for attribute, why in missing.items())
             why = f"{len(missing)} litellm names do not resolve, so its Rust path cannot work here: {listed}"
-            findings.append(Finding(PROBLEM, name, why, f"install a verified litellm ({', '.join(VERIFIED_ON)})"))
+            findings.append(Finding(PROBLEM, name, why, install_verified))
             continue
         try:
             served = len(component.replacements())

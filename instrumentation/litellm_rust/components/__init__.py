@@ -63,10 +63,14 @@ def _unsupported_reason(name: str) -> str | None:
         installed = version("litellm")
     except PackageNotFoundError:
         return "litellm is not installed"
-    if installed not in _litellm.VERIFIED_ON:
-        return f"exactness verified on litellm {', '.join(_litellm.VERIFIED_ON)}, not on the installed {installed}"
+    # What is missing first: it says more than "not verified" on a release without the names.
     missing = _litellm.SURFACES[name].missing()
-    return f"litellm {installed} lacks {'; '.join(missing.values())}" if missing else None
+    if missing:
+        return f"litellm {installed} lacks {'; '.join(missing.values())}"
+    verified = _litellm.VERIFIED_ON[name]
+    if installed not in verified:
+        return f"exactness verified on litellm {', '.join(verified)}, not on the installed {installed}"
+    return None
 
 
 def components() -> dict[str, Component]:
