@@ -36,14 +36,9 @@ EXACTNESS_TESTS = {
     "test_rate_limits_gcra.py": ("rate_limits",),
     "test_proxy_limits.py": ("proxy_limits",),
     "test_parallel_slots.py": ("parallel_slots",),
-    "test_routing.py": ("routing",),
-    "test_routing_fast.py": ("routing",),
-    "test_routing_latency.py": ("routing",),
-    "test_routing_state.py": ("routing",),
-    "test_routing_busy.py": ("routing",),
-    "test_routing_workload.py": ("routing",),
-    "test_routing_cache.py": ("routing", "router_cache"),
-    "test_routing_usage.py": ("routing", "group_usage"),
+    # a Router workload per strategy in shadow mode, and rust mode against python mode: routing's picks,
+    # the router cache's reads and the group usage answers it serves along the way
+    "test_routing_workload.py": ("routing", "router_cache", "group_usage"),
 }
 
 
