@@ -6,7 +6,8 @@
 #   make test         lint, Rust tests and clippy (warnings fail), the Python test suite (incl. the Prometheus/Alertmanager loop),
 #                     then the built wheel's tests in a fresh venv
 #   make lint         ruff check, ruff format --check, cargo fmt --check
-#   make demo         token-counting, rate-limit and routing benchmarks, then the Router demo (Python vs Rust)
+#   make demo         the real litellm proxy plain vs instrumented (quick), token-counting, rate-limit and routing
+#                     benchmarks, then the Router demo (Python vs Rust)
 #   make artifacts    the overview dashboard rendered from the loop test's Prometheus data, as a PNG
 #   make clean        remove build outputs (keeps .venv; `make distclean` removes it too)
 
@@ -124,6 +125,7 @@ wheel-test: wheel
 	$(OFFLINE_ENV) $(VPY) -m pytest -q --noconftest tests/test_wheel.py
 
 demo: venv system-deps
+	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench proxy --quick
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench tokens
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench ratelimit
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench routing --quick

@@ -34,6 +34,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+import yaml
+
 from litellm_rust.cli.demo import _CHAT, _format_table
 from litellm_rust.cli.progress import Progress
 
@@ -315,22 +318,24 @@ def _provider() -> Iterator[int]:
         if not line.strip().isdigit():
             raise RuntimeError(f"the loopback provider did not start (exit code {process.poll()})")
         yield int(line)
-        process.stdin.close()
 
 
 def _venv_tool(name: str) -> str:
     path = Path(sys.executable).parent / name
     if not path.exists():
-        raise RuntimeError(f"{path} is missing: install litellm-rust with its [proxy] and [test] extras")
+        raise RuntimeError(f"{path} is missing: the bench runs litellm's proxy CLI from the venv it runs in")
     return str(path)
 
 
-def _proxy_environment(mode: str, base: dict[str, str]) -> dict[str, str]:
+def _proxy_environment(mode: str, base: dict[str, str], event_loop: str = "uvloop") -> dict[str, str]:
     """The proxy's environment: offline, no database, no inherited OpenTelemetry settings; litellm-rust's mode."""
     environment = {
         name: value for name, value in base.items() if not name.startswith("OTEL_") and name != "DATABASE_URL"
     }
     environment.update(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_OFFLINE_MODE="true", HF_HUB_OFFLINE="1")
+    if event_loop == "asyncio":
+        # litellm's proxy CLI asks uvicorn for uvloop unless told otherwise.
+        environment["LITELLM_EVENT_LOOP"] = "asyncio"
     if mode != "plain":
         environment.update(
             OTEL_TRACES_EXPORTER="none",
@@ -350,9 +355,10 @@ def proxy_command(mode: str, config: Path, port: int) -> list[str]:
     return [_venv_tool("opentelemetry-instrument"), "--", *litellm]
 
 
-def _uvloop_missing() -> bool:
+def event_loop() -> str:
+    """The proxy's event loop: uvloop as litellm's CLI asks for it, asyncio's when uvloop is not installed."""
     found = subprocess.run([sys.executable, "-c", "import uvloop"], capture_output=True)
-    return found.returncode != 0
+    return "uvloop" if found.returncode == 0 else "asyncio"
 
 
 @dataclass
@@ -371,7 +377,7 @@ class _Proxy:
         return any(line.endswith("litellm_rust/_native.abi3.so") for line in maps.splitlines())
 
 
-async def _wait_ready(proxy: _Proxy, client) -> None:
+async def _wait_ready(proxy: _Proxy, client: httpx.AsyncClient) -> None:
     deadline = time.monotonic() + _STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if proxy.process.poll() is not None:
@@ -380,7 +386,7 @@ async def _wait_ready(proxy: _Proxy, client) -> None:
             response = await client.get(f"http://127.0.0.1:{proxy.port}/health/liveliness", timeout=2.0)
             if response.status_code == 200:
                 return
-        except Exception:  # not listening yet
+        except httpx.HTTPError:  # not listening yet
             pass
         await asyncio.sleep(0.5)
     raise proxy.failure(f"was not ready after {_STARTUP_TIMEOUT:.0f} s")
@@ -397,7 +403,9 @@ class LoadResult:
     responses: collections.Counter = field(default_factory=collections.Counter)
 
 
-async def _load(client, port: int, row: Row, requests: int, concurrency: int, deadline: float) -> LoadResult:
+async def _load(
+    client: httpx.AsyncClient, port: int, row: Row, requests: int, concurrency: int, deadline: float
+) -> LoadResult:
     """`requests` chat completions, `concurrency` in flight; none is started after `deadline` (time.monotonic),
     and the ones never sent count as errors."""
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -413,7 +421,8 @@ async def _load(client, port: int, row: Row, requests: int, concurrency: int, de
             started = time.perf_counter()
             try:
                 response = await client.post(url, json=body, headers=headers, timeout=_REQUEST_TIMEOUT)
-            except Exception:
+            except httpx.HTTPError as error:  # counted among the responses, so that it shows as a difference too
+                result.responses[json.dumps(["no response", type(error).__name__])] += 1
                 continue
             result.latencies.append(time.perf_counter() - started)
             result.responses[normalised_response(response.status_code, response.text, row.stream)] += 1
@@ -424,7 +433,9 @@ async def _load(client, port: int, row: Row, requests: int, concurrency: int, de
     return result
 
 
-async def _round(client, proxy: _Proxy, row: Row, requests: int, concurrency: int) -> tuple[float, float, LoadResult]:
+async def _round(
+    client: httpx.AsyncClient, proxy: _Proxy, row: Row, requests: int, concurrency: int
+) -> tuple[float, float, LoadResult]:
     """(proxy CPU seconds, wall seconds, the load's result) for one round against one proxy."""
     deadline = time.monotonic() + max(60.0, requests * 2.0)  # ~50x the slowest rate measured, to bound a stuck proxy
     cpu, wall = group_cpu_seconds(proxy.process.pid), time.perf_counter()
@@ -451,7 +462,9 @@ def check_py_spy() -> None:
         )
 
 
-async def _profile_round(client, proxy: _Proxy, row: Row, requests: int, concurrency: int, directory: Path):
+async def _profile_round(
+    client: httpx.AsyncClient, proxy: _Proxy, row: Row, requests: int, concurrency: int, directory: Path
+):
     output = directory / f"profile-{row.name}-{proxy.mode}.txt"
     command = [_py_spy(), "record", "--pid", str(proxy.process.pid), "--rate", str(_PROFILE_RATE)]
     # --gil: only the thread holding the GIL, so that threads waiting for work (anyio's and the executor's) are not
@@ -478,14 +491,12 @@ class Settings:
     concurrency: int
     warmup: int
     profile: bool
+    event_loop: str
 
 
 async def _measure_row(
     row: Row, provider_port: int, settings: Settings, directory: Path, progress: Progress
 ) -> tuple[dict[str, ModeResult], dict]:
-    import httpx
-    import yaml
-
     config = directory / f"config-{row.name}.yaml"
     config.write_text(yaml.safe_dump(proxy_config(row, provider_port), sort_keys=False))
     results = {mode: ModeResult() for mode in MODES}
@@ -499,7 +510,7 @@ async def _measure_row(
             process = stack.enter_context(
                 _process(
                     proxy_command(mode, config, port),
-                    env=_proxy_environment(mode, dict(os.environ)),
+                    env=_proxy_environment(mode, dict(os.environ), settings.event_loop),
                     stdout=output,
                     stderr=subprocess.STDOUT,
                     cwd=directory,
@@ -540,6 +551,10 @@ def _print_profiles(row: Row, profiles: dict) -> None:
                 print(f"    {share:>6.1%}  {function}")
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_proxy_benchmark(
     quick: bool = False,
     rows: list[str] | None = None,
@@ -556,22 +571,25 @@ def run_proxy_benchmark(
         concurrency=concurrency,
         warmup=2 * concurrency,
         profile=profile,
+        event_loop=event_loop(),
     )
     if profile:
         check_py_spy()
     progress = Progress("proxy")
-    if _uvloop_missing():
-        # litellm's proxy CLI asks uvicorn for uvloop unless told otherwise.
-        os.environ["LITELLM_EVENT_LOOP"] = "asyncio"
-        loop = "asyncio (uvloop is not installed: pip install 'litellm-rust[proxy]')"
-    else:
-        loop = "uvloop"
+    loop = settings.event_loop
+    if loop == "asyncio":
+        loop += " (uvloop is not installed: pip install 'litellm-rust[proxy]')"
     measured, profiles = [], []
-    with tempfile.TemporaryDirectory(prefix="litellm-rust-bench-proxy-") as directory, _provider() as provider_port:
-        for row in selected:
-            results, row_profiles = asyncio.run(_measure_row(row, provider_port, settings, Path(directory), progress))
-            measured.append((row, results))
-            profiles.append((row, row_profiles))
+    # SIGTERM (`timeout`, a CI job's end) unwinds like Ctrl-C, so every proxy's group is stopped on the way out.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        with tempfile.TemporaryDirectory(prefix="litellm-rust-bench-proxy-") as directory, _provider() as port:
+            for row in selected:
+                results, row_profiles = asyncio.run(_measure_row(row, port, settings, Path(directory), progress))
+                measured.append((row, results))
+                profiles.append((row, row_profiles))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(
         f"litellm proxy (one worker, master key, no database, event loop {loop}) over N deployments at a loopback "
         f"provider;\n{settings.concurrency} clients, a 3-message chat; {settings.rounds} round(s) of "
