@@ -1,11 +1,12 @@
 """`litellm-rust demo`: a real `litellm.Router` workload against a loopback server, Python vs Rust.
 
 An embedded OpenAI-compatible chat-completions server (plain and streamed answers) runs on 127.0.0.1
-(stdlib `http.server` in a background thread; `litellm-rust bench proxy` runs it as its provider too). A `litellm.Router` with latency-based routing over 100 deployments (which
-counts the prompt's tokens and ranks every deployment's latencies on each pick) sends requests to it,
-and its picks (`get_available_deployment`, `select`) are timed on their own. The same workload runs twice in one process, once with the
-instrumentor in mode "python" and once in mode "rust", and the per-operation CPU times are printed
-side by side, followed by `status()`.
+(stdlib `http.server` in a background thread; `litellm-rust bench proxy` runs it as its provider too).
+A `litellm.Router` with latency-based routing over 100 deployments (which counts the prompt's tokens
+and ranks every deployment's latencies on each pick) sends requests to it, and its picks
+(`get_available_deployment`, `select`) are timed on their own. The same workload runs twice in one
+process, once with the instrumentor in mode "python" and once in mode "rust", and the per-operation
+CPU times are printed side by side, followed by `status()`.
 
 Then the rate-limit scenario: a Router with `enforce_model_rate_limits` and one deployment per
 model group (rpm 20 each, so which requests are refused does not depend on a random pick) takes a
