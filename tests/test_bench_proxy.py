@@ -242,6 +242,7 @@ def test_the_command_passes_its_options_and_returns_the_benchs_exit_code(monkeyp
             "rounds": 2,
             "concurrency": 32,
             "profile": True,
+            "profile_dir": None,
         }
     ]
 
@@ -252,6 +253,7 @@ def test_the_command_passes_its_options_and_returns_the_benchs_exit_code(monkeyp
         ["bench", "proxy", "--rows", "10-nothing"],
         ["bench", "proxy", "--requests", "0"],
         ["bench", "tokens", "--profile"],
+        ["bench", "routing", "--profile-dir", "profiles"],
     ],
 )
 def test_the_command_refuses_unknown_rows_bad_counts_and_proxy_options_elsewhere(argv):
@@ -267,7 +269,7 @@ def test_each_mode_serves_every_request_with_plain_litellms_responses(tmp_path):
     """Three real proxies (10 deployments, latency-based routing, pre-call checks), 20 requests each: no error,
     litellm-rust loaded in the instrumented ones only (checked by the bench), the same responses as plain."""
     settings = bench_proxy.Settings(
-        requests=20, rounds=1, concurrency=4, warmup=4, profile=False, event_loop=bench_proxy.event_loop()
+        requests=20, rounds=1, concurrency=4, warmup=4, profile_dir=None, event_loop=bench_proxy.event_loop()
     )
     with bench_proxy._provider() as port:
         results, profiles = asyncio.run(

@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     proxy_only.add_argument("--rounds", type=_positive, help="measured rounds per mode")
     proxy_only.add_argument("--concurrency", type=_positive, help="concurrent clients (default 32)")
     proxy_only.add_argument("--profile", action="store_true", help="py-spy's top functions per mode, per row")
+    proxy_only.add_argument("--profile-dir", type=Path, metavar="DIR", help="--profile, keeping py-spy's stacks in DIR")
     commands.add_parser("demo", help="a litellm Router workload on a loopback server, Rust vs Python")
     commands.add_parser("status", help="print status() after instrumenting")
     export = commands.add_parser(
@@ -61,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--json", action="store_true", help="the findings as JSON")
     args = parser.parse_args(argv)
     _offline()
-    proxy_options = ("rows", "requests", "rounds", "concurrency", "profile")
+    proxy_options = ("rows", "requests", "rounds", "concurrency", "profile", "profile_dir")
     if args.command == "bench" and args.component != "proxy" and any(getattr(args, o) for o in proxy_options):
-        parser.error("--rows, --requests, --rounds, --concurrency and --profile are options of `bench proxy`")
+        parser.error("--rows, --requests, --rounds, --concurrency and --profile(-dir) are options of `bench proxy`")
 
     if args.command == "bench" and args.component == "tokens":
         from litellm_rust.cli.bench_tokens import run_token_benchmark
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             rounds=args.rounds,
             concurrency=args.concurrency or 32,
             profile=args.profile,
+            profile_dir=args.profile_dir,
         )
     elif args.command == "bench":
         from litellm_rust.cli.bench_routing import run_routing_benchmark

@@ -15,11 +15,13 @@ with the fields that differ between any two requests removed (`id` and `created`
 everything else, usage and `system_fingerprint` included, must equal plain litellm's.
 
 `--profile` samples each proxy's GIL holder with py-spy (100 Hz) during one extra, unmeasured round per mode, and
-prints the functions with the most samples (own, and on the stack) per mode.
+prints the functions with the most samples (own, and on the stack) per mode; `--profile-dir DIR` keeps py-spy's
+collapsed stacks there.
 """
 
 import asyncio
 import collections
+import dataclasses
 import json
 import os
 import shutil
@@ -49,7 +51,9 @@ _STARTUP_TIMEOUT = 300.0  # one proxy start takes 10-40 s on the shared 2-core m
 _REQUEST_TIMEOUT = 60.0
 _STOP_TIMEOUT = 15.0
 _PROFILE_RATE = 100
-_TOP_FUNCTIONS = 12
+# On the stack, the first functions are the request's wrapper chain (middleware, the router's entry points).
+_TOP_FUNCTIONS = 30
+_TOP_OWN = 12
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -490,7 +494,8 @@ class Settings:
     rounds: int
     concurrency: int
     warmup: int
-    profile: bool
+    # Where py-spy's collapsed stacks go (profile-<row>-<mode>.txt); None: no profiling.
+    profile_dir: Path | None
     event_loop: str
 
 
@@ -532,11 +537,11 @@ async def _measure_row(
                     results[mode].add(
                         *await _round(client, proxies[mode], row, settings.requests, settings.concurrency)
                     )
-            if settings.profile:
+            if settings.profile_dir is not None:
                 for mode in MODES:
                     progress(f"{row.label}: {mode}, profiling {settings.requests} requests with py-spy")
                     profiles[mode] = await _profile_round(
-                        client, proxies[mode], row, settings.requests, settings.concurrency, directory
+                        client, proxies[mode], row, settings.requests, settings.concurrency, settings.profile_dir
                     )
     return results, profiles
 
@@ -545,7 +550,7 @@ def _print_profiles(row: Row, profiles: dict) -> None:
     for mode in MODES:
         samples, own, anywhere = profiles[mode]
         print(f"\n{row.label}, {mode}: {samples} samples")
-        for title, functions in (("own samples", own), ("on the stack", anywhere)):
+        for title, functions in (("own samples", own[:_TOP_OWN]), ("on the stack", anywhere)):
             print(f"  top functions by {title}:")
             for share, function in functions:
                 print(f"    {share:>6.1%}  {function}")
@@ -562,7 +567,9 @@ def run_proxy_benchmark(
     rounds: int | None = None,
     concurrency: int = 32,
     profile: bool = False,
+    profile_dir: Path | None = None,
 ) -> int:
+    """Prints the table (and the profiles); 1 when a mode had an error or a response differing from plain's."""
     names = rows or (list(QUICK_ROWS) if quick else [row.name for row in ROWS])
     selected = [row for row in ROWS if row.name in names]
     settings = Settings(
@@ -570,10 +577,10 @@ def run_proxy_benchmark(
         rounds=rounds or (1 if quick else 3),
         concurrency=concurrency,
         warmup=2 * concurrency,
-        profile=profile,
+        profile_dir=None,
         event_loop=event_loop(),
     )
-    if profile:
+    if profile or profile_dir:
         check_py_spy()
     progress = Progress("proxy")
     loop = settings.event_loop
@@ -584,6 +591,9 @@ def run_proxy_benchmark(
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         with tempfile.TemporaryDirectory(prefix="litellm-rust-bench-proxy-") as directory, _provider() as port:
+            if profile or profile_dir:
+                settings = dataclasses.replace(settings, profile_dir=Path(profile_dir or directory))
+                settings.profile_dir.mkdir(parents=True, exist_ok=True)
             for row in selected:
                 results, row_profiles = asyncio.run(_measure_row(row, port, settings, Path(directory), progress))
                 measured.append((row, results))
@@ -600,6 +610,8 @@ def run_proxy_benchmark(
     for row, row_profiles in profiles:
         if row_profiles:
             _print_profiles(row, row_profiles)
+    if profile_dir:
+        print(f"\npy-spy's collapsed stacks (for flamegraph.pl or speedscope): {profile_dir}")
     clean = all(result.errors == 0 for _, results in measured for result in results.values())
     same = all(_same_responses(results) == "yes" for _, results in measured)
     return 0 if clean and same else 1
