@@ -437,13 +437,18 @@ async def _load(
     return result
 
 
+def _deadline(requests: int) -> float:
+    """When a round of `requests` stops sending: at 0.5 requests/s, ~10x slower than the slowest row measured
+    here, so only a stuck proxy reaches it."""
+    return time.monotonic() + max(60.0, requests * 2.0)
+
+
 async def _round(
     client: httpx.AsyncClient, proxy: _Proxy, row: Row, requests: int, concurrency: int
 ) -> tuple[float, float, LoadResult]:
     """(proxy CPU seconds, wall seconds, the load's result) for one round against one proxy."""
-    deadline = time.monotonic() + max(60.0, requests * 2.0)  # ~50x the slowest rate measured, to bound a stuck proxy
     cpu, wall = group_cpu_seconds(proxy.process.pid), time.perf_counter()
-    load = await _load(client, proxy.port, row, requests, concurrency, deadline)
+    load = await _load(client, proxy.port, row, requests, concurrency, _deadline(requests))
     return group_cpu_seconds(proxy.process.pid) - cpu, time.perf_counter() - wall, load
 
 
@@ -476,7 +481,7 @@ async def _profile_round(
     command += ["--gil", "--format", "raw", "--function", "--output", str(output), "--duration", "600"]
     with _process(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as recorder:
         await asyncio.sleep(1.0)  # py-spy attaches
-        await _load(client, proxy.port, row, requests, concurrency, time.monotonic() + max(60.0, requests * 2.0))
+        await _load(client, proxy.port, row, requests, concurrency, _deadline(requests))
         # SIGINT: py-spy stops sampling and writes what it has.
         recorder.send_signal(signal.SIGINT)
         _, errors = recorder.communicate(timeout=60)
@@ -530,7 +535,7 @@ async def _measure_row(
                 if proxy.native_module_loaded() != (proxy.mode != "plain"):
                     raise proxy.failure("does not have litellm-rust loaded as its mode says")
                 progress(f"{row.label}: warm-up of the {proxy.mode} proxy ({settings.warmup} requests)")
-                await _load(client, proxy.port, row, settings.warmup, settings.concurrency, time.monotonic() + 300)
+                await _load(client, proxy.port, row, settings.warmup, settings.concurrency, _deadline(settings.warmup))
             for number in range(1, settings.rounds + 1):
                 for mode in MODES:
                     progress(f"{row.label}: {mode}, {settings.requests} requests (round {number}/{settings.rounds})")
