@@ -7,7 +7,8 @@
 #                     the built wheel's tests in a fresh venv, then the exactness tests on each supported litellm release
 #   make test-compat  the components' exactness tests on each litellm release of the support table, one venv each
 #   make lint         ruff check, ruff format --check, cargo fmt --check
-#   make demo         token-counting, rate-limit and routing benchmarks, then the Router demo (Python vs Rust)
+#   make demo         the real litellm proxy plain vs instrumented (quick), token-counting, rate-limit and routing
+#                     benchmarks, then the Router demo (Python vs Rust)
 #   make artifacts    the overview dashboard rendered from the loop test's Prometheus data, as a PNG
 #   make clean        remove build outputs (keeps .venv and .venv-compat; `make distclean` removes them too)
 
@@ -161,6 +162,7 @@ compat-%:
 	$(OFFLINE_ENV) PYTHONPATH=$(CURDIR)/instrumentation $$venv/bin/python -m pytest -q -p no:cacheprovider --exactness-only tests
 
 demo: venv system-deps
+	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench proxy --quick
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench tokens
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench ratelimit
 	$(OFFLINE_ENV) $(VENV)/bin/litellm-rust bench routing --quick

@@ -1,4 +1,4 @@
-"""`litellm-rust` command line: `bench tokens`, `bench ratelimit`, `bench routing`, `demo`, `status`,
+"""`litellm-rust` command line: `bench tokens`, `bench ratelimit`, `bench routing`, `bench proxy`, `demo`, `status`,
 `export grafana|prometheus-rules|alertmanager DIR`, `doctor`, `soak`."""
 
 import argparse
@@ -15,12 +15,36 @@ def _offline() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return number
+
+
+def _proxy_rows(text: str) -> list[str]:
+    from litellm_rust.cli.bench_proxy import ROWS
+
+    names, known = [name.strip() for name in text.split(",") if name.strip()], [row.name for row in ROWS]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown rows {unknown}; the rows are {', '.join(known)}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="litellm-rust", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     bench = commands.add_parser("bench", help="measure Rust against litellm's own functions, side by side")
-    bench.add_argument("component", choices=["tokens", "ratelimit", "routing"])
+    bench.add_argument("component", choices=["tokens", "ratelimit", "routing", "proxy"])
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (noisier ratios)")
+    proxy_only = bench.add_argument_group("proxy", "options of `bench proxy` only")
+    proxy_only.add_argument("--rows", type=_proxy_rows, help="comma-separated rows (default: all; --quick: two)")
+    proxy_only.add_argument("--requests", type=_positive, help="requests per round and mode")
+    proxy_only.add_argument("--rounds", type=_positive, help="measured rounds per mode")
+    proxy_only.add_argument("--concurrency", type=_positive, help="concurrent clients (default 32)")
+    proxy_only.add_argument("--profile", action="store_true", help="py-spy's top functions per mode, per row")
+    proxy_only.add_argument("--profile-dir", type=Path, metavar="DIR", help="--profile, keeping py-spy's stacks in DIR")
     commands.add_parser("demo", help="a litellm Router workload on a loopback server, Rust vs Python")
     commands.add_parser("status", help="print status() after instrumenting")
     export = commands.add_parser(
@@ -38,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--json", action="store_true", help="the findings as JSON")
     args = parser.parse_args(argv)
     _offline()
+    proxy_options = ("rows", "requests", "rounds", "concurrency", "profile", "profile_dir")
+    if args.command == "bench" and args.component != "proxy" and any(getattr(args, o) for o in proxy_options):
+        parser.error("--rows, --requests, --rounds, --concurrency and --profile(-dir) are options of `bench proxy`")
 
     if args.command == "bench" and args.component == "tokens":
         from litellm_rust.cli.bench_tokens import run_token_benchmark
@@ -47,6 +74,18 @@ def main(argv: list[str] | None = None) -> int:
         from litellm_rust.cli.bench_ratelimit import run_ratelimit_benchmark
 
         run_ratelimit_benchmark(quick=args.quick)
+    elif args.command == "bench" and args.component == "proxy":
+        from litellm_rust.cli.bench_proxy import run_proxy_benchmark
+
+        return run_proxy_benchmark(
+            quick=args.quick,
+            rows=args.rows,
+            requests=args.requests,
+            rounds=args.rounds,
+            concurrency=args.concurrency or 32,
+            profile=args.profile,
+            profile_dir=args.profile_dir,
+        )
     elif args.command == "bench":
         from litellm_rust.cli.bench_routing import run_routing_benchmark
 

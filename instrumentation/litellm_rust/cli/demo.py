@@ -1,11 +1,12 @@
 """`litellm-rust demo`: a real `litellm.Router` workload against a loopback server, Python vs Rust.
 
-An embedded OpenAI-compatible chat-completions server runs on 127.0.0.1 (stdlib `http.server` in a
-background thread). A `litellm.Router` with latency-based routing over 100 deployments (which
-counts the prompt's tokens and ranks every deployment's latencies on each pick) sends requests to it,
-and its picks (`get_available_deployment`, `select`) are timed on their own. The same workload runs twice in one process, once with the
-instrumentor in mode "python" and once in mode "rust", and the per-operation CPU times are printed
-side by side, followed by `status()`.
+An embedded OpenAI-compatible chat-completions server (plain and streamed answers) runs on 127.0.0.1
+(stdlib `http.server` in a background thread; `litellm-rust bench proxy` runs it as its provider too).
+A `litellm.Router` with latency-based routing over 100 deployments (which counts the prompt's tokens
+and ranks every deployment's latencies on each pick) sends requests to it, and its picks
+(`get_available_deployment`, `select`) are timed on their own. The same workload runs twice in one
+process, once with the instrumentor in mode "python" and once in mode "rust", and the per-operation
+CPU times are printed side by side, followed by `status()`.
 
 Then the rate-limit scenario: a Router with `enforce_model_rate_limits` and one deployment per
 model group (rpm 20 each, so which requests are refused does not depend on a random pick) takes a
@@ -34,6 +35,7 @@ _MODES = ("python", "rust")
 _MODEL_GROUP = "gpt-4o"
 _LARGE_PROMPT_BYTES = 20_000
 _CONCURRENCY = 8
+_ANSWER = "Rotterdam."
 
 _CHAT = [
     {"role": "system", "content": "You are a concise assistant for a logistics company."},
@@ -71,49 +73,57 @@ class _ChatCompletionsHandler(BaseHTTPRequestHandler):
         except ValueError:
             self._reply(400, {"error": {"message": "invalid JSON body", "type": "invalid_request_error"}})
             return
-        if request.get("stream"):
-            self._reply(
-                400,
-                {
-                    "error": {
-                        "message": "streaming is not supported by the demo server",
-                        "type": "invalid_request_error",
-                    }
-                },
-            )
-            return
         messages = request.get("messages") or []
         prompt_chars = sum(len(m.get("content") or "") for m in messages if isinstance(m.get("content"), str))
-        content = "Rotterdam."
+        # A rough prompt estimate: the server is not what is measured.
+        prompt_tokens = max(1, prompt_chars // 4)
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 3, "total_tokens": prompt_tokens + 3}
+        head = {
+            "id": f"chatcmpl-demo-{self.server.next_id()}",
+            "created": int(time.time()),
+            "model": request.get("model") or "gpt-4o",
+            "system_fingerprint": "fp_demo",
+        }
+        if request.get("stream"):
+            self._reply_stream(head, usage if (request.get("stream_options") or {}).get("include_usage") else None)
+            return
         self._reply(
             200,
             {
-                "id": f"chatcmpl-demo-{self.server.next_id()}",
+                **head,
                 "object": "chat.completion",
-                "created": int(time.time()),
-                "model": request.get("model") or "gpt-4o",
-                "system_fingerprint": "fp_demo",
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "message": {"role": "assistant", "content": _ANSWER, "refusal": None},
                         "logprobs": None,
                         "finish_reason": "stop",
                     }
                 ],
-                # A rough prompt estimate: the server is not what is measured.
-                "usage": {
-                    "prompt_tokens": max(1, prompt_chars // 4),
-                    "completion_tokens": 3,
-                    "total_tokens": max(1, prompt_chars // 4) + 3,
-                },
+                "usage": usage,
             },
         )
 
+    def _reply_stream(self, head: dict, usage: dict | None) -> None:
+        """The answer as OpenAI's server-sent chunks (role, content, finish, then usage when asked), sent at once
+        with a Content-Length so the keep-alive connection stays usable."""
+        chunk = {**head, "object": "chat.completion.chunk"}
+        deltas = [({"role": "assistant", "content": ""}, None), ({"content": _ANSWER}, None), ({}, "stop")]
+        events = [
+            {**chunk, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            for delta, finish in deltas
+        ]
+        if usage is not None:
+            events.append({**chunk, "choices": [], "usage": usage})
+        payload = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+        self._send(200, "text/event-stream", payload.encode())
+
     def _reply(self, code: int, body: dict) -> None:
-        payload = json.dumps(body).encode()
+        self._send(code, "application/json", json.dumps(body).encode())
+
+    def _send(self, code: int, content_type: str, payload: bytes) -> None:
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
