@@ -285,6 +285,25 @@ GROUP_USAGE = Surface(
     },
 )
 
+PRECALL_FACTS = Surface(
+    {
+        "litellm": "litellm",
+        "max_input_tokens": "litellm.router_rust.steps.precall:_max_input_tokens",
+        "hosted_entry": "litellm.router_rust.surface.model_list:_HostedEntry",
+        "model_cost_mutation_generation": "litellm.utils:get_model_cost_mutation_generation",
+        "verbose_logger": "litellm._logging:verbose_logger",
+        "verbose_router_logger": "litellm._logging:verbose_router_logger",
+    },
+    {
+        "litellm.router_rust.surface.registry:HostRegistry": (
+            "_live_handle",
+            "_core_model_list",
+            "_discovered_model_info_cache",
+        ),
+        "litellm.router_rust.surface.model_list:_HostedEntry": ("_written",),
+    },
+)
+
 # What the Rust glue reads of litellm's `InMemoryCache` directly (`rust/crates/py`); the surface
 # test checks a real cache has it.
 IN_MEMORY_CACHE_LAYOUT = ("cache_dict", "ttl_dict", "_clock", "_remove_key", "get_cache")
@@ -298,4 +317,5 @@ SURFACES = {
     "routing": ROUTING,
     "router_cache": ROUTER_CACHE,
     "group_usage": GROUP_USAGE,
+    "precall_facts": PRECALL_FACTS,
 }

@@ -157,6 +157,18 @@ REASONS: dict[str, Reasons] = {
             "rust_error": "an error while serving the kept answer; litellm's function answered",
         },
     ),
+    "precall_facts": Reasons(
+        _FALLBACKS.format("precall_facts"),
+        {
+            "unheld_deployment": (
+                "a deployment dict that is not one of the registry's own entries (its edits would not move the "
+                "registry's version); litellm read its window"
+            ),
+            "unkeyed_lookup": "a group name or deployment id that is not a string; litellm read the window",
+            "no_registry_handle": "a registry without a live native handle; litellm read the window",
+            "rust_error": "an error while serving the kept window; litellm's function answered",
+        },
+    ),
     "routing (usage mirror)": Reasons(
         'status()["routing"]["usage_mirror"]["read_in_place"]',
         {
