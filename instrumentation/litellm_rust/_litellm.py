@@ -290,6 +290,8 @@ PRECALL_FACTS = Surface(
         "litellm": "litellm",
         "max_input_tokens": "litellm.router_rust.steps.precall:_max_input_tokens",
         "hosted_entry": "litellm.router_rust.surface.model_list:_HostedEntry",
+        "rust_core": f"{_CORE}:RustCore",
+        "router_core_handle": "litellm.rust_bridge._native:RouterCoreHandle",
         "model_cost_mutation_generation": "litellm.utils:get_model_cost_mutation_generation",
         "verbose_logger": "litellm._logging:verbose_logger",
         "verbose_router_logger": "litellm._logging:verbose_router_logger",
@@ -297,10 +299,13 @@ PRECALL_FACTS = Surface(
     {
         "litellm.router_rust.surface.registry:HostRegistry": (
             "_live_handle",
+            "handle_lookup",
             "_core_model_list",
             "_discovered_model_info_cache",
         ),
+        f"{_CORE}:RustCore": ("_handle",),
         "litellm.router_rust.surface.model_list:_HostedEntry": ("_written",),
+        "litellm.caching.in_memory_cache:InMemoryCache": ("cache_dict",),
     },
 )
 
