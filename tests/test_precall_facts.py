@@ -50,6 +50,26 @@ def window_counts() -> dict:
     return litellm_rust.status()["precall_facts"]["windows"]
 
 
+# (group, requested name): the group's own name, and a name only a wildcard deployment serves.
+ASKED = ((GROUP, GROUP), ("w/gpt-4o", "w/gpt-4o"))
+
+
+def facts(router: Router, group: str, name: str):
+    """A pre-call step's facts as the router core builds them, over every deployment."""
+    ids = [entry["model_info"]["id"] for entry in entries(router)]
+    step = {"model_group": group, "model": name, "candidates": ids, "pool": ids}
+    return router._core._pre_call_facts(step, {"messages": SHORT}, SHORT, None)
+
+
+def tokenizer_models(router: Router) -> list:
+    """The model each pre-call step counts the prompt with (the bound method)."""
+    return [facts(router, group, name)._tokenizer_model() for group, name in ASKED]
+
+
+def litellms_tokenizer_models(router: Router) -> list:
+    return [component().reference_tokenizer(facts(router, group, name)) for group, name in ASKED]
+
+
 def deployment(deployment_id: str, model: str, group: str = GROUP, **model_info) -> dict:
     return {
         "model_name": group,
@@ -132,6 +152,7 @@ def edits(router: Router, register):
     """A workload's edits, one at a time: the model list, model info, the cost map, aliases."""
     hosted = router._core._hosted
     yield "add", lambda: router.add_deployment(Deployment(**deployment("added", "openai/gpt-4o-mini")))
+    yield "add another tokenizer's", lambda: router.add_deployment(Deployment(**deployment("turbo", "gpt-3.5-turbo")))
     yield "delete", lambda: router.apply(ChangeSet(delete=["four"]))
     yield "edit in place", lambda: hosted._core_get_model_info("own")["model_info"].__setitem__("max_input_tokens", 8)
     yield (
@@ -164,11 +185,32 @@ def test_shadow_workload_with_edits_mid_run(instrumented_as, counted_since_start
 def test_rust_mode_answers_follow_every_edit(instrumented_as, registered_model):
     router = assorted_router()
     instrumented_as("rust")
+    seen = set()
     for name, edit in edits(router, registered_model):
-        windows(router)  # kept before the edit
+        windows(router), tokenizer_models(router)  # kept before the edit
         edit()
         assert windows(router) == litellms_windows(router), name
+        assert tokenizer_models(router) == litellms_tokenizer_models(router), name
+        seen.add(tokenizer_models(router)[0])
     assert 100_000 in windows(router)
+    assert len(seen) > 1  # the edits changed the group's tokenizer model
+
+
+@pytest.mark.parametrize("mode", ["rust", "shadow"])
+def test_tokenizer_models_are_litellms(instrumented_as, counted_since_start, registered_model, mode):
+    router = assorted_router()
+    expected = litellms_tokenizer_models(router)
+    instrumented_as(mode)
+    served = litellm_rust.status()["precall_facts"]["tokenizer_models"].get("served", 0)
+    for _ in range(3):
+        assert tokenizer_models(router) == expected
+    counted = counted_since_start("precall_facts")
+    if mode == "rust":
+        assert litellm_rust.status()["precall_facts"]["tokenizer_models"]["served"] > served
+        assert counted["fallback_reasons"].get("unnamed_group", 0) >= 2  # the wildcard's name: litellm's
+    else:
+        assert counted["shadow_comparisons"] > 0
+    assert counted["shadow_mismatches"] == 0, counted["mismatch_details"]
 
 
 def test_rust_mode_picks_and_errors_are_litellms(instrumented_as, registered_model):
@@ -284,10 +326,13 @@ def test_an_error_while_serving_falls_back_to_litellm_counted(instrumented_as, c
     assert counted["fallback_reasons"] == {"rust_error": len(expected)}
 
 
-def test_uninstrument_restores_litellms_function(instrumented_as):
-    original = component().reference
+def test_uninstrument_restores_litellms_functions(instrumented_as):
+    sites = {
+        (precall, "_max_input_tokens"): component().reference,
+        (precall.PreCallFacts, "_tokenizer_model"): component().reference_tokenizer,
+    }
     instrumentor = instrumented_as("rust")
-    assert precall._max_input_tokens is not original
-    assert precall._max_input_tokens.__wrapped__ is original
+    for (owner, name), original in sites.items():
+        assert vars(owner)[name] is not original and vars(owner)[name].__wrapped__ is original
     instrumentor.uninstrument()
-    assert precall._max_input_tokens is original
+    assert all(vars(owner)[name] is original for (owner, name), original in sites.items())

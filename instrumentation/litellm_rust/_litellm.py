@@ -289,6 +289,7 @@ PRECALL_FACTS = Surface(
     {
         "litellm": "litellm",
         "max_input_tokens": "litellm.router_rust.steps.precall:_max_input_tokens",
+        "pre_call_facts": "litellm.router_rust.steps.precall:PreCallFacts",
         "hosted_entry": "litellm.router_rust.surface.model_list:_HostedEntry",
         "rust_core": f"{_CORE}:RustCore",
         "router_core_handle": "litellm.rust_bridge._native:RouterCoreHandle",
@@ -304,6 +305,7 @@ PRECALL_FACTS = Surface(
             "_discovered_model_info_cache",
         ),
         f"{_CORE}:RustCore": ("_handle",),
+        "litellm.router_rust.steps.precall:PreCallFacts": ("_registry", "_model", "_name"),
         "litellm.router_rust.surface.model_list:_HostedEntry": ("_written",),
         "litellm.caching.in_memory_cache:InMemoryCache": ("cache_dict",),
     },

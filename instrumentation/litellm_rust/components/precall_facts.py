@@ -94,7 +94,7 @@ class _Capture(logging.Filter):
 class _Store:
     """One registry's kept answers, under the state every one of them was computed at."""
 
-    __slots__ = ("state", "model_cost", "answers")
+    __slots__ = ("state", "model_cost", "answers", "tokenizers")
 
     def __init__(self, state: tuple, model_cost) -> None:
         self.state = state
@@ -103,6 +103,8 @@ class _Store:
         self.model_cost = model_cost
         # (id(deployment), group) -> (deployment, discovered entry, window, the lines to log again)
         self.answers: dict[tuple[int, str], tuple] = {}
+        # (group, requested name) -> (tokenizer model, the lines to log again), or `_CANDIDATES`
+        self.tokenizers: dict[tuple[str, str], object] = {}
 
 
 class PreCallFactsComponent(Component):
@@ -120,10 +122,13 @@ class PreCallFactsComponent(Component):
         self._loggers = (surface.verbose_logger, surface.verbose_router_logger)
         self._every_call = surface.verbose_router_logger.name
         self._manager = logging.Logger.manager
+        self.reference_tokenizer = vars(surface.pre_call_facts)["_tokenizer_model"]
         self._stores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        # counts: served (a kept window), kept (litellm's function computed one and it was kept),
-        # relogged (computed, not kept: a line litellm's own caches decide whether to log again)
+        # counts per kind of answer: served (kept), kept (litellm's function computed one and it
+        # was kept), relogged (computed, not kept: a line litellm's own caches decide whether to
+        # log again)
         self.window_counts: Counter = Counter()
+        self.tokenizer_counts: Counter = Counter()
 
     def sites(self):
         yield Site(
@@ -132,9 +137,19 @@ class PreCallFactsComponent(Component):
             describe=_describe,
             shadow=self.kept_window,
         )
+        yield Site(
+            self.reference_tokenizer,
+            self.tokenizer_model,
+            describe=lambda capture_content, facts: {"model_group": str(facts._model), "model": str(facts._name)},
+            shadow=self.kept_tokenizer_model,
+        )
 
     def status(self) -> dict:
-        return {**super().status(), "windows": dict(sorted(self.window_counts.items()))}
+        return {
+            **super().status(),
+            "windows": dict(sorted(self.window_counts.items())),
+            "tokenizer_models": dict(sorted(self.tokenizer_counts.items())),
+        }
 
     # -- the windows ------------------------------------------------------------------------------
 
@@ -144,22 +159,7 @@ class PreCallFactsComponent(Component):
         if kept is _MISSING:
             return self._computed(registry, model, deployment, store, key, discovered)
         window, lines = kept
-        for line in lines:
-            logger = logging.getLogger(line.name)
-            logger.handle(
-                logger.makeRecord(
-                    line.name,
-                    line.levelno,
-                    line.pathname,
-                    line.lineno,
-                    line.msg,
-                    line.args,
-                    line.exc_info,
-                    line.funcName,
-                    None,
-                    line.stack_info,
-                )
-            )
+        _log_again(lines)
         self.window_counts["served"] += 1
         return window
 
@@ -181,6 +181,18 @@ class PreCallFactsComponent(Component):
         deployment_id = (deployment.get("model_info") or {}).get("id")
         if type(deployment_id) is not str:
             decline("unkeyed_lookup")  # the discovered limits are looked up under it
+        store = self._store(registry)
+        cache = registry._discovered_model_info_cache
+        # `get_cache` answers None for an id its dict does not hold, without reading the clock.
+        discovered = cache.get_cache(deployment_id) if deployment_id in cache.cache_dict else None
+        key = (id(deployment), model)
+        held = store.answers.get(key)
+        if held is not None and held[0] is deployment and held[1] is discovered:
+            return held[2:], store, key, discovered
+        return _MISSING, store, key, discovered
+
+    def _store(self, registry) -> _Store:
+        """The registry's store for the state litellm's answers now depend on."""
         handle = self._handle(registry)
         if handle is None:
             decline("no_registry_handle")
@@ -204,14 +216,7 @@ class PreCallFactsComponent(Component):
         store = self._stores.get(registry)
         if store is None or store.state != state or store.model_cost is not model_cost:
             store = self._stores[registry] = _Store(state, model_cost)
-        cache = registry._discovered_model_info_cache
-        # `get_cache` answers None for an id its dict does not hold, without reading the clock.
-        discovered = cache.get_cache(deployment_id) if deployment_id in cache.cache_dict else None
-        key = (id(deployment), model)
-        held = store.answers.get(key)
-        if held is not None and held[0] is deployment and held[1] is discovered:
-            return held[2:], store, key, discovered
-        return _MISSING, store, key, discovered
+        return store
 
     def _handle(self, registry):
         """`registry._live_handle()`: for a registry whose lookup is its `RustCore`'s, the handle that
@@ -224,26 +229,103 @@ class PreCallFactsComponent(Component):
 
     def _computed(self, registry, model, deployment, store: _Store, key: tuple, discovered):
         """litellm's window, kept with the lines it logged on every-call loggers (see Logs)."""
-        capture = _Capture(self._every_call)
-        for logger in self._loggers:
-            logger.addFilter(capture)
-        try:
-            window = self.reference(registry, model, deployment)
-        finally:
-            for logger in self._loggers:
-                logger.removeFilter(capture)
-        if capture.other:
+        window, lines = self._logged(self.reference, registry, model, deployment)
+        if lines is None:
             self.window_counts["relogged"] += 1
             return window
         answers = store.answers
         if len(answers) >= _MAX_ANSWERS:
             answers.clear()
-        answers[key] = (deployment, discovered, window, tuple(capture.lines))
+        answers[key] = (deployment, discovered, window, lines)
         self.window_counts["kept"] += 1
         return window
 
+    def _logged(self, function, *args) -> tuple:
+        """`function`'s answer and the lines it logged on the every-call logger, or None for the
+        lines when it logged another (see Logs)."""
+        capture = _Capture(self._every_call)
+        for logger in self._loggers:
+            logger.addFilter(capture)
+        try:
+            answer = function(*args)
+        finally:
+            for logger in self._loggers:
+                logger.removeFilter(capture)
+        return answer, None if capture.other else tuple(capture.lines)
+
+    # -- the tokenizer model ----------------------------------------------------------------------
+
+    def tokenizer_model(self, facts):
+        """`PreCallFacts._tokenizer_model`: the model the prompt is counted with, kept per group and
+        requested name; litellm's where it reads the candidates (a group no deployment is named by)."""
+        kept, store, key = self._kept_tokenizer(facts)
+        if kept is _MISSING:
+            return self._computed_tokenizer(facts, store, key)
+        if kept is _CANDIDATES:
+            decline("unnamed_group")
+        model, lines = kept
+        _log_again(lines)
+        self.tokenizer_counts["served"] += 1
+        return model
+
+    def kept_tokenizer_model(self, facts):
+        """In shadow mode, the model kept (compared with litellm's); a miss is computed and kept."""
+        kept, store, key = self._kept_tokenizer(facts)
+        if kept is _MISSING:
+            self._computed_tokenizer(facts, store, key)
+            return LITELLM_SERVES
+        return LITELLM_SERVES if kept is _CANDIDATES else kept[0]
+
+    def _kept_tokenizer(self, facts) -> tuple:
+        group, name = facts._model, facts._name
+        if type(group) is not str or type(name) is not str:
+            decline("unkeyed_lookup")
+        store = self._store(facts._registry)
+        key = (group, name)
+        return store.tokenizers.get(key, _MISSING), store, key
+
+    def _computed_tokenizer(self, facts, store: _Store, key: tuple):
+        try:
+            model, lines = self._logged(self.reference_tokenizer, facts)
+        except Exception:  # noqa: BLE001  # litellm's own call raises it again, as it would
+            decline("lookup_raised")
+        if lines is None:
+            self.tokenizer_counts["relogged"] += 1
+            return model
+        # Only a group no deployment is named by reads the candidates (`served_openai_models(named) or ...`).
+        named = facts._registry._core_deployments_named(facts._model)
+        tokenizers = store.tokenizers
+        if len(tokenizers) >= _MAX_ANSWERS:
+            tokenizers.clear()
+        tokenizers[key] = (model, lines) if named else _CANDIDATES
+        self.tokenizer_counts["kept"] += 1
+        return model
+
 
 _MISSING = object()
+# Kept for a group whose tokenizer model litellm reads off the request's candidates.
+_CANDIDATES = object()
+
+
+def _log_again(lines: tuple) -> None:
+    """Each line logged again where litellm logged it: same logger, level, message, arguments and
+    source line, as a record of now."""
+    for line in lines:
+        logger = logging.getLogger(line.name)
+        logger.handle(
+            logger.makeRecord(
+                line.name,
+                line.levelno,
+                line.pathname,
+                line.lineno,
+                line.msg,
+                line.args,
+                line.exc_info,
+                line.funcName,
+                None,
+                line.stack_info,
+            )
+        )
 
 
 def _describe(capture_content: bool, registry, model, deployment) -> dict:
