@@ -1,5 +1,5 @@
-"""Pre-call facts: each deployment's context window, as the router's pre-call checks read it, kept
-while litellm's own answer would be the same.
+"""Pre-call facts: each deployment's context window and the group's tokenizer model, as the router's
+pre-call checks read them, kept while litellm's own answer would be the same.
 
 litellm 1.110's Rust core decides the `enable_pre_call_checks` filter and asks Python for its facts
 on a `pre_call` step (`litellm.router_rust.steps.precall.PreCallFacts`). Building them asks every
@@ -35,6 +35,15 @@ What litellm's own caches of the same merge (`_core_cached_deployment_model_info
 `get_model_info`'s `lru_cache` under it) do not see either is not seen here: a global litellm's
 provider resolution reads (its provider lists, `custom_provider_map`) or a cost-map entry changed in
 place without going through litellm's functions.
+
+## The tokenizer model
+
+The same step names the model the prompt is counted with (`PreCallFacts._tokenizer_model`): every
+deployment the group's name indexes, renamed for the requested model, its served model checked
+against the cost map and the tokenizer tables (~10 µs per deployment, every request that counts).
+It reads the registry and the cost map only, so it is kept per group and requested name in the same
+store. A group no deployment is named by (a wildcard route) is counted with the request's candidates
+instead: litellm answers those (`unnamed_group`).
 
 ## Logs
 
