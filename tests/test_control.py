@@ -48,6 +48,7 @@ def test_every_counter_is_exported_from_start_up(otel):
         "routing",
         "router_cache",
         "group_usage",
+        "precall_facts",
     }
     for name in every_component:
 
@@ -341,6 +342,7 @@ def test_breaker_state_and_transitions_are_exported(otel):
         "routing": 0,
         "router_cache": 0,
         "group_usage": 0,
+        "precall_facts": 0,
     }
     (span,) = [s for s in otel.exporter.get_finished_spans() if s.name == "litellm_rust.breaker.transition"]
     assert span.attributes["litellm_rust.breaker.to"] == "open"

@@ -298,6 +298,32 @@ GROUP_USAGE = Surface(
     },
 )
 
+PRECALL_FACTS = Surface(
+    {
+        "litellm": "litellm",
+        "max_input_tokens": "litellm.router_rust.steps.precall:_max_input_tokens",
+        "pre_call_facts": "litellm.router_rust.steps.precall:PreCallFacts",
+        "hosted_entry": "litellm.router_rust.surface.model_list:_HostedEntry",
+        "rust_core": f"{_CORE}:RustCore",
+        "router_core_handle": "litellm.rust_bridge._native:RouterCoreHandle",
+        "model_cost_mutation_generation": "litellm.utils:get_model_cost_mutation_generation",
+        "verbose_logger": "litellm._logging:verbose_logger",
+        "verbose_router_logger": "litellm._logging:verbose_router_logger",
+    },
+    {
+        "litellm.router_rust.surface.registry:HostRegistry": (
+            "_live_handle",
+            "handle_lookup",
+            "_core_model_list",
+            "_discovered_model_info_cache",
+        ),
+        f"{_CORE}:RustCore": ("_handle",),
+        "litellm.router_rust.steps.precall:PreCallFacts": ("_registry", "_model", "_name"),
+        "litellm.router_rust.surface.model_list:_HostedEntry": ("_written",),
+        "litellm.caching.in_memory_cache:InMemoryCache": ("cache_dict",),
+    },
+)
+
 # What the Rust glue reads of litellm's `InMemoryCache` directly (`rust/crates/py`); the surface
 # test checks a real cache has it.
 IN_MEMORY_CACHE_LAYOUT = ("cache_dict", "ttl_dict", "_clock", "_remove_key", "get_cache")
@@ -311,4 +337,5 @@ SURFACES = {
     "routing": ROUTING,
     "router_cache": ROUTER_CACHE,
     "group_usage": GROUP_USAGE,
+    "precall_facts": PRECALL_FACTS,
 }

@@ -161,6 +161,26 @@ REASONS: dict[str, Reasons] = {
             "rust_error": "an error while serving the kept answer; litellm's function answered",
         },
     ),
+    "precall_facts": Reasons(
+        _FALLBACKS.format("precall_facts"),
+        {
+            "unheld_deployment": (
+                "a deployment dict that is not one of the registry's own entries (its edits would not move the "
+                "registry's version); litellm read its window"
+            ),
+            "unkeyed_lookup": (
+                "a group name, requested name or deployment id that is not a string; litellm read the window "
+                "or tokenizer model"
+            ),
+            "no_registry_handle": "a registry without a live native handle; litellm read the window or tokenizer model",
+            "unnamed_group": (
+                "a group no deployment is named by (litellm reads the tokenizer model off the request's candidates); "
+                "litellm read it"
+            ),
+            "lookup_raised": "litellm's tokenizer-model lookup raised; litellm's own call raised it again",
+            "rust_error": "an error while serving a kept answer; litellm's function answered",
+        },
+    ),
     "routing (usage mirror)": Reasons(
         'status()["routing"]["usage_mirror"]["read_in_place"]',
         {

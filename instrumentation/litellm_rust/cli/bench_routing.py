@@ -8,6 +8,11 @@ times, interleaved round by round, a sync pick (`Router.get_available_deployment
 `Router.acompletion`, as CPU time per call with the instrumentor off and then in mode "rust". The
 "rust share" column is the share of instrumented calls Rust served (the rest fell back to litellm,
 counted by reason in `status()`).
+
+Then latency-based routing with `enable_pre_call_checks` (n = 10 and 100; at 1,000 litellm spends
+~0.25 s per request on it): the pre-call step's facts for one request (`PreCallFacts` over every
+deployment, as the router core builds them, each deployment's window included) and a request. Its
+"rust share" is the share of window lookups answered from the `precall_facts` component's store.
 """
 
 import asyncio
@@ -32,11 +37,13 @@ STRATEGIES = (
 _GROUP = "bench-group"
 _MESSAGES = [{"role": "user", "content": "Which warehouse ships fastest?"}]
 _NO_SYNC_PICK = ("cost-based-routing",)
+_PRE_CALL_STRATEGY = "latency-based-routing"
+_PRE_CALL_SIZES = (10, 100)
 # Async picks per `run_until_complete`: a loop's start and stop per pick would be timed as the pick's.
 _ASYNC_PICKS = 20
 
 
-def _router(strategy: str, deployments: int):
+def _router(strategy: str, deployments: int, pre_call_checks: bool = False):
     from litellm import Router
 
     model_list = [
@@ -54,18 +61,22 @@ def _router(strategy: str, deployments: int):
         }
         for index in range(deployments)
     ]
-    return Router(model_list=model_list, routing_strategy=strategy, num_retries=0)
+    return Router(
+        model_list=model_list, routing_strategy=strategy, num_retries=0, enable_pre_call_checks=pre_call_checks
+    )
 
 
-def _worker(strategy: str, deployments: int, rounds: int, budget: float, started: float) -> dict:
+def _worker(
+    strategy: str, deployments: int, rounds: int, budget: float, started: float, pre_call_checks: bool = False
+) -> dict:
     """Runs in its own process; returns µs per call by phase and mode. `started`: the parent's
-    progress origin."""
+    progress origin. With `pre_call_checks`, the phases are the pre-call facts and a request."""
     import litellm
 
     from litellm_rust import LiteLLMRustInstrumentor, status
 
     litellm.suppress_debug_info = True
-    router = _router(strategy, deployments)
+    router = _router(strategy, deployments, pre_call_checks)
     loop = asyncio.new_event_loop()
 
     async def warm(requests: int) -> None:
@@ -90,10 +101,20 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float, started
     def request():
         loop.run_until_complete(router.acompletion(model=_GROUP, messages=_MESSAGES, mock_response="ok"))
 
+    ids = [f"deployment-{index}" for index in range(deployments)]
+    step = {"model_group": _GROUP, "model": _GROUP, "candidates": ids, "pool": ids}
+
+    def pre_call_facts():
+        router._core._pre_call_facts(step, {"messages": _MESSAGES}, _MESSAGES, None)
+
     # phase -> (the timed call, picks per call)
-    phases = {"async pick": (async_pick, _ASYNC_PICKS), "request": (request, 1)}
-    if strategy not in _NO_SYNC_PICK:
-        phases["sync pick"] = (sync_pick, 1)
+    if pre_call_checks:
+        phases = {"pre-call": (pre_call_facts, 1), "request": (request, 1)}
+    else:
+        phases = {"async pick": (async_pick, _ASYNC_PICKS), "request": (request, 1)}
+        if strategy not in _NO_SYNC_PICK:
+            phases["sync pick"] = (sync_pick, 1)
+    component = "precall_facts" if pre_call_checks else "routing"
     loop.run_until_complete(warm(min(2 * deployments, 300)))
     instrumentor = LiteLLMRustInstrumentor()
     samples = {(phase, mode): [] for phase in phases for mode in ("python", "rust")}
@@ -105,7 +126,7 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float, started
             progress(f"{strategy} n={deployments}, {side}: {', '.join(phases)} (round {round_number}/{rounds})")
             if mode == "rust":
                 instrumentor.instrument(mode="rust")
-                before = status().get("routing", {})
+                before = _served(status().get(component, {}))
             try:
                 for phase, (call, per_call_picks) in phases.items():
                     for _ in range(3):  # first calls build per-process caches (the token counter's BPE, ...)
@@ -114,13 +135,11 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float, started
                     samples[(phase, mode)].append(per_call / per_call_picks)
             finally:
                 if mode == "rust":
-                    after = status().get("routing", {})
+                    after = _served(status().get(component, {}))
                     instrumentor.uninstrument()
-            if mode == "rust" and after:
-                served["rust"] += after["rust_calls"] - before["rust_calls"]
-                served["all"] += (
-                    after["rust_calls"] + after["python_calls"] - before["rust_calls"] - before["python_calls"]
-                )
+            if mode == "rust":
+                served["rust"] += after[0] - before[0]
+                served["all"] += after[1] - before[1]
     loop.close()
     return {
         "us": {f"{phase}|{mode}": statistics.median(values) * 1e6 for (phase, mode), values in samples.items()},
@@ -128,10 +147,27 @@ def _worker(strategy: str, deployments: int, rounds: int, budget: float, started
     }
 
 
-def _measure(strategy: str, deployments: int, rounds: int, budget: float, progress: Progress) -> dict:
+def _served(component_status: dict) -> tuple[int, int]:
+    """(calls Rust answered, all calls) in a component's `status()`: for `precall_facts`, the window
+    lookups its store answered, of all it was asked (its answers are kept Python values, see the
+    component)."""
+    if not component_status:
+        return 0, 0
+    if "windows" in component_status:
+        windows = component_status["windows"]
+        served = windows.get("served", 0)
+        return served, served + windows.get("kept", 0) + windows.get("relogged", 0) + component_status["fallbacks"]
+    rust = component_status["rust_calls"]
+    return rust, rust + component_status["python_calls"]
+
+
+def _measure(
+    strategy: str, deployments: int, rounds: int, budget: float, progress: Progress, pre_call_checks: bool = False
+) -> dict:
     program = (
         "import json, sys; from litellm_rust.cli.bench_routing import _worker; "
-        f"print(json.dumps(_worker({strategy!r}, {deployments}, {rounds}, {budget}, {progress.started!r})))"
+        f"print(json.dumps(_worker({strategy!r}, {deployments}, {rounds}, {budget}, {progress.started!r}, "
+        f"{pre_call_checks!r})))"
     )
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
     # The worker's stderr is this process's: its progress lines, and its traceback if it fails.
@@ -150,15 +186,17 @@ def run_routing_benchmark(quick: bool = False) -> None:
     print(header)
     print("-" * len(header))
     progress = Progress("routing")
-    runs = [(strategy, deployments) for strategy in STRATEGIES for deployments in sizes]
-    for number, (strategy, deployments) in enumerate(runs, 1):
+    runs = [(strategy, deployments, False) for strategy in STRATEGIES for deployments in sizes]
+    runs += [(_PRE_CALL_STRATEGY, deployments, True) for deployments in _PRE_CALL_SIZES]
+    for number, (strategy, deployments, pre_call_checks) in enumerate(runs, 1):
         progress(f"{strategy} n={deployments}: a fresh process builds the Router ({number}/{len(runs)})")
-        measured = _measure(strategy, deployments, rounds, budget, progress)
-        for phase in ("sync pick", "async pick", "request"):
+        measured = _measure(strategy, deployments, rounds, budget, progress, pre_call_checks)
+        label = "latency-based + pre-call" if pre_call_checks else strategy
+        for phase in ("pre-call", "request") if pre_call_checks else ("sync pick", "async pick", "request"):
             litellm_us = measured["us"].get(f"{phase}|python")
             ours_us = measured["us"].get(f"{phase}|rust")
             if litellm_us is None:
                 row = f"{'–':>11} {'–':>16} {'–':>13}"
             else:
                 row = f"{litellm_us:>11,.0f} {ours_us:>16,.0f} {litellm_us / ours_us:>12.1f}x"
-            print(f"{strategy:<24} {deployments:>5} {phase:<10} {row} {measured['rust_share']:>10.0%}")
+            print(f"{label:<24} {deployments:>5} {phase:<10} {row} {measured['rust_share']:>10.0%}")

@@ -24,6 +24,7 @@ _REGISTRY = {
     "routing": "litellm_rust.components.routing.picks:RoutingComponent",
     "router_cache": "litellm_rust.components.routing.router_cache:RouterCacheComponent",
     "group_usage": "litellm_rust.components.routing.group_usage:GroupUsageComponent",
+    "precall_facts": "litellm_rust.components.precall_facts:PreCallFactsComponent",
 }
 COMPONENT_NAMES = tuple(_REGISTRY)
 
