@@ -39,6 +39,7 @@ EXACTNESS_TESTS = {
     # a Router workload per strategy in shadow mode, and rust mode against python mode: routing's picks,
     # the router cache's reads and the group usage answers it serves along the way
     "test_routing_workload.py": ("routing", "router_cache", "group_usage"),
+    "test_precall_facts.py": ("precall_facts",),
 }
 
 

@@ -24,6 +24,7 @@ VERIFIED_ON = {
     "routing": FULLY_VERIFIED,
     "router_cache": FULLY_VERIFIED,
     "group_usage": FULLY_VERIFIED,
+    "precall_facts": FULLY_VERIFIED,
 }
 
 
