@@ -80,6 +80,20 @@ class Pick(NamedTuple):
         return (*self[:3], self.shared.for_litellm(), *self[4:8])
 
 
+def _map_keys(strategy: str, model: str) -> tuple[str, ...]:
+    """The router-cache keys of the maps a strategy's pick reads in place (none for usage-v2's
+    counters and least-busy's in-flight counts, which are numbers): usage-based-routing v1's this
+    minute's, in local time, as its handler reads them."""
+    if strategy == "latency-based-routing":
+        return (f"{model}_map",)
+    if strategy == "cost-based-routing":
+        return (f"cost_map:{model}",)
+    if strategy == "usage-based-routing":
+        minute = ROUTING.live("usage_v1_datetime").now().strftime("%H-%M")
+        return (f"{model}:tpm:{minute}", f"{model}:rpm:{minute}")
+    return ()
+
+
 class Reservations(NamedTuple):
     """least-busy's pick reservations of the candidates as a shadow pick read them, and when."""
 
@@ -295,7 +309,8 @@ class StrategyPicks:
         request = call.request_kwargs
         metadata_field = selector._select_metadata_field(request) if serve and request is not None else None
         cache = selector.router_cache
-        state = self._map(cache, f"{call.model}_map")
+        (key,) = _map_keys("latency-based-routing", call.model)
+        state = self._map(cache, key)
         minute = ROUTING.live("latency_datetime").now().strftime("%Y-%m-%d-%H-%M")
         choices, per_deployment = self._latency_mirrors.latency_choices(
             call,
@@ -325,7 +340,7 @@ class StrategyPicks:
         """`LowestCostLoggingHandler.async_get_available_deployments`."""
         picked = _native.cheapest(
             call.deployments,
-            self._map(call.selector.router_cache, f"cost_map:{call.model}"),
+            self._map(call.selector.router_cache, *_map_keys("cost-based-routing", call.model)),
             minute=ROUTING.live("cost_datetime").now().strftime("%Y-%m-%d-%H-%M"),
             rates=self._cost_rates,
             count_input_tokens=self._input_tokens(call),
@@ -415,9 +430,8 @@ class StrategyPicks:
     def _usage_v1(self, call: Pick, serve: bool):
         """`LowestTPMLoggingHandler.get_available_deployments` (litellm's async pick calls it too):
         this minute's maps read as the handler reads them, in local time."""
-        minute = ROUTING.live("usage_v1_datetime").now().strftime("%H-%M")
         cache = call.selector.router_cache
-        tpm, rpm = (cache.get_cache(key=f"{call.model}:{kind}:{minute}") for kind in ("tpm", "rpm"))
+        tpm, rpm = (cache.get_cache(key=key) for key in _map_keys("usage-based-routing", call.model))
         if any(state is not None and type(state) is not dict for state in (tpm, rpm)):
             decline("unsupported_state")
         index = _native.lowest_tpm(
@@ -488,16 +502,7 @@ class StrategyPicks:
     def _maps(self, call: Pick, entries: dict) -> list:
         """The cached maps the pick reads and their per-deployment dicts: a callback changes them
         in place before it writes the map back through the cache."""
-        strategy = self._pickers[type(call.selector)][0]
-        if strategy == "latency-based-routing":
-            keys: tuple = (f"{call.model}_map",)
-        elif strategy == "cost-based-routing":
-            keys = (f"cost_map:{call.model}",)
-        elif strategy == "usage-based-routing":
-            minute = ROUTING.live("usage_v1_datetime").now().strftime("%H-%M")
-            keys = (f"{call.model}:tpm:{minute}", f"{call.model}:rpm:{minute}")
-        else:
-            return []
+        keys = _map_keys(self._pickers[type(call.selector)][0], call.model)
         maps = [value for key in keys if type(value := entries.get(key)) is dict]
         return maps + [inner for outer in maps for inner in outer.values() if type(inner) is dict]
 
